@@ -1,0 +1,258 @@
+"""The Variational U-Net (Esser, Sutter, Ommer, CVPR 2018), in one file.
+
+Three networks share the work:
+
+* `shape_up`   - the U-Net's contracting path over the target stickman y. Its features at
+                 every scale become skip connections.
+* `appearance` - the encoder over the *appearance* input: eight body-part crops of the
+                 image and of its own stickman, pose-normalised (see parts.py). It gives the
+                 posterior q(z | x, y-hat) at the coarsest `n_latent_scales` scales.
+* `decoder`    - the expanding path. At each latent scale (coarsest first) it predicts the
+                 prior p(z | y) from the shape features, takes z (posterior sample while
+                 training, posterior mean for inference, prior sample for new appearances),
+                 and mixes it in; the finer scales only upsample with skips.
+
+As in the official code, both distributions are Gaussians with unit variance, so the KL
+between them is 0.5 * ||mu_q - mu_p||^2 and the posterior *mean* is the appearance code.
+The latents are hierarchical: the posterior and prior at a finer scale see the latent
+chosen at the coarser one.
+
+Output: RGB in [-1, 1] plus one alpha logit (person vs. background), which the paper
+does not have; it lets the pipeline composite the person on any background.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .parts import NUM_PARTS
+
+
+@dataclass
+class VUNetConfig:
+    image_size: int = 128        # S: square model resolution (a power of two, >= 64)
+    base_channels: int = 32      # channels at full resolution, doubled per scale ...
+    max_channels: int = 128      # ... up to this
+    res_blocks: int = 1          # residual blocks per scale and path
+    n_latent_scales: int = 2     # latents live at this many of the coarsest scales
+    latent_channels: int = 32
+    coarsest: int = 4            # spatial size of the coarsest scale
+    part_factor: int = 4         # part crops are S / part_factor on a side (official box_factor=2)
+    dropout: float = 0.0
+
+    @property
+    def n_scales(self) -> int:
+        return int(math.log2(self.image_size // self.coarsest)) + 1
+
+    @property
+    def part_size(self) -> int:
+        return self.image_size // self.part_factor
+
+    @property
+    def first_part_scale(self) -> int:
+        return int(math.log2(self.part_factor))
+
+    def channels(self, scale: int) -> int:
+        return min(self.base_channels * 2 ** scale, self.max_channels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block with an optional skip input (official `nn_resblock`)."""
+
+    def __init__(self, channels: int, skip_channels: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.skip = nn.Conv2d(skip_channels, channels, 1) if skip_channels else None
+        self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        # Start every block close to the identity so deep stacks train without normalisation.
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv1(F.silu(x))
+        if self.skip is not None:
+            h = h + self.skip(F.silu(skip))
+        h = self.conv2(self.drop(F.silu(h)))
+        return x + h
+
+
+class Down(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Up(nn.Module):
+    """Sub-pixel upsampling (conv to 4x channels, then pixel shuffle), as in the official code."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
+
+    def forward(self, x):
+        return F.pixel_shuffle(self.conv(x), 2)
+
+
+class Contracting(nn.Module):
+    """Residual blocks and stride-2 convolutions; returns the features at each scale."""
+
+    def __init__(self, cfg: VUNetConfig, in_channels: int, first_scale: int):
+        super().__init__()
+        self.first_scale = first_scale
+        scales = range(first_scale, cfg.n_scales)
+        self.stem = nn.Conv2d(in_channels, cfg.channels(first_scale), 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(ResBlock(cfg.channels(s), dropout=cfg.dropout) for _ in range(cfg.res_blocks))
+            for s in scales)
+        self.downs = nn.ModuleList(Down(cfg.channels(s), cfg.channels(s + 1)) for s in scales[:-1])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = self.stem(x)
+        feats = []
+        for i, blocks in enumerate(self.blocks):
+            for block in blocks:
+                h = block(h)
+            feats.append(h)
+            if i < len(self.downs):
+                h = self.downs[i](h)
+        return feats
+
+
+class AppearanceDown(nn.Module):
+    """Hierarchical posterior over the latent scales, from the appearance features."""
+
+    def __init__(self, cfg: VUNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        top = cfg.n_scales - 1
+        self.latent_scales = [top - i for i in range(cfg.n_latent_scales)]
+        zc = cfg.latent_channels
+        self.blocks = nn.ModuleList()
+        self.to_q = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for i, s in enumerate(self.latent_scales):
+            c = cfg.channels(s)
+            # Finer scales also see the coarser latent, upsampled with the features.
+            self.blocks.append(ResBlock(c, skip_channels=c if i else 0, dropout=cfg.dropout))
+            self.to_q.append(nn.Conv2d(c, zc, 3, padding=1))
+            if i + 1 < len(self.latent_scales):
+                self.ups.append(Up(c + zc, cfg.channels(s - 1)))
+
+    def forward(self, feats: dict[int, torch.Tensor]) -> list[torch.Tensor]:
+        """Posterior means, coarsest first. A finer scale is conditioned on the coarser *mean*,
+        so the code computed once for a subject is exactly the one training shaped."""
+        means = []
+        h = None
+        for i, s in enumerate(self.latent_scales):
+            if i == 0:
+                h = self.blocks[i](feats[s])
+            else:
+                h = self.blocks[i](h, feats[s])
+            q = self.to_q[i](h)
+            means.append(q)
+            if i + 1 < len(self.latent_scales):
+                h = self.ups[i](torch.cat([h, q], 1))
+        return means
+
+
+class Decoder(nn.Module):
+    """Expanding path: prior, latent injection at the coarse scales, skips from the shape branch."""
+
+    def __init__(self, cfg: VUNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        n = cfg.n_scales
+        zc = cfg.latent_channels
+        self.n_latent = cfg.n_latent_scales
+        self.pre = nn.ModuleList()    # block before the prior, sees the shape skip
+        self.to_p = nn.ModuleList()
+        self.fuse = nn.ModuleList()   # mixes z into the features
+        self.post = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for s in reversed(range(n)):
+            c = cfg.channels(s)
+            self.pre.append(ResBlock(c, skip_channels=c, dropout=cfg.dropout))
+            if len(self.to_p) < self.n_latent:
+                self.to_p.append(nn.Conv2d(c, zc, 3, padding=1))
+                self.fuse.append(ResBlock(c, skip_channels=zc, dropout=cfg.dropout))
+            self.post.append(nn.ModuleList(
+                ResBlock(c, dropout=cfg.dropout) for _ in range(cfg.res_blocks - 1)))
+            if s > 0:
+                self.ups.append(Up(c, cfg.channels(s - 1)))
+        self.out = nn.Conv2d(cfg.channels(0), 4, 3, padding=1)
+
+    def forward(self, shape_feats: list[torch.Tensor], choose_z) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`choose_z(i, prior_mean)` returns the latent for latent scale i (coarsest first)."""
+        priors = []
+        h = shape_feats[-1]
+        for k, s in enumerate(reversed(range(len(shape_feats)))):
+            h = self.pre[k](h, shape_feats[s])
+            if k < self.n_latent:
+                p = self.to_p[k](h)
+                priors.append(p)
+                h = self.fuse[k](h, choose_z(k, p))
+            for block in self.post[k]:
+                h = block(h)
+            if s > 0:
+                h = self.ups[k](h)
+        return self.out(h), priors
+
+
+class VUNet(nn.Module):
+    def __init__(self, cfg: VUNetConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or VUNetConfig()
+        if cfg.image_size & (cfg.image_size - 1) or cfg.image_size < 64:
+            raise ValueError(f"image_size must be a power of two >= 64, got {cfg.image_size}")
+        self.shape_up = Contracting(cfg, 3, 0)
+        self.appearance_up = Contracting(cfg, 6 * NUM_PARTS, cfg.first_part_scale)
+        self.appearance_down = AppearanceDown(cfg)
+        self.decoder = Decoder(cfg)
+
+    # --- the three uses -------------------------------------------------------------------
+
+    def encode(self, parts: torch.Tensor) -> list[torch.Tensor]:
+        """Posterior means of the appearance latents, coarsest first.
+
+        parts: (B, 6 * NUM_PARTS, S/4, S/4): the image's part crops then its stickman's, in [-1, 1].
+        """
+        feats = self.appearance_up(parts)
+        by_scale = {self.appearance_up.first_scale + i: f for i, f in enumerate(feats)}
+        return self.appearance_down(by_scale)
+
+    def decode(self, stickman: torch.Tensor, latents: list[torch.Tensor] | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, 4, S, S): RGB in [-1, 1] and an alpha logit, for target stickmen (B, 3, S, S).
+
+        latents: appearance codes from `encode` (used as they are); None samples them from the
+        shape-conditioned prior, for new appearances.
+        """
+        def choose(i, prior_mean):
+            if latents is not None:
+                return latents[i].expand(prior_mean.shape[0], -1, -1, -1)
+            noise = torch.randn(prior_mean.shape, generator=generator, dtype=prior_mean.dtype,
+                                device=prior_mean.device)
+            return prior_mean + noise
+
+        out, _ = self.decoder(self.shape_up(stickman), choose)
+        return out
+
+    def forward(self, stickman: torch.Tensor, parts: torch.Tensor):
+        """Training pass: returns (output (B,4,S,S), KL per sample (B,))."""
+        q_means = self.encode(parts)
+        zs = [q + torch.randn_like(q) for q in q_means]
+        out, p_means = self.decoder(self.shape_up(stickman), lambda i, p: zs[i])
+        kl = sum(0.5 * (q.float() - p.float()).pow(2).flatten(1).sum(1) for q, p in zip(q_means, p_means))
+        return out, kl
