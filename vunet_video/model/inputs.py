@@ -1,0 +1,38 @@
+"""Turning images and poses into the VUNet's input tensors (and its output back into images).
+
+Used alike by training, evaluation and inference, so all three feed the network the same way.
+Images are RGB uint8 at the model's size S; tensors are float in [-1, 1], channels first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..pose.keypoints import Pose
+from ..render.stickman import draw_stickman
+from .parts import part_crops
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+def to_image(t: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [-1, 1] -> (H, W, 3) uint8."""
+    x = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte()
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def stickman_input(pose: Pose, size: int) -> torch.Tensor:
+    """(3, S, S) shape input for a pose given in model pixels."""
+    return to_tensor(draw_stickman(pose, (size, size)))
+
+
+def appearance_input(image: np.ndarray, pose: Pose, part_size: int) -> torch.Tensor:
+    """(48, S/4, S/4): the eight part crops of the image, then those of its own stickman."""
+    size = image.shape[0]
+    stick = draw_stickman(pose, (size, size))
+    return torch.cat([to_tensor(part_crops(image, pose, part_size)),
+                      to_tensor(part_crops(stick, pose, part_size))], 0)

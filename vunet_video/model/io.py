@@ -1,0 +1,66 @@
+"""Saving and loading VUNet weights (safetensors, config in the file's metadata)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import VunetError
+from .vunet import VUNet, VUNetConfig
+
+# The weights this project trained and ships (see weights/MODEL_CARD.md).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vunet_128.safetensors"
+
+
+def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half: bool = False) -> None:
+    """Write `model` to `path` atomically; `half` stores fp16 (half the size, for shipping)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "vunet-video", "config": json.dumps(model.cfg.to_dict()),
+            "extra": json.dumps(extra or {})}
+    tmp = path.with_name(path.name + ".partial")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> VUNet:
+    """The VUNet from `path` (default: the shipped weights), in eval mode.
+
+    Raises VunetError for a missing, corrupt or mismatched file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    if not path.is_file():
+        hint = " (the shipped weights are missing from this install)" if path == DEFAULT_WEIGHTS else ""
+        raise VunetError(path, f"no such checkpoint{hint}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VunetError(path, f"not a readable safetensors checkpoint ({str(e).splitlines()[0][:80]})") from None
+    if meta.get("format") != "vunet-video" or "config" not in meta:
+        raise VunetError(path, "not a vunet-video checkpoint (no model config in its metadata)")
+    try:
+        cfg = VUNetConfig(**json.loads(meta["config"]))
+        model = VUNet(cfg)
+    except (TypeError, ValueError) as e:
+        raise VunetError(path, f"bad model config in checkpoint ({e})") from None
+    state = model.state_dict()
+    missing = sorted(set(state) - set(tensors))
+    unexpected = sorted(set(tensors) - set(state))
+    wrong = [k for k in state if k in tensors and tensors[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        what = (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}" if unexpected
+                else f"{wrong[0]} has shape {tuple(tensors[wrong[0]].shape)}, expected {tuple(state[wrong[0]].shape)}")
+        raise VunetError(path, f"weights do not match the model config: {what}")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    model.extra = json.loads(meta.get("extra", "{}"))
+    return model.to(device).eval()

@@ -1,0 +1,202 @@
+"""The training loop, in one readable file (in the spirit of nanoGPT's train.py).
+
+Objective per sample (image values in [-1, 1], averaged over pixels):
+    loss = l1_weight * L1(rgb, x) + ssim_weight * (1 - MS-SSIM(rgb, x))
+         + mask_weight * BCE(alpha, person mask)
+         + kl_weight(step) * KL(q || p) / (3 * S * S)
+The KL is divided by the number of RGB values so that kl_weight = 1 is the per-pixel
+ELBO trade-off; it ramps linearly from 0 over `kl_warmup` steps so the decoder first learns
+to use the appearance code before the prior pulls it in. No pretrained VGG exists offline,
+so the paper's perceptual loss is replaced by MS-SSIM plus L1 (the mix Zhao et al. 2017,
+"Loss Functions for Image Restoration with Neural Networks", found best, alpha = 0.84).
+
+Fast paths: bf16 autocast + channels_last on CPU (about 3x over fp32 on the 2-core dev
+machines), CUDA autocast when a GPU is present. Checkpoints hold model, optimiser, step and
+every RNG state, so `--resume` continues exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..model.io import save_weights
+from ..model.vunet import VUNet, VUNetConfig
+from .batches import sample_batch
+from .dataset import PairDataset
+from .metrics import ms_ssim
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data/train_cache"
+    out: str = "runs/vunet"
+    model: VUNetConfig = field(default_factory=lambda: VUNetConfig(base_channels=16))
+    batch_size: int = 8
+    lr: float = 2e-4
+    lr_final: float = 2e-5         # cosine decay to this by `steps`
+    steps: int = 100_000
+    kl_weight: float = 1.0
+    kl_warmup: int = 2000
+    l1_weight: float = 0.16        # Zhao et al. 2017 mix: 0.84 MS-SSIM + 0.16 L1
+    ssim_weight: float = 0.84
+    mask_weight: float = 0.1
+    cross_prob: float = 0.5        # share of video samples whose appearance comes from another frame
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 0               # torch CPU threads; 0 = torch's default
+    log_every: int = 25
+    sample_every: int = 500
+    ckpt_every: int = 250
+    max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        d = dict(d)
+        model = VUNetConfig(**d.pop("model", {}))
+        return TrainConfig(model=model, **d)
+
+
+def kl_weight_at(cfg: TrainConfig, step: int) -> float:
+    return cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup))
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    t = min(1.0, step / max(1, cfg.steps))
+    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
+
+
+def compute_loss(model: VUNet, batch: dict, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, dict]:
+    out, kl = model(batch["stickman"], batch["parts"])
+    # The loss itself runs in fp32: SSIM's variance terms cancel catastrophically in bf16.
+    with torch.autocast(out.device.type, enabled=False):
+        return _loss_terms(out.float(), kl.float(), batch, cfg, step)
+
+
+def _loss_terms(out: torch.Tensor, kl: torch.Tensor, batch: dict, cfg: TrainConfig, step: int):
+    rgb, alpha = out[:, :3], out[:, 3]
+    target = batch["image"]
+    l1 = (rgb - target).abs().mean()
+    ssim_loss = 1 - ms_ssim(rgb, target).mean()
+    mask_loss = F.binary_cross_entropy_with_logits(alpha, batch["mask"])
+    kl = kl.mean() / (3 * target.shape[-1] * target.shape[-2])
+    loss = (cfg.l1_weight * l1 + cfg.ssim_weight * ssim_loss + cfg.mask_weight * mask_loss
+            + kl_weight_at(cfg, step) * kl)
+    return loss, {"loss": loss.item(), "l1": l1.item(), "ms_ssim": 1 - ssim_loss.item(),
+                  "mask_bce": mask_loss.item(), "kl": kl.item()}
+
+
+def _checkpoint_state(model, opt, step: int, rng: np.random.Generator, cfg: TrainConfig) -> dict:
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
+            "config": asdict(cfg)}
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
+    """PNG rows: target stickman | appearance source (torso part) | reconstruction | target."""
+    from ..model.inputs import to_image
+
+    model.eval()
+    with torch.no_grad():
+        n = min(6, batch["image"].shape[0])
+        latents = model.encode(batch["parts"][:n].float())
+        out = model.decode(batch["stickman"][:n].float(), latents).float()
+    model.train()
+    s = batch["image"].shape[-1]
+    rows = []
+    for k in range(n):
+        torso = batch["parts"][k, :3].float()
+        torso = torch.nn.functional.interpolate(torso[None], size=(s, s), mode="nearest")[0]
+        cells = [batch["stickman"][k], torso, out[k, :3], batch["image"][k]]
+        rows.append(np.concatenate([to_image(c) for c in cells], 1))
+    tmp = path.with_name(path.name + ".partial.png")
+    cv2.imwrite(str(tmp), np.concatenate(rows, 0)[:, :, ::-1])
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
+    """Train per `cfg`; returns the path of the exported safetensors weights."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp_dtype = torch.bfloat16
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    model = VUNet(cfg.model).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    step = 0
+    if resume:
+        state = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        log(f"resumed from {resume} at step {step}")
+
+    ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob)
+    log(f"{len(ds)} training samples, model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
+        f"parameters, device {device}")
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    log_path = out / "log.csv"
+    fields = ["step", "time", "lr", "kl_weight", "loss", "l1", "ms_ssim", "mask_bce", "kl", "samples_per_s"]
+    if not log_path.exists() or step == 0:
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    start = time.time()
+    t_last, n_last = time.time(), 0
+    while step < cfg.steps:
+        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng)
+        batch = {k: v.to(device).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(device)
+                 for k, v in batch.items()}
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=amp_dtype):
+            loss, parts = compute_loss(model, batch, cfg, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        n_last += cfg.batch_size
+
+        if step % cfg.log_every == 0:
+            rate = n_last / (time.time() - t_last)
+            t_last, n_last = time.time(), 0
+            row = {"step": step, "time": round(time.time() - start, 1), "lr": f"{lr:.3g}",
+                   "kl_weight": round(kl_weight_at(cfg, step), 4), **{k: f"{v:.5g}" for k, v in parts.items()},
+                   "samples_per_s": round(rate, 2)}
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in fields])
+            log(" ".join(f"{k}={row[k]}" for k in fields))
+        if step % cfg.sample_every == 0:
+            save_sample_grid(model, batch, out / f"samples_{step:07d}.png")
+        over_time = cfg.max_minutes and (time.time() - start) > cfg.max_minutes * 60
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or over_time:
+            _atomic_torch_save(_checkpoint_state(model, opt, step, rng, cfg), out / "checkpoint.pt")
+            save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data})
+        if over_time:
+            log(f"stopping at step {step}: max_minutes reached")
+            break
+    return out / "vunet.safetensors"
