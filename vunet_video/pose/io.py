@@ -1,0 +1,339 @@
+"""Pose track files: the project's pose JSON, and import of OpenPose JSON.
+
+Project schema (version 1; also in docs/pose_json.md)::
+
+    {
+      "version": 1,
+      "source": "dance.mp4",          # the video or photo the poses came from
+      "backend": "mediapipe",         # pose backend that made them ("openpose" on import)
+      "fps": 24.0,                    # frame rate; null for a photo
+      "width": 1080, "height": 1920,  # source size in pixels; null when unknown
+      "smoothed": true,               # One Euro smoothing applied
+      "joints": ["nose", ...],        # the 17 COCO joint names, in keypoint order
+      "frame_count": 288,             # number of entries in "frames"
+      "frames": [
+        {"index": 0, "time": 0.0,
+         "keypoints": [[x, y], null, ...],   # 17 entries, pixels, null = missing
+         "scores": [0.98, 0.0, ...]},        # 17 confidences in [0, 1], 0 = missing
+        ...
+      ]
+    }
+
+Coordinates are pixels of the source (x right, y down), rounded to 0.01 px; scores to
+0.001. `index` is the frame's index in the source and `time` its presentation time in
+seconds.
+
+Writing streams one frame at a time into a temporary file next to the destination and
+renames it into place at the end, so a failed run leaves no partial file and an existing
+file is never replaced unless asked. Reading streams too: the header is read first and the
+frames are decoded one by one as the iterator is consumed, so memory does not grow with
+the length of the video.
+
+OpenPose import: `read_pose_json` also accepts OpenPose's per-frame output
+(`{"people": [{"pose_keypoints_2d": [x0, y0, c0, x1, ...]}, ...]}`), one file or a
+folder of them (sorted by name = frame order), in the BODY_25 or COCO-18 layout,
+converted to COCO-17. OpenPose files carry no frame rate: give `fps` for a folder. When a
+frame has several people, the same person is followed through the folder
+(SubjectTracker).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..errors import VunetError
+from .keypoints import NAMES, NUM_JOINTS, Pose
+from .tracking import SubjectTracker
+
+VERSION = 1
+HEADER_KEYS = ("version", "source", "backend", "fps", "width", "height", "smoothed", "joints", "frame_count")
+
+# Width reserved for the frame count, patched in once all frames are written.
+_COUNT_FIELD = 20
+# A single JSON value bigger than this is not a pose frame: stop reading instead of
+# buffering a whole broken file.
+_MAX_VALUE_CHARS = 16 << 20
+
+# OpenPose joint index of each COCO-17 joint, in COCO order. Layouts from OpenPose's
+# output documentation (doc/02_output.md, "Pose Output Format (BODY_25)" and "(COCO)").
+OPENPOSE_BODY25_TO_COCO = np.array([0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11])
+OPENPOSE_COCO18_TO_COCO = np.array([0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10])
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _frame_record(index: int, time: float | None, pose: Pose) -> dict:
+    vis = np.isfinite(pose.xy).all(axis=1) & (pose.score > 0)
+    keypoints = [[round(float(x), 2), round(float(y), 2)] if v else None
+                 for (x, y), v in zip(pose.xy, vis)]
+    scores = [round(float(s), 3) if v else 0.0 for s, v in zip(pose.score, vis)]
+    t = None if time is None or not math.isfinite(time) else round(float(time), 6)
+    return {"index": int(index), "time": t, "keypoints": keypoints, "scores": scores}
+
+
+def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tuple[int, float | None, Pose]],
+                    overwrite: bool = False) -> int:
+    """Write a pose track; returns the number of frames written.
+
+    header: source, backend, fps, width, height, smoothed (missing keys become null;
+            version, joints and frame_count are filled in here).
+    frames: (index, time in seconds, Pose) in order; consumed lazily. If iterating it
+            raises, the exception propagates and nothing is left at `path`.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise VunetError(path, "already exists (use --overwrite to replace it)")
+    if path.is_dir():
+        raise VunetError(path, "is a folder, not a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = {k: header.get(k) for k in ("source", "backend", "fps", "width", "height", "smoothed")}
+    head["source"] = None if head["source"] is None else str(head["source"])
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            def put(text: str) -> None:
+                f.write(text.encode("ascii"))
+
+            put('{\n "version": %d,\n' % VERSION)
+            for key, value in head.items():
+                put(f" {json.dumps(key)}: {json.dumps(value)},\n")
+            put(f' "joints": {json.dumps(list(NAMES))},\n "frame_count": ')
+            count_at = f.tell()
+            put(" " * _COUNT_FIELD + ',\n "frames": [')
+            for index, time, pose in frames:
+                put(("\n  " if count == 0 else ",\n  ") + json.dumps(_frame_record(index, time, pose)))
+                count += 1
+            put("\n ]\n}\n")
+            f.seek(count_at)
+            put(str(count).ljust(_COUNT_FIELD))
+        _publish(tmp, path, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temp file to `path`; without overwrite, never replace a file."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and fails if `path` appeared meanwhile
+    except FileExistsError:
+        raise VunetError(path, "already exists (use --overwrite to replace it)") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise VunetError(path, "already exists (use --overwrite to replace it)") from None
+        os.rename(tmp, path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+class _JsonStream:
+    """Reads a JSON document value by value (enough to walk one top-level object and
+    one array inside it without holding the whole file)."""
+
+    def __init__(self, f, path: Path):
+        self.f, self.path = f, path
+        self.buf, self.pos, self.eof = "", 0, False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> None:
+        chunk = self.f.read(1 << 16)
+        if not chunk:
+            self.eof = True
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+
+    def fail(self, what: str) -> VunetError:
+        return VunetError(self.path, f"not a valid pose JSON file ({what})")
+
+    def peek(self) -> str:
+        """Next non-blank character ('' at the end), not consumed."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or self.eof:
+                return self.buf[self.pos:self.pos + 1]
+            self._fill()
+
+    def expect(self, char: str) -> None:
+        got = self.peek()
+        if got != char:
+            raise self.fail(f"expected {char!r}, found {got or 'end of file'!r}")
+        self.pos += 1
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+                # A number at the very end of the buffer may continue in the next chunk.
+                if end < len(self.buf) or self.eof:
+                    self.pos = end
+                    return obj
+            except json.JSONDecodeError as e:
+                if self.eof:
+                    raise self.fail(e.msg.lower()) from None
+            if len(self.buf) - self.pos > _MAX_VALUE_CHARS:
+                raise self.fail("a value is far too large")
+            self._fill()
+
+
+def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]:
+    try:
+        kps, scores = rec["keypoints"], rec["scores"]
+        if len(kps) != NUM_JOINTS or len(scores) != NUM_JOINTS:
+            raise ValueError(f"expected {NUM_JOINTS} keypoints and scores")
+        xy = np.array([[np.nan, np.nan] if k is None else k[:2] for k in kps], np.float32)
+        score = np.array(scores, np.float32)
+        index = int(rec.get("index", n))
+        time = rec.get("time")
+        time = None if time is None else float(time)
+    except (KeyError, TypeError, ValueError) as e:
+        raise VunetError(path, f"frame {n} is malformed ({e})") from None
+    missing = ~np.isfinite(xy).all(axis=1)
+    xy[missing] = np.nan
+    score[missing] = 0.0
+    return index, time, Pose(xy, np.clip(score, 0.0, 1.0))
+
+
+def _check_header(header: dict, path: Path) -> dict:
+    if header.get("version") != VERSION:
+        raise VunetError(path, f"unsupported pose file version {header.get('version')!r} (expected {VERSION})")
+    return {k: header.get(k) for k in HEADER_KEYS}
+
+
+def _project_frames(stream: _JsonStream, path: Path) -> Iterator[tuple[int, float | None, Pose]]:
+    try:
+        stream.expect("[")
+        n = 0
+        if stream.peek() == "]":
+            stream.pos += 1
+        else:
+            while True:
+                yield _pose_from_record(stream.value(), path, n)
+                n += 1
+                sep = stream.peek()
+                stream.expect(sep if sep in ",]" else ",")
+                if sep == "]":
+                    break
+        # Keys after the frames are allowed and ignored; the document must still be whole.
+        while stream.peek() == ",":
+            stream.pos += 1
+            stream.value()
+            stream.expect(":")
+            stream.value()
+        stream.expect("}")
+    except UnicodeDecodeError:
+        raise VunetError(path, "not a text (JSON) file") from None
+    finally:
+        stream.f.close()
+
+
+def _read_project(path: Path) -> tuple[dict, Iterator] | None:
+    """Header and lazy frames of a project file; None if it is an OpenPose file."""
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise VunetError(path, f"cannot open ({e.strerror})") from None
+    stream = _JsonStream(f, path)
+    try:
+        stream.expect("{")
+        header: dict = {}
+        while stream.peek() != "}":
+            if header:
+                stream.expect(",")
+            key = stream.value()
+            if not isinstance(key, str):
+                raise stream.fail("object key is not a string")
+            stream.expect(":")
+            if key == "frames" and "version" in header:
+                return _check_header(header, path), _project_frames(stream, path)
+            header[key] = stream.value()
+        stream.expect("}")
+    except UnicodeDecodeError:
+        f.close()
+        raise VunetError(path, "not a text (JSON) file") from None
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+    if "people" in header:
+        return None
+    if "frames" in header:  # frames written before the header: already fully loaded
+        frames = header["frames"]
+        if not isinstance(frames, list):
+            raise VunetError(path, "not a valid pose JSON file ('frames' is not a list)")
+        return _check_header(header, path), (_pose_from_record(r, path, n) for n, r in enumerate(frames))
+    raise VunetError(path, "not a pose file (no 'frames' or OpenPose 'people')")
+
+
+def _openpose_people(path: Path) -> list[Pose]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, UnicodeDecodeError) as e:
+        raise VunetError(path, f"cannot read ({getattr(e, 'strerror', None) or e})") from None
+    except json.JSONDecodeError as e:
+        raise VunetError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    people = doc.get("people") if isinstance(doc, dict) else None
+    if not isinstance(people, list):
+        raise VunetError(path, "not an OpenPose file (no 'people' list)")
+    poses = []
+    for person in people:
+        flat = person.get("pose_keypoints_2d", person.get("pose_keypoints"))
+        try:
+            kp = np.asarray(flat, np.float32).reshape(-1, 3)
+        except (TypeError, ValueError):
+            raise VunetError(path, "OpenPose pose_keypoints_2d is not a list of x, y, c triples") from None
+        if len(kp) == 25:
+            kp = kp[OPENPOSE_BODY25_TO_COCO]
+        elif len(kp) == 18:
+            kp = kp[OPENPOSE_COCO18_TO_COCO]
+        else:
+            raise VunetError(path, f"OpenPose layout with {len(kp)} joints is not BODY_25 or COCO-18")
+        score = np.clip(kp[:, 2], 0.0, 1.0)
+        xy = kp[:, :2].copy()
+        xy[score <= 0] = np.nan  # OpenPose writes 0, 0, 0 for a joint it did not find
+        poses.append(Pose(xy, score.astype(np.float32)))
+    return poses
+
+
+def _openpose_frames(files: list[Path], fps: float | None) -> Iterator[tuple[int, float | None, Pose]]:
+    tracker = SubjectTracker()
+    for i, file in enumerate(files):
+        pose = tracker(_openpose_people(file))
+        yield i, (0.0 if fps is None else i / fps), pose
+
+
+def read_pose_json(path: str | os.PathLike, fps: float | None = None) -> tuple[dict, Iterator[tuple[int, float | None, Pose]]]:
+    """(header, iterator of (index, time, Pose)) from a project pose file, an OpenPose
+    per-frame file, or a folder of OpenPose files. `fps` is only used for OpenPose."""
+    path = Path(path)
+    if not path.exists():
+        raise VunetError(path, "no such file or folder")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".json" and p.is_file())
+        if not files:
+            raise VunetError(path, "folder holds no .json files")
+        if len(files) > 1 and not fps:
+            raise VunetError(path, "OpenPose files carry no frame rate: give fps for a folder of them")
+    else:
+        project = _read_project(path)
+        if project is not None:
+            return project
+        files = [path]
+    header = {"version": VERSION, "source": str(path), "backend": "openpose", "fps": fps,
+              "width": None, "height": None, "smoothed": False, "joints": list(NAMES),
+              "frame_count": len(files)}
+    return header, _openpose_frames(files, fps)
