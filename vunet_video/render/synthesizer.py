@@ -60,10 +60,14 @@ class Synthesizer:
         box = person_box(pose, fill)
         cropped = crop(image, box, self.size)
         crop_pose = box.pose_to_crop(pose, self.size)
-        parts = appearance_input(cropped, crop_pose, self.model.cfg.part_size)[None].to(self.device)
+        return Subject(image, pose, box, crop_pose, self.encode_crop(cropped, crop_pose))
+
+    @torch.no_grad()
+    def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose) -> list[torch.Tensor]:
+        """Appearance code of an already framed S x S person crop (pose in model pixels)."""
+        parts = appearance_input(crop_image, crop_pose, self.model.cfg.part_size)[None].to(self.device)
         with self._autocast():
-            latents = [z.float() for z in self.model.encode(parts)]
-        return Subject(image, pose, box, crop_pose, latents)
+            return [z.float() for z in self.model.encode(parts)]
 
     @torch.no_grad()
     def render(self, latents: list[torch.Tensor] | None, poses: list[Pose],

@@ -132,6 +132,7 @@ def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     """Train per `cfg`; returns the path of the exported safetensors weights."""
+    ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -153,7 +154,6 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         rng.bit_generator.state = state["numpy_rng"]
         log(f"resumed from {resume} at step {step}")
 
-    ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob)
     log(f"{len(ds)} training samples, model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, device {device}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
