@@ -113,16 +113,16 @@ def test_metrics_on_known_inputs():
 # --- real data: dataset build, training steps, resume, eval -----------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, shared_dir):
+def tiny_dataset(tmp_path_factory, shared):
     """A real cache: 6 street photos and every 20th frame of a real tai-chi clip (held out)."""
     from vunet_video.train.dataset import BuildOptions, build_dataset
 
     photos = tmp_path_factory.mktemp("photos")
-    for f in sorted((shared_dir / "data/train/ccp_photos").iterdir())[:6]:
+    for f in sorted((shared / "data/train/ccp_photos").iterdir())[:6]:
         (photos / f.name).symlink_to(f)
     (photos / "blank.png").write_bytes(_blank_png())
     out = tmp_path_factory.mktemp("cache")
-    counts = build_dataset([photos, shared_dir / "data/train/videos/taichi_driving2.mp4"], out,
+    counts = build_dataset([photos, shared / "data/train/videos/taichi_driving2.mp4"], out,
                            BuildOptions(size=64, every=20, heldout_clips=("taichi_driving2",),
                                         heldout_photo_fraction=0.0))
     return out, counts
@@ -201,11 +201,11 @@ def test_eval_scores_model_and_baselines(tiny_dataset):
     data, _ = tiny_dataset
     result = evaluate(Synthesizer(small_model()), str(data), per_group=3)
     assert result["pairs"] == 3 and result["groups"] == ["taichi_driving2"]
-    for m in ("vunet", "vunet_raw", "affine_parts", "unchanged"):
+    for m in ("vunet", "affine_parts", "unchanged"):
         r = result["methods"][m]
         assert -1 <= r["ssim"] <= 1 and 0 <= r["pck@0.1"] <= 1 and r["l1"] >= 0
-    # An untrained decoder paints noise: the real frames must score far better than its raw output.
-    assert result["methods"]["unchanged"]["ssim"] > result["methods"]["vunet_raw"]["ssim"]
+    # An untrained decoder paints noise over the scene: the real frames must score better.
+    assert result["methods"]["unchanged"]["ssim"] > result["methods"]["vunet"]["ssim"]
     # Warping parts onto the pose they already have changes (almost) nothing.
     ds = PairDataset(data, 64, "heldout")
     img, pose = ds.images[0], ds.poses[0]

@@ -25,6 +25,24 @@ def to_image(t: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).cpu().numpy()
 
 
+# The model renders people on this plain grey and never sees the scene behind them: no
+# background can be inferred from body-part crops, and the alpha channel puts the person on
+# whatever background the user chose.
+BACKGROUND_GREY = 128
+
+
+def on_plain_background(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The person of `image` (H, W, 3 uint8) over plain grey, by a soft mask (H, W) in 0-255
+    uint8 or 0-1 float; `image` unchanged when there is no mask."""
+    if mask is None:
+        return image
+    m = mask.astype(np.float32)
+    if mask.dtype == np.uint8:
+        m /= 255.0
+    m = m[..., None]
+    return (image * m + BACKGROUND_GREY * (1 - m) + 0.5).astype(np.uint8)
+
+
 def stickman_input(pose: Pose, size: int) -> torch.Tensor:
     """(3, S, S) shape input for a pose given in model pixels."""
     return to_tensor(draw_stickman(pose, (size, size)))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import VunetError
-from ..model.inputs import appearance_input, stickman_input, to_image
+from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_image
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
 from .framing import Box, crop, person_box
@@ -55,16 +55,23 @@ class Synthesizer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     @torch.no_grad()
-    def encode(self, image: np.ndarray, pose: Pose, fill: float = 0.8) -> Subject:
-        """Appearance code of the person at `pose` (photo pixels) in `image` (RGB uint8)."""
+    def encode(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None, fill: float = 0.8) -> Subject:
+        """Appearance code of the person at `pose` (photo pixels) in `image` (RGB uint8).
+
+        mask: the person's segmentation (H, W) in [0, 1], as MediaPipePose(segmentation=True)
+        gives; the model was trained on people cut out this way, so pass it when you can.
+        """
         box = person_box(pose, fill)
         cropped = crop(image, box, self.size)
+        crop_mask = None if mask is None else crop(mask.astype(np.float32), box, self.size, border="constant")
         crop_pose = box.pose_to_crop(pose, self.size)
-        return Subject(image, pose, box, crop_pose, self.encode_crop(cropped, crop_pose))
+        return Subject(image, pose, box, crop_pose, self.encode_crop(cropped, crop_pose, crop_mask))
 
     @torch.no_grad()
-    def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose) -> list[torch.Tensor]:
+    def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
+                    crop_mask: np.ndarray | None = None) -> list[torch.Tensor]:
         """Appearance code of an already framed S x S person crop (pose in model pixels)."""
+        crop_image = on_plain_background(crop_image, crop_mask)
         parts = appearance_input(crop_image, crop_pose, self.model.cfg.part_size)[None].to(self.device)
         with self._autocast():
             return [z.float() for z in self.model.encode(parts)]
@@ -88,7 +95,7 @@ class Synthesizer:
 def _main_pose(image: np.ndarray, what: str, estimator=None) -> Pose:
     if estimator is None:
         from ..pose.mediapipe_backend import MediaPipePose
-        estimator = MediaPipePose()
+        estimator = MediaPipePose(segmentation=True)
     people = estimator(image)
     if not people or people[0].is_empty():
         raise VunetError(what, "no person found in the photo")
@@ -104,7 +111,7 @@ def render_in_pose(subject_image: np.ndarray, target_pose: Pose, synth: Synthesi
     """The subject of a photo in `target_pose` (given in model pixels, S x S): (S, S, 3) RGB."""
     synth = synth or Synthesizer()
     subject_pose = subject_pose or _main_pose(subject_image, "subject photo", estimator)
-    subject = synth.encode(subject_image, subject_pose)
+    subject = synth.encode(subject_image, subject_pose, subject_pose.mask)
     return synth.render(subject.latents, [target_pose])[0][0]
 
 
@@ -113,7 +120,8 @@ def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray,
     """The person of `appearance_image` standing as the person of `shape_image` does,
     framed like the shape photo's person crop: (S, S, 3) RGB."""
     synth = synth or Synthesizer()
-    a = synth.encode(appearance_image, _main_pose(appearance_image, "appearance photo", estimator))
+    a_pose = _main_pose(appearance_image, "appearance photo", estimator)
+    a = synth.encode(appearance_image, a_pose, a_pose.mask)
     shape_pose = _main_pose(shape_image, "shape photo", estimator)
     target = person_box(shape_pose).pose_to_crop(shape_pose, synth.size)
     return synth.render(a.latents, [target])[0][0]

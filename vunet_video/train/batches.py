@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.inputs import appearance_input, stickman_input, to_tensor
+from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_tensor
 from .dataset import PairDataset
 
 
@@ -23,12 +23,12 @@ def sample_batch(ds: PairDataset, batch_size: int, part_size: int, rng: np.rando
         i = int(rng.integers(len(ds)))
         j = ds.pair(i, rng)
         flip = bool(rng.random() < 0.5)
-        img, pose = _maybe_flip(ds.images[i], ds.poses[i], flip)
+        img, pose = _maybe_flip(on_plain_background(ds.images[i], ds.masks[i]), ds.poses[i], flip)
         mask = ds.masks[i][:, ::-1] if flip else ds.masks[i]
-        app_img, app_pose = _maybe_flip(ds.images[j], ds.poses[j], flip)
+        app_img, app_pose = _maybe_flip(on_plain_background(ds.images[j], ds.masks[j]), ds.poses[j], flip)
         stickmen.append(stickman_input(pose, ds.size))
         parts.append(appearance_input(np.ascontiguousarray(app_img), app_pose, part_size))
-        images.append(to_tensor(img))
+        images.append(to_tensor(np.ascontiguousarray(img)))
         masks.append(torch.from_numpy(np.ascontiguousarray(mask)).float() / 255.0)
     return {"stickman": torch.stack(stickmen), "parts": torch.stack(parts),
             "image": torch.stack(images), "mask": torch.stack(masks)}

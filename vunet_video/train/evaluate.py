@@ -8,8 +8,6 @@ Methods scored on the same pairs:
   vunet          encode the subject frame, decode the target pose, and composite the
                  rendered person (by its predicted alpha) over the subject frame with the
                  subject removed, as `animate --background subject` does.
-  vunet_raw      the decoder's whole output image (the VUNet alone also paints a
-                 background, which it cannot know: the encoder sees only body parts).
   unchanged      the subject frame itself (what you get by doing nothing).
   affine_parts   each body part of the subject (torso, head, upper/lower arms, thighs,
                  shins) warped onto the target pose with the same joint-normalised
@@ -34,7 +32,7 @@ from ..render.synthesizer import Synthesizer
 from .dataset import PairDataset
 from .metrics import pck, psnr, ssim
 
-METHODS = ("vunet", "vunet_raw", "affine_parts", "unchanged")
+METHODS = ("vunet", "affine_parts", "unchanged")
 
 
 def person_removed(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -118,12 +116,11 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     for n, (i, j) in enumerate(pairs):
         subject_img, subject_pose = ds.images[i], ds.poses[i]
         target_img, target_pose = ds.images[j], ds.poses[j]
-        latents = synth.encode_crop(subject_img, subject_pose)
+        latents = synth.encode_crop(subject_img, subject_pose, ds.masks[i])
         rgb, alpha = synth.render(latents, [target_pose])
         outputs = {
             # As `animate --background subject` does: the rendered person over the subject's scene.
             "vunet": composite(rgb[0], alpha[0], person_removed(subject_img, ds.masks[i])),
-            "vunet_raw": rgb[0],
             "affine_parts": affine_parts_warp(subject_img, subject_pose, target_pose),
             "unchanged": subject_img,
         }
