@@ -1,0 +1,272 @@
+"""Putting the rendered person into the output frame.
+
+The model renders an S x S crop (RGB and an alpha matte) framed by the target pose's
+`person_box`. `Compositor` scales that crop back into the output canvas through the box
+and alpha-composites it over one of three backgrounds:
+
+* 'subject': the subject photo's own scene with the original person painted out
+  (`remove_person`: the person mask is grown and filled with cv2.inpaint), so the
+  re-posed subject does not stand in front of a ghost of themselves in their old pose.
+* 'color':   a plain colour.
+* 'alpha':   transparent; the frame is RGBA with straight (not premultiplied) alpha, for
+  PNG and ProRes 4444 exports.
+
+Every frame also carries its person matte, so an editor receiving RGBA frames can cut the
+person out whatever the background.
+
+`TemporalFilter` is the output-side stabiliser: a causal, motion-adaptive exponential
+moving average of the premultiplied crop (RGB * alpha, alpha). The previous filtered crop
+is first warped into the current crop's frame (the box moves and rescales from frame to
+frame), then blended per pixel with a weight that goes from `1 - strength` for small
+changes (the frame-to-frame shimmer a per-frame decoder produces) to 1 for large ones
+(real motion), so flicker is damped while moving limbs leave no trails. It keeps one
+S x S crop of state: streaming, constant memory.
+
+`FlickerMeter` measures what the filter is for (see its docstring).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..errors import VunetError
+from ..pose.keypoints import Pose
+from .framing import Box
+
+BACKGROUNDS = ("subject", "color", "alpha")
+
+_NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128),
+                  "green": (0, 177, 64), "blue": (0, 71, 187)}  # green/blue: chroma-key screens
+
+
+def parse_color(text: str | tuple | list) -> tuple[int, int, int]:
+    """'#rrggbb', '#rgb', 'rrggbb', a name (white, black, grey, green, blue) or (r, g, b)."""
+    if isinstance(text, (tuple, list)) and len(text) == 3 and all(0 <= int(c) <= 255 for c in text):
+        return tuple(int(c) for c in text)
+    s = str(text).strip().lower()
+    if s in _NAMED_COLOURS:
+        return _NAMED_COLOURS[s]
+    h = s.lstrip("#")
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    try:
+        if len(h) != 6:
+            raise ValueError
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    except ValueError:
+        raise VunetError(None, f"colour {text!r} is not #rrggbb, #rgb or one of {', '.join(_NAMED_COLOURS)}") from None
+
+
+# ----------------------------------------------------------------------------- background plate
+
+def person_hole(mask: np.ndarray | None, pose: Pose, shape: tuple[int, int], grow: float = 0.04) -> np.ndarray:
+    """Boolean (H, W) region to paint out: the person mask (> 0.2, generous because
+    MediaPipe's soft edge fades over hair and loose clothes) dilated by `grow` times the
+    person's height. Without a mask, the hull of the joints dilated by 12% of the height."""
+    h, w = shape
+    bb = pose.bbox()
+    height = (bb[3] - bb[1]) if bb else 0.5 * h
+    if mask is not None:
+        hole = (np.asarray(mask) > 0.2).astype(np.uint8)
+        if hole.shape != (h, w):
+            hole = cv2.resize(hole, (w, h), interpolation=cv2.INTER_NEAREST)
+        radius = max(3, int(round(grow * height)))
+    else:
+        hole = np.zeros((h, w), np.uint8)
+        pts = pose.xy[pose.visible()]
+        if len(pts):
+            cv2.fillConvexPoly(hole, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
+        radius = max(3, int(round(0.12 * height)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(hole, kernel) > 0
+
+
+def remove_person(image: np.ndarray, hole: np.ndarray, work_side: int = 512, radius: int = 5) -> np.ndarray:
+    """The photo with `hole` filled by cv2.inpaint (Telea). Inpainting runs at most at
+    `work_side` px (the fill is smooth anyway and cost grows with the hole's area); only
+    the hole's pixels are replaced, the rest of the photo stays untouched."""
+    h, w = image.shape[:2]
+    if not hole.any():
+        return image.copy()
+    f = min(1.0, work_side / max(h, w))
+    small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
+    small_hole = cv2.resize(hole.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))  # rounding must not shrink it
+    filled = cv2.inpaint(np.ascontiguousarray(small), small_hole, radius, cv2.INPAINT_TELEA)
+    if f < 1:
+        filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    plate = image.copy()
+    plate[hole] = filled[hole]
+    return plate
+
+
+# ----------------------------------------------------------------------------- temporal filter
+
+class TemporalFilter:
+    """Causal motion-adaptive EMA of the rendered crop (see the module docstring).
+
+    strength:  0 = off; the weight kept from the past for a pixel that barely changed.
+    threshold: a change (mean over premultiplied RGB and alpha, 0..1) at which a pixel
+               is taken as moving and passes through unfiltered.
+    """
+
+    def __init__(self, strength: float = 0.5, threshold: float = 0.12):
+        if not 0.0 <= strength < 1.0:
+            raise VunetError(None, f"temporal smoothing strength {strength} must be in [0, 1)")
+        self.strength = float(strength)
+        self.threshold = float(threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev: np.ndarray | None = None  # (S, S, 4) premultiplied RGB + alpha in [0, 1]
+        self._prev_box: Box | None = None
+
+    def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """rgb (S, S, 3) uint8, alpha (S, S) float -> filtered (rgb uint8, alpha float32)."""
+        if self.strength == 0:
+            return rgb, alpha
+        size = rgb.shape[0]
+        a = alpha.astype(np.float32)[..., None]
+        cur = np.concatenate([rgb.astype(np.float32) / 255.0 * a, a], axis=2)
+        if self._prev is not None:
+            prev = self._warp_previous(size, box)
+            change = np.abs(cur - prev).mean(axis=2, keepdims=True)
+            w_new = (1.0 - self.strength) + self.strength * np.clip(change / self.threshold, 0.0, 1.0)
+            cur = prev + w_new * (cur - prev)
+        self._prev, self._prev_box = cur, box
+        out_a = cur[..., 3]
+        out_rgb = cur[..., :3] / np.maximum(out_a[..., None], 1e-3)
+        return np.clip(out_rgb * 255.0 + 0.5, 0, 255).astype(np.uint8), out_a
+
+    def _warp_previous(self, size: int, box: Box) -> np.ndarray:
+        p = self._prev_box
+        if p == box:
+            return self._prev
+        # Previous crop pixels -> photo pixels -> current crop pixels.
+        a = p.side / box.side
+        m = np.array([[a, 0, (p.x0 - box.x0) * size / box.side],
+                      [0, a, (p.y0 - box.y0) * size / box.side]], np.float32)
+        return cv2.warpAffine(self._prev, m, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+# ----------------------------------------------------------------------------- compositing
+
+class Compositor:
+    """Scale rendered crops into the output canvas and composite them over the background.
+
+    size:       (height, width) of the output canvas (the subject photo's frame).
+    background: 'subject' (needs `plate`), 'color' or 'alpha'.
+    Calling it returns (H, W, 4) uint8 RGBA: the output frame in RGB and the person matte
+    in A (for 'alpha' the RGB is the person's own colour and A is the transparency).
+    """
+
+    def __init__(self, size: tuple[int, int], background: str = "subject", plate: np.ndarray | None = None,
+                 color: tuple[int, int, int] = (255, 255, 255)):
+        if background not in BACKGROUNDS:
+            raise VunetError(None, f"unknown background {background!r} (use one of {', '.join(BACKGROUNDS)})")
+        h, w = size
+        self.size = (h, w)
+        self.background = background
+        if background == "subject":
+            if plate is None or plate.shape[:2] != (h, w):
+                raise ValueError("background 'subject' needs a plate of the canvas size")
+            self._bg = plate
+        elif background == "color":
+            self._bg = np.empty((h, w, 3), np.uint8)
+            self._bg[:] = parse_color(color)
+        else:
+            self._bg = np.zeros((h, w, 3), np.uint8)
+
+    def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
+        h, w = self.size
+        size = rgb.shape[0]
+        out = np.empty((h, w, 4), np.uint8)
+        out[..., :3] = self._bg
+        out[..., 3] = 0
+        # Only the box's part of the canvas is touched: warping a whole 1080p canvas for a
+        # person covering a third of it would triple the cost.
+        x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
+        x1, y1 = min(w, int(np.ceil(box.x0 + box.side))), min(h, int(np.ceil(box.y0 + box.side)))
+        if x1 <= x0 or y1 <= y0:
+            return out
+        m = box.matrix(size).astype(np.float64)
+        m[:, 2] += m[:, :2] @ np.array([x0, y0])  # ROI pixel (0, 0) is canvas pixel (x0, y0)
+        roi = (x1 - x0, y1 - y0)
+        flags = cv2.WARP_INVERSE_MAP
+        person = cv2.warpAffine(rgb, m, roi, flags=cv2.INTER_CUBIC | flags, borderMode=cv2.BORDER_REPLICATE)
+        matte = cv2.warpAffine(alpha.astype(np.float32), m, roi, flags=cv2.INTER_LINEAR | flags,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        matte = np.clip(matte, 0.0, 1.0)
+        region = out[y0:y1, x0:x1]
+        if self.background == "alpha":
+            region[..., :3] = person
+        else:
+            a = matte[..., None]
+            region[..., :3] = (person * a + region[..., :3] * (1.0 - a) + 0.5).astype(np.uint8)
+        region[..., 3] = (matte * 255.0 + 0.5).astype(np.uint8)
+        return out
+
+
+# ----------------------------------------------------------------------------- flicker metric
+
+class FlickerMeter:
+    """Temporal flicker of a stream of RGBA output frames (A = person matte).
+
+    For every pair of consecutive frames, on frames scaled to at most 360 px:
+    * `person_mad`: mean absolute difference of the RGB values (0-255) inside the person
+      (matte > 0.5 in either frame). It counts motion and flicker together.
+    * `background_mad`: the same outside the person (0 for a still background).
+    * `person_warp_error`: the previous frame is first moved onto the current one with
+      dense optical flow (Farneback), then compared inside the person: the warping error
+      of Lai et al., "Learning Blind Video Temporal Consistency" (ECCV 2018). Motion the
+      flow explains is removed, so what is left is mostly flicker.
+    Averages over all pairs are in `summary()`.
+    """
+
+    def __init__(self, max_side: int = 360):
+        self.max_side = max_side
+        self._prev = None
+        self._sums = {"person_mad": 0.0, "background_mad": 0.0, "person_warp_error": 0.0}
+        self.pairs = 0
+
+    def _small(self, rgba: np.ndarray) -> np.ndarray:
+        h, w = rgba.shape[:2]
+        f = min(1.0, self.max_side / max(h, w))
+        return cv2.resize(rgba, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgba
+
+    def update(self, rgba: np.ndarray) -> None:
+        cur = self._small(rgba)
+        if self._prev is not None:
+            for k, v in flicker_pair(self._prev, cur).items():
+                self._sums[k] += v
+            self.pairs += 1
+        self._prev = cur
+
+    def summary(self) -> dict:
+        n = max(self.pairs, 1)
+        return {k: v / n for k, v in self._sums.items()} | {"pairs": self.pairs}
+
+
+def flicker_pair(prev: np.ndarray, cur: np.ndarray) -> dict:
+    """Flicker figures (see FlickerMeter) between two RGBA frames of the same size."""
+    a_rgb, b_rgb = prev[..., :3].astype(np.float32), cur[..., :3].astype(np.float32)
+    person = (prev[..., 3] > 127) | (cur[..., 3] > 127)
+    diff = np.abs(b_rgb - a_rgb).mean(axis=2)
+    g_prev = cv2.cvtColor(prev[..., :3], cv2.COLOR_RGB2GRAY)
+    g_cur = cv2.cvtColor(cur[..., :3], cv2.COLOR_RGB2GRAY)
+    # Flow from the current frame back to the previous: cur(x) ~ prev(x + flow(x)).
+    flow = cv2.calcOpticalFlowFarneback(g_cur, g_prev, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    h, w = g_cur.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    warped = cv2.remap(prev[..., :3], gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    warp_diff = np.abs(b_rgb - warped).mean(axis=2)
+    cur_person = cur[..., 3] > 127
+
+    def mean(values, where):
+        return float(values[where].mean()) if where.any() else 0.0
+
+    return {"person_mad": mean(diff, person), "background_mad": mean(diff, ~person),
+            "person_warp_error": mean(warp_diff, cur_person)}
