@@ -132,6 +132,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("clips")
     return {
         "plain": make_clip(d / "plain.mp4"),
+        "gop4": make_clip(d / "gop4.mp4", gop=4),  # key frames 0, 4, 8: seeks land mid-clip
         "aac": make_clip(d / "aac.mp4", n=24, audio="aac"),
         "pcm": make_clip(d / "pcm.mkv", n=24, audio="pcm"),
         "ts": make_clip(d / "aac.ts", n=24, audio="aac"),  # streams start at 0.14-0.17 s
@@ -171,6 +172,10 @@ def test_frames_come_in_order_with_source_times(clips, backend):
 
 @pytest.mark.parametrize("backend", ["decord", "pyav"])
 def test_start_end_select_a_range_keeping_source_numbers(clips, backend):
+    with VideoReader(clips["gop4"], backend=backend, start=0.5, end=0.75) as reader:
+        got = [(f.index, green_square_x(f.image)) for f in reader]
+    assert [g[0] for g in got] == [6, 7, 8]
+    assert [g[1] for g in got] == pytest.approx([27.5, 31.5, 35.5], abs=0.6)
     with VideoReader(clips["plain"], backend=backend, start=0.25, end=0.75) as reader:
         got = [(f.index, round(f.time * FPS), green_square_x(f.image)) for f in reader]
     assert [g[0] for g in got] == [3, 4, 5, 6, 7, 8]
@@ -182,6 +187,15 @@ def test_start_end_select_a_range_keeping_source_numbers(clips, backend):
 def test_start_past_the_end_is_refused(clips):
     with pytest.raises(VunetError, match="plain.mp4.*past the end"):
         VideoReader(clips["plain"], start=5.0)
+
+
+def test_close_stops_a_pass_early(clips):
+    reader = VideoReader(clips["plain"])
+    frames = iter(reader)
+    assert [next(frames).index, next(frames).index] == [0, 1]
+    reader.close()
+    assert next(frames, None) is None
+    assert len(list(reader)) == N  # a new pass starts from the beginning
 
 
 def assert_backends_agree(path: Path, count: int) -> None:
@@ -602,3 +616,4 @@ def test_prores_4444_keeps_alpha_and_sound(tmp_path, clips):
     assert i == N - 1
     with pytest.raises(VunetError, match="cutout.mp4: unsupported output extension"):
         ProResWriter(tmp_path / "cutout.mp4", FPS)
+

@@ -397,8 +397,11 @@ class VideoReader:
             if seek_to and not info.variable_fps and info.rate:
                 # Constant rate: seek to the key frame before `seek_to` and number frames
                 # by their timestamp. Variable rate: decode from the start and count.
-                container.seek(int((seek_to / tb) + t0), stream=vs, backward=True, any_frame=False)
-                counted = False
+                try:
+                    container.seek(int((seek_to / tb) + t0), stream=vs, backward=True, any_frame=False)
+                    counted = False
+                except av.error.FFmpegError:
+                    pass  # not seekable: decode from the start and count
             for frame in _decode_tolerant(self.path, container, vs):
                 if frame.pts is not None:
                     t = float((frame.pts - t0) * tb)
