@@ -460,6 +460,7 @@ def test_odd_size_is_padded_by_repeating_the_edge(tmp_path):
 def test_aac_sound_is_copied_packet_for_packet(tmp_path, clips):
     out = tmp_path / "with_sound.mp4"
     with VideoWriter(out, FPS, audio_from=clips["aac"]) as writer:
+        assert writer.has_audio
         for i in range(N * 2):
             writer.write(frame_image(i % N))
     with av.open(str(clips["aac"])) as a, av.open(str(out)) as b:
@@ -504,6 +505,7 @@ def test_silent_source_gives_a_silent_video(tmp_path, clips):
     with VideoWriter(out, FPS, audio_from=clips["plain"]) as writer:
         for i in range(3):
             writer.write(frame_image(i))
+    assert not writer.has_audio
     info = probe(out)
     assert not info.has_audio and info.frame_count == 3
 

@@ -201,6 +201,11 @@ class VideoWriter:
             raise VunetError(self.path, f"writing failed ({getattr(e, 'strerror', None) or e})") from None
 
     @property
+    def has_audio(self) -> bool:
+        """True when the output gets a sound track (audio_from has an audio stream)."""
+        return self._audio is not None and self._audio.present
+
+    @property
     def duration(self) -> float:
         """Seconds of video written so far."""
         return float(self.frames_written / self.rate)
