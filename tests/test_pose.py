@@ -481,3 +481,112 @@ def test_openpose_import(tmp_path, layout):
     ((index, time, pose),) = list(it)
     assert (index, time) == (0, 0.0)
     np.testing.assert_allclose(pose.xy, truth[0].xy, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- `vunet-video pose`
+
+DRIVING = SHARED / "data" / "dev" / "driving" / "unianimate_source_video.mp4"
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> Path:
+    """The first 10 frames of a dev driving video at half size (346x554, 16 fps), H.264."""
+    import av
+
+    if not DRIVING.is_file():
+        pytest.skip("../shared driving video not present")
+    out = tmp_path_factory.mktemp("clip") / "short.mp4"
+    with av.open(str(DRIVING)) as src, av.open(str(out), "w") as dst:
+        vs = src.streams.video[0]
+        stream = dst.add_stream("libx264", rate=vs.average_rate)
+        stream.width, stream.height, stream.pix_fmt = 346, 554, "yuv420p"
+        for i, frame in enumerate(src.decode(vs)):
+            if i == 10:
+                break
+            small = cv2.resize(frame.to_ndarray(format="rgb24"), (346, 554), interpolation=cv2.INTER_AREA)
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(small, format="rgb24")))
+        dst.mux(stream.encode(None))
+    return out
+
+
+def run_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from vunet_video.cli import app
+
+    return CliRunner().invoke(app, ["pose", *map(str, args)])
+
+
+def test_pose_cli_on_a_short_video(tmp_path, short_clip):
+    import av
+
+    out, preview = tmp_path / "poses.json", tmp_path / "stickman.mp4"
+    result = run_cli(short_clip, "-o", out, "--preview", preview, "--backend", "mediapipe", "--quiet")
+    assert result.exit_code == 0, result.output
+    header, frames = read_pose_json(out)
+    frames = list(frames)
+    with av.open(str(short_clip)) as c:
+        n_source, rate = c.streams.video[0].frames, c.streams.video[0].average_rate
+    assert n_source == 10
+    assert header["frame_count"] == len(frames) == n_source
+    assert header["backend"] == "mediapipe" and header["smoothed"] is True
+    assert (header["width"], header["height"]) == (346, 554) and header["fps"] == pytest.approx(16.0)
+    assert [i for i, _, _ in frames] == list(range(10))
+    assert [t for _, t, _ in frames] == pytest.approx([i / 16 for i in range(10)], abs=1e-3)
+    assert sum(not p.is_empty() for _, _, p in frames) >= 9  # one dancer, in view throughout
+    with av.open(str(preview)) as c:
+        vs = c.streams.video[0]
+        assert vs.average_rate == rate
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(vs)]
+    assert len(decoded) == n_source and decoded[0].shape == (554, 346, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poses.json", "stickman.mp4"]
+    # Again without --overwrite: refused, files untouched.
+    before = out.read_bytes()
+    again = run_cli(short_clip, "-o", out, "--quiet")
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert out.read_bytes() == before
+
+
+@needs_shared
+def test_pose_cli_on_a_photo(tmp_path):
+    out, preview = tmp_path / "pose.json", tmp_path / "pose.png"
+    result = run_cli(SUBJECTS / "ccp_heldout_2093.jpg", "-o", out, "--preview", preview, "-q")
+    assert result.exit_code == 0, result.output
+    header, frames = read_pose_json(out)
+    ((index, time, pose),) = list(frames)
+    assert header["fps"] is None and header["frame_count"] == 1 and (index, time) == (0, 0.0)
+    assert pose.visible().sum() >= 15
+    assert cv2.imread(str(preview)).shape == (832, 550, 3)
+
+
+def test_pose_cli_bad_inputs_fail_in_one_line(tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 200, 3), 200, np.uint8))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    cases = [(tmp_path / "missing.mp4", "no such file"), (text, "not a video"), (blank, "no person")]
+    for source, problem in cases:
+        out = tmp_path / "out.json"
+        result = run_cli(source, "-o", out, "--preview", tmp_path / "out.mp4", "-q")
+        assert result.exit_code == 1, (source, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and problem in lines[0], lines
+        assert str(source) in lines[0] and "Traceback" not in result.output
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.png", "notes.mp4"]
+
+
+def test_pose_cli_real_console_has_no_traceback(tmp_path):
+    """The real entry point (python -m vunet_video) in a real process: stderr is exactly
+    one line, with no MediaPipe/TFLite start-up notices or warnings around it."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 200, 3), 200, np.uint8))
+    for source, problem in ((tmp_path / "nope.mp4", "no such file"), (blank, "no person found in the photo")):
+        proc = subprocess.run([sys.executable, "-m", "vunet_video", "pose", str(source), "-o", str(tmp_path / "p.json"),
+                               "--backend", "mediapipe"], capture_output=True, text=True, cwd=repo)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [f"error: {source}: {problem}"]
+        assert not (tmp_path / "p.json").exists()

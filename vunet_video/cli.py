@@ -40,6 +40,29 @@ def user_errors(fn):
 # pose -> dataset/train/eval -> render/transfer/sample -> animate -> batch.
 
 
+# --- pose ------------------------------------------------------------------------------------
+
+@app.command("pose")
+@user_errors
+def pose_cmd(
+    source: Path = typer.Argument(..., metavar="INPUT", help="Video or photo."),
+    output: Path = typer.Option(..., "-o", "--output", help="Pose JSON to write (docs/pose_json.md)."),
+    preview: Path = typer.Option(None, "--preview", help="Also write the skeleton over the darkened frames (.mp4; .png for a photo)."),
+    backend: str = typer.Option("auto", "--backend", help="auto, rtmlib or mediapipe."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One Euro temporal smoothing (videos)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Estimate the main subject's COCO-17 pose in every frame of a video (or in a photo)."""
+    from .pose.extract import extract_poses
+
+    done = extract_poses(source, output, preview=preview, backend=backend, smooth=smooth,
+                         overwrite=overwrite, progress=not quiet)
+    if not quiet:
+        typer.echo(f"{done['output']}: {done['frames']} frame(s), person found in {done['found']} "
+                   f"(backend {done['backend']})", err=True)
+
+
 # --- the model: dataset, train, eval ---------------------------------------------------------
 
 @dataset_app.command("build")

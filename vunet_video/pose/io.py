@@ -97,6 +97,7 @@ def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tupl
     head["source"] = None if head["source"] is None else str(head["source"])
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     count = 0
     try:
         with os.fdopen(fd, "wb") as f:
@@ -119,6 +120,12 @@ def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tupl
     finally:
         tmp.unlink(missing_ok=True)
     return count
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
