@@ -398,6 +398,27 @@ def test_pose_json_round_trip(tmp_path):
     assert list(tmp_path.joinpath("sub").iterdir()) == [out]  # no temp files left
 
 
+def test_pose_json_streams_long_tracks_and_foreign_key_order(tmp_path):
+    """A file many read buffers long (numbers split across buffer edges), and a file
+    written by someone else with the frames before the header."""
+    long_track = list(make_track(800))
+    out = tmp_path / "long.json"
+    write_pose_json(out, {"fps": 24.0}, iter(long_track))
+    assert out.stat().st_size > 4 * 65536
+    header, frames = read_pose_json(out)
+    n = 0
+    for (i, t, p), (gi, gt, gp) in zip(long_track, frames):
+        assert gi == i
+        np.testing.assert_allclose(gp.xy, p.xy, atol=0.006)
+        n += 1
+    assert n == header["frame_count"] == 800
+    doc = json.loads(out.read_text())
+    reordered = tmp_path / "reordered.json"
+    reordered.write_text(json.dumps({"frames": doc["frames"][:3], **{k: v for k, v in doc.items() if k != "frames"}}))
+    header, frames = read_pose_json(reordered)
+    assert header["fps"] == 24.0 and [i for i, _, _ in frames] == [0, 1, 2]
+
+
 def test_pose_json_does_not_clobber_and_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "poses.json"
     out.write_text("precious")

@@ -79,8 +79,8 @@ def _make_mediapipe(video_mode: bool, segmentation: bool, options: dict):
     from .per_person import PerPersonPose
     from .rtmlib_backend import PersonDetector
 
-    det = PersonDetector(det_spec, options.get("det_kind", "auto"), options.get("det_input_size"),
-                         options.get("det_score_thr"), options.get("device", "cpu"))
+    det = PersonDetector(det_spec, options.get("det_kind") or "auto", options.get("det_input_size"),
+                         options.get("det_score_thr"), options.get("device") or "cpu")
     # Crops of different people follow each other, so MediaPipe's own tracking is off.
     single = MediaPipePose(video_mode=False, segmentation=segmentation, **mp_kwargs)
     log.info("mediapipe on person crops from %s", det.model)
