@@ -267,9 +267,11 @@ class _Sink:
     def _open(self, first_time: float):
         from .video import PngSequenceWriter, ProResWriter, VideoWriter
 
+        # The sound from the first rendered frame's time for as long as the video lasts
+        # (the writer stops it at the last frame's end, which may lie just past `end`).
         audio = self.source.audio_path
         a_start = first_time if audio == self.source.path else 0.0
-        a_end = self.source.end if audio == self.source.path else None
+        a_end = None
         if self.export == "png":
             return PngSequenceWriter(self.path, overwrite=self.overwrite)
         if self.export == "prores":
@@ -340,7 +342,6 @@ class Animator:
         """Pose, person mask, background plate and appearance code of a photo's person."""
         from .pose import make_estimator
         from .pose.tracking import main_subject
-        from .render.compose import person_hole, remove_person
 
         if isinstance(photo, np.ndarray):
             image, source = np.ascontiguousarray(photo[..., :3]), "<array>"
@@ -350,13 +351,10 @@ class Animator:
             image, source = read_image(photo), str(photo)
         render = self.settings["render"]
         pose_cfg = self.settings["pose"]
-        need_mask = render["background"] == "subject"
-        # Only MediaPipe gives a person mask: with a 'subject' background it poses the photo.
-        backend = "mediapipe" if need_mask else pose_cfg["backend"]
-        options = {"det_model": pose_cfg["det_model"] or None}
-        if backend != "mediapipe":
-            options["pose_model"] = pose_cfg["pose_model"] or None
-        estimator = make_estimator(backend, segmentation=need_mask, **options)
+        # The photo is always posed by MediaPipe, the one backend that gives a person mask:
+        # the appearance encoder takes the person cut out on grey (as in training) and the
+        # 'subject' background paints the person out by it.
+        estimator = make_estimator("mediapipe", segmentation=True, det_model=pose_cfg["det_model"] or None)
         try:
             people = [p for p in estimator(image) if not p.is_empty(pose_cfg["min_score"])]
         finally:
@@ -371,7 +369,7 @@ class Animator:
                          f"(around x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f})")
         if not pose.visible(pose_cfg["min_score"])[[13, 14, 15, 16]].any():
             notes.append(f"{source}: no legs visible (half-body photo); legs take the dancer's proportions")
-        latents = self.synth.encode(image, pose).latents  # full resolution: the best crop
+        latents = self.synth.encode(image, pose, pose.mask).latents  # full resolution: the best crop
 
         scale = 1.0 if not render["size"] else render["size"] / max(image.shape[:2])
         if scale != 1.0:
@@ -380,10 +378,19 @@ class Animator:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
             image, pose = small, Pose(pose.transformed(scale).xy, pose.score, mask)
-        plate = None
-        if need_mask:
-            plate = remove_person(image, person_hole(pose.mask, pose, image.shape[:2]))
-        return EncodedSubject(source, image, pose, latents, plate, len(people), notes)
+        subject = EncodedSubject(source, image, pose, latents, None, len(people), notes)
+        if render["background"] == "subject":
+            self._add_plate(subject)
+        return subject
+
+    @staticmethod
+    def _add_plate(subject: EncodedSubject) -> None:
+        """The photo with the person painted out, as the 'subject' background."""
+        from .render.compose import person_hole, remove_person
+
+        if subject.plate is None:
+            hole = person_hole(subject.pose.mask, subject.pose, subject.size)
+            subject.plate = remove_person(subject.image, hole)
 
     # -- a run
 
@@ -412,8 +419,10 @@ class Animator:
         sink.check()  # before any work
         if not isinstance(subject, EncodedSubject):
             subject = self.encode_subject(subject)
+        if settings["render"]["background"] == "subject":
+            self._add_plate(subject)
         source = sink.source = DrivingSource(driving, settings, start, end, fps, audio)
-        stats = {"frames": 0, "held": 0}
+        stats = {"held": 0}
         try:
             targets = self._targets(subject, source, stats)
             if export == "keypoints":
@@ -454,7 +463,6 @@ class Animator:
         last = Pose(subject.pose.xy, subject.pose.score)  # before anyone appears: the photo's pose
         seen_anyone = False
         for index, t, pose in chain(head, stream):
-            stats["frames"] += 1
             if usable(pose, min_score):
                 if mapping is None and is_confident(pose, min_score):
                     mapping = make_mapping([pose])
@@ -561,11 +569,12 @@ def read_pose_frame(path: str | Path, frame: int = 0) -> Pose:
     raise VunetError(path, f"has no frame {frame}")
 
 
-def main_pose(image: np.ndarray, what: str | Path, backend: str = "auto") -> Pose:
-    """The main person's pose in a photo; VunetError naming `what` when there is nobody."""
+def main_pose(image: np.ndarray, what: str | Path) -> Pose:
+    """The main person's pose in a photo, with their mask (MediaPipe, as for the subject of
+    `animate`); VunetError naming `what` when there is nobody."""
     from .pose import estimate_image_pose, make_estimator
 
-    estimator = make_estimator(backend)
+    estimator = make_estimator("mediapipe", segmentation=True)
     try:
         pose = estimate_image_pose(image, estimator)
     finally:
@@ -575,7 +584,7 @@ def main_pose(image: np.ndarray, what: str | Path, backend: str = "auto") -> Pos
     return pose
 
 
-def shape_input(path: str | Path, frame: int = 0, backend: str = "auto") -> Pose | np.ndarray:
+def shape_input(path: str | Path, frame: int = 0) -> Pose | np.ndarray:
     """What a pose argument names: a Pose (from a pose JSON file, or estimated from a photo)
     or, for an image in the stickman convention, the stickman image itself."""
     path = Path(path)
@@ -584,7 +593,7 @@ def shape_input(path: str | Path, frame: int = 0, backend: str = "auto") -> Pose
     from .video import read_image
 
     image = read_image(path)
-    return image if looks_like_stickman(image) else main_pose(image, path, backend)
+    return image if looks_like_stickman(image) else main_pose(image, path)
 
 
 def render_stickman(synth, latents, stickman: np.ndarray, generator=None) -> np.ndarray:

@@ -19,8 +19,9 @@ frames) do, combined:
   -> shoulders -> arms, hip centre -> hips -> legs, shoulder centre -> nose -> eyes ->
   ears). Every bone keeps the driving frame's direction and its length is the driving
   frame's length times subject_length / reference_length: in the reference frames the
-  subject's own bone lengths come out, and later foreshortening or the dancer coming
-  closer to the camera scales them as it scaled the dancer's.
+  subject's own bone lengths come out (for bones the dancer shows at full length; one
+  foreshortened in the reference stays as foreshortened), and later foreshortening or
+  the dancer coming closer to the camera scales them as it scaled the dancer's.
 * Left and right bones share a length, the longer of the two, in the subject and in the
   reference alike: a photo shows a bone foreshortened, never lengthened.
 * A bone the subject photo lacks (a half-body photo has no legs) uses the global ratio k,

@@ -1,0 +1,443 @@
+"""The animate product end to end: real photos, real clips, real pose model, real codecs.
+
+The VUNet is a tiny randomly initialised one (64 px, saved with save_weights) so the tests
+neither wait for nor depend on training: what is checked is everything around the model
+(frame counts, timing, sound, exports, backgrounds, retargeting input, errors). Driving
+clips are the first frames of the dev dance video, downscaled with PyAV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vunet_video import Animator, VunetError
+from vunet_video.cli import app
+from vunet_video.model.io import save_weights
+from vunet_video.model.vunet import VUNet, VUNetConfig
+from vunet_video.pose import read_pose_json, write_pose_json
+from vunet_video.pose.keypoints import Pose
+from vunet_video.render.compose import Compositor, FlickerMeter, TemporalFilter, person_hole
+from vunet_video.render.framing import Box
+from vunet_video.render.stickman import draw_stickman
+from vunet_video.video import probe, read_image
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 12  # frames in the main test clip (24 fps: 0.5 s)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+def make_clip(src: Path, dst: Path, frames: int, width: int, audio: bool = True) -> Path:
+    """The first `frames` frames of `src` at `width` px, H.264, with its sound cut to match."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vs = inp.streams.video[0]
+        rate = vs.average_rate
+        height = int(round(vs.height * width / vs.width / 2)) * 2
+        vo = out.add_stream("libx264", rate=rate)
+        vo.width, vo.height, vo.pix_fmt = width, height, "yuv420p"
+        ao = None
+        if audio and inp.streams.audio:
+            ain = inp.streams.audio[0]
+            ao = out.add_stream("aac", rate=ain.rate, layout="stereo")
+        for n, frame in enumerate(inp.decode(vs)):
+            if n == frames:
+                break
+            small = frame.reformat(width=width, height=height, format="yuv420p")
+            small.pts, small.time_base = n, 1 / rate
+            out.mux(vo.encode(small))
+        out.mux(vo.encode(None))
+        if ao is not None:
+            inp.seek(0)
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=ain.rate)
+            for af in inp.decode(ain):
+                if af.time is not None and af.time > frames / rate:
+                    break
+                for r in resampler.resample(af):
+                    r.pts = None
+                    out.mux(ao.encode(r))
+            out.mux(ao.encode(None))
+    return dst
+
+
+def make_empty_clip(dst: Path, frames: int = 4) -> Path:
+    """A clip of a plain wall: nobody in it."""
+    with av.open(str(dst), "w") as out:
+        vo = out.add_stream("libx264", rate=24)
+        vo.width, vo.height, vo.pix_fmt = 144, 256, "yuv420p"
+        rng = np.random.default_rng(0)
+        for n in range(frames):
+            img = np.clip(rng.normal(150, 4, (256, 144, 3)), 0, 255).astype(np.uint8)
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = n
+            out.mux(vo.encode(f))
+        out.mux(vo.encode(None))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(shared, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("clips")
+    dance = shared / "data" / "dev" / "driving" / "musepose_dance.mp4"
+    subjects = shared / "data" / "dev" / "subjects"
+    return {
+        "clip": make_clip(dance, folder / "dance.mp4", FRAMES, 144),
+        "short": make_clip(dance, folder / "short.mp4", 6, 144),
+        "silent": make_clip(dance, folder / "silent.mp4", 6, 144, audio=False),
+        "empty": make_empty_clip(folder / "empty.mp4"),
+        "subject": subjects / "deepfashion_women_blouse_00004955.jpg",
+        "street": subjects / "ultralytics_bus.jpg",
+    }
+
+
+@pytest.fixture(scope="module")
+def animator(tiny_weights) -> Animator:
+    return Animator(tiny_weights, size=192)
+
+
+@pytest.fixture(scope="module")
+def encoded(animator, media):
+    return animator.encode_subject(media["subject"])
+
+
+def cli(*args) -> "object":
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def audio_span(path: Path) -> tuple[float, float]:
+    """(start, end) in seconds of the audio stream's packets."""
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        spans = [(float(p.pts * s.time_base), float((p.pts + p.duration) * s.time_base))
+                 for p in c.demux(s) if p.pts is not None and p.duration]
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def assert_sound_covers(path: Path, duration: float) -> None:
+    """The sound runs from the first frame to the last one's end, give or take one AAC
+    packet (1024 samples, 23 ms at 44.1 kHz; packet times include the encoder's priming)."""
+    start, end = audio_span(path)
+    assert 0.0 <= start < 0.024
+    assert abs(end - duration) < 0.024
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def test_cli_animate_matches_the_driving_clip(media, tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output name lands here
+    result = cli("animate", media["subject"], media["clip"], "--weights", tiny_weights, "--size", 160, "--quiet")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / f"{media['subject'].stem}_dance.mp4"
+    src, got = probe(media["clip"]), probe(out)
+    assert got.frame_count == src.frame_count == FRAMES
+    assert got.rate == src.rate == Fraction(24)
+    assert got.duration == pytest.approx(src.duration, abs=1e-3)
+    assert got.has_audio
+    # The sound is the clip's, cut where the video ends (within one AAC packet, 21 ms).
+    assert_sound_covers(out, FRAMES / 24)
+    assert max(got.width, got.height) == 160
+    assert f"{FRAMES} frames" in result.stdout
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):
+    seen = []
+    out = tmp_path / "range.mp4"
+    result = animator.animate(encoded, media["clip"], out, start=0.125, end=0.3,
+                              on_frame=lambda i, t, rgba: seen.append((i, t, rgba.shape, rgba.dtype)))
+    # Frames at 3/24 ... 7/24 s: start <= t < end.
+    assert [s[0] for s in seen] == [3, 4, 5, 6, 7]
+    np.testing.assert_allclose([s[1] for s in seen], np.arange(3, 8) / 24, atol=1e-6)
+    h, w = encoded.size
+    assert all(s[2] == (h, w, 4) and s[3] == np.uint8 for s in seen)
+    info = probe(out)
+    assert (info.frame_count, result.frames) == (5, 5)
+    assert info.duration == pytest.approx(5 / 24, abs=1e-3)
+    assert info.has_audio and result.audio
+    assert_sound_covers(out, 5 / 24)
+
+
+def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tmp_path):
+    keypoints = tmp_path / "poses.json"
+    exporter = Animator(tiny_weights, size=192, export="keypoints")
+    result = exporter.animate(encoded, media["clip"], keypoints)
+    header, frames = read_pose_json(keypoints)
+    frames = list(frames)
+    assert result.frames == header["frame_count"] == len(frames) == FRAMES
+    assert [f[0] for f in frames] == list(range(FRAMES))
+    np.testing.assert_allclose([f[1] for f in frames], np.arange(FRAMES) / 24, atol=1e-6)
+    assert (header["width"], header["height"]) == (encoded.size[1], encoded.size[0])
+    assert header["fps"] == 24.0
+    # The retargeted poses have the subject's torso length, not the dancer's.
+    from vunet_video.render.retarget import EDGES, HIPS, NECK, bone_lengths, extended
+    torso = EDGES.index((HIPS, NECK))
+    subject_torso = bone_lengths(extended(encoded.pose))[torso]
+    assert bone_lengths(extended(frames[0][2]))[torso] == pytest.approx(subject_torso, rel=0.25)
+
+    # The pose file drives a render: same frames and rate; sound only when asked for.
+    video = tmp_path / "from_json.mp4"
+    animator = Animator(tiny_weights, size=192)
+    result = animator.animate(encoded, keypoints, video)
+    info = probe(video)
+    assert (info.frame_count, info.rate, info.has_audio) == (FRAMES, Fraction(24), False)
+    with_sound = animator.animate(encoded, keypoints, tmp_path / "with_sound.mp4", audio=media["clip"])
+    assert with_sound.audio and probe(tmp_path / "with_sound.mp4").has_audio
+
+
+def test_frames_without_a_driving_person_hold_the_last_pose(tiny_weights, encoded, media, tmp_path):
+    header, frames = read_pose_json(_pose_file(tiny_weights, encoded, media, tmp_path))
+    gappy = tmp_path / "gappy.json"
+    write_pose_json(gappy, header, ((i, t, Pose.empty() if i in (4, 5) else p) for i, t, p in frames))
+    still = Animator(tiny_weights, size=192, **{"render.temporal": 0.0})
+    got = {}
+    result = still.animate(encoded, gappy, None, on_frame=lambda i, t, rgba: got.__setitem__(i, rgba))
+    assert result.frames == FRAMES and result.held_frames == 2
+    np.testing.assert_array_equal(got[4], got[3])
+    np.testing.assert_array_equal(got[5], got[3])
+    assert not np.array_equal(got[6], got[3])
+
+
+def _pose_file(tiny_weights, encoded, media, tmp_path) -> Path:
+    path = tmp_path / "driving.json"
+    if not path.exists():
+        Animator(tiny_weights, size=192, export="keypoints").animate(encoded, media["clip"], path)
+    return path
+
+
+def test_png_and_prores_exports_are_frame_accurate_with_alpha(tiny_weights, media, tmp_path):
+    editor = Animator(tiny_weights, preset="editor", size=240, export="png")
+    street = editor.encode_subject(media["street"])  # a small person in a wide photo
+    folder = tmp_path / "frames"
+    result = editor.animate(street, media["short"], folder)
+    pngs = sorted(folder.glob("*.png"))
+    assert result.frames == len(pngs) == 6
+    first = cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)
+    assert first.shape == (*street.size, 4)
+    assert first[..., 3][0, 0] == 0 and first[..., 3][-1, -1] == 0  # transparent background
+    assert (first[..., 3] > 0).mean() > 0.02                      # ... around an opaque person
+
+    mov = tmp_path / "person.mov"
+    Animator(tiny_weights, preset="editor", size=240).animate(street, media["short"], mov)
+    info = probe(mov)
+    assert (info.frame_count, info.rate, info.has_audio) == (6, Fraction(24), True)
+    with av.open(str(mov)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "prores"
+        decoded = next(c.decode(stream)).to_ndarray(format="rgba")
+    np.testing.assert_allclose(decoded[..., 3].astype(int), first[..., 3].astype(int), atol=2)
+
+
+def test_cli_option_beats_the_preset(media, tiny_weights, tmp_path):
+    # The editor preset says alpha + ProRes; the options make it an opaque H.264 video.
+    out = tmp_path / "o.mp4"
+    result = cli("animate", media["street"], media["short"], "-o", out, "--preset", "editor", "--export", "video",
+                 "--background", "color", "--color", "#00b140", "--weights", tiny_weights, "--size", 128, "-q")
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    np.testing.assert_allclose(frame[2, -3], (0, 177, 64), atol=6)  # a corner shows the colour
+
+
+def test_silent_driving_video_gives_a_silent_video(media, tiny_weights, tmp_path):
+    out = tmp_path / "silent_out.mp4"
+    result = cli("animate", media["subject"], media["silent"], "-o", out, "--weights", tiny_weights,
+                 "--size", 128, "-q", "--no-smooth", "--no-retarget")
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert (info.frame_count, info.has_audio) == (6, False)
+
+
+def test_multi_person_photo_is_noted_or_single(animator, media):
+    # MediaPipe alone sees one person; with a detector every person is posed and the
+    # main one is chosen. Either way one subject comes out, placed on the photo.
+    subject = animator.encode_subject(media["street"])
+    assert subject.people >= 1
+    if subject.people > 1:
+        assert any("people in the photo" in n for n in subject.notes)
+    assert subject.pose.bbox() is not None
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+def test_subject_without_a_person_is_a_one_line_error(media, tiny_weights, tmp_path):
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((300, 200, 3), 180, np.uint8))
+    out = tmp_path / "o.mp4"
+    line = one_line_error(cli("animate", wall, media["short"], "-o", out, "--weights", tiny_weights, "-q"))
+    assert str(wall) in line and "no person" in line
+    assert not out.exists()
+
+
+def test_existing_output_is_not_clobbered(media, tiny_weights, tmp_path):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    line = one_line_error(cli("animate", media["subject"], media["short"], "-o", out, "--weights", tiny_weights, "-q"))
+    assert "already exists" in line and "--overwrite" in line
+    assert out.read_bytes() == b"keep me"
+    result = cli("animate", media["subject"], media["short"], "-o", out, "--weights", tiny_weights, "-q",
+                 "--size", 96, "--overwrite")
+    assert result.exit_code == 0 and probe(out).frame_count == 6
+
+
+def test_unwritable_or_missing_output_folder(media, tiny_weights, tmp_path):
+    line = one_line_error(cli("animate", media["subject"], media["short"], "-o", tmp_path / "nope" / "o.mp4",
+                              "--weights", tiny_weights, "-q"))
+    assert "output folder does not exist" in line
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    line = one_line_error(cli("animate", media["subject"], media["short"], "-o", a_file / "o.mp4",
+                              "--weights", tiny_weights, "-q"))
+    assert "not a folder" in line
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_output_folder(media, tiny_weights, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        line = one_line_error(cli("animate", media["subject"], media["short"], "-o", locked / "o.mp4",
+                                  "--weights", tiny_weights, "-q"))
+        assert "not writable" in line
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_driving_clip_with_nobody_leaves_nothing(media, tiny_weights, tmp_path):
+    out = tmp_path / "o.mp4"
+    line = one_line_error(cli("animate", media["subject"], media["empty"], "-o", out, "--weights", tiny_weights, "-q"))
+    assert "no person found in any driving frame" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_bad_inputs_are_one_line_errors(media, tiny_weights, tmp_path):
+    base = ["--weights", tiny_weights, "-q", "-o", tmp_path / "o.mp4"]
+    assert "no such file" in one_line_error(cli("animate", media["subject"], tmp_path / "missing.mp4", *base))
+    assert "H.264 has no alpha" in one_line_error(cli("animate", media["subject"], media["short"], *base,
+                                                      "--background", "alpha"))
+    assert "no such checkpoint" in one_line_error(cli("animate", media["subject"], media["short"], "-q",
+                                                      "--weights", tmp_path / "none.safetensors"))
+    assert "is a still image" in one_line_error(cli("animate", media["subject"], media["subject"], *base))
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- compositing
+
+def test_subject_background_has_no_ghost_of_the_original_person(encoded):
+    photo, plate, pose = encoded.image, encoded.plate, encoded.pose
+    person = pose.mask > 0.5
+    hole = person_hole(pose.mask, pose, encoded.size)
+    assert person.mean() > 0.05
+    # Outside the painted region the scene is untouched ...
+    np.testing.assert_array_equal(plate[~hole], photo[~hole])
+    # ... and where the person stood it now looks like the wall around them, not like them.
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
+    wall = photo[ring].astype(float).mean(axis=0)
+    before = np.abs(photo[person].astype(float) - wall).mean()
+    after = np.abs(plate[person].astype(float) - wall).mean()
+    assert before > 40 and after < 0.25 * before
+
+
+def test_compositor_places_the_crop_through_the_box_and_keeps_alpha():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 0] = 200
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[16:48, 16:48] = 1.0  # the crop's middle half
+    box = Box(100.0, 50.0, 128.0)  # 2x upscale into a 300 x 400 canvas
+    rgba = Compositor((300, 400), "alpha")(rgb, alpha, box)
+    assert rgba[..., 3].max() == 255 and rgba[0, 0, 3] == 0
+    ys, xs = np.nonzero(rgba[..., 3] > 127)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((132, 195, 82, 145), abs=1)
+    assert (rgba[ys, xs, 0] == 200).all()
+    colour = Compositor((300, 400), "color", color="#0000ff")(rgb, alpha, box)
+    assert tuple(colour[0, 0, :3]) == (0, 0, 255) and tuple(colour[100, 150, :3]) == (200, 0, 0)
+    with pytest.raises(VunetError, match="unknown background"):
+        Compositor((10, 10), "beach")
+
+
+def test_temporal_filter_reduces_flicker_and_follows_motion(media):
+    # A real person crop, re-rendered with frame-to-frame noise (the decoder's shimmer).
+    photo = read_image(media["subject"])
+    crop = cv2.resize(photo[100:1000, 50:700], (64, 64), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[8:60, 16:48] = 1.0
+    rng = np.random.default_rng(1)
+    box = Box(0.0, 0.0, 64.0)
+    comp = Compositor((64, 64), "color", color="black")
+    figures = {}
+    for strength in (0.0, 0.5):
+        filt, meter = TemporalFilter(strength), FlickerMeter()
+        for _ in range(12):
+            noisy = np.clip(crop + rng.normal(0, 6, crop.shape), 0, 255).astype(np.uint8)
+            meter.update(comp(*filt(noisy, alpha, box), box))
+        figures[strength] = meter.summary()
+    assert figures[0.5]["person_mad"] < 0.7 * figures[0.0]["person_mad"]
+    # A large change (the person moved) passes straight through: no trail.
+    filt = TemporalFilter(0.5)
+    filt(crop, alpha, box)
+    moved = np.roll(crop, 20, axis=1)
+    out_rgb, out_alpha = filt(moved, np.roll(alpha, 20, axis=1), box)
+    assert out_alpha[30, 10] == 0.0 and out_alpha[30, 40] == 1.0
+
+
+# ----------------------------------------------------------------------------- single images
+
+def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, encoded):
+    json_pose = _pose_file(tiny_weights, encoded, media, tmp_path)
+    base = ["--weights", tiny_weights]
+    out = tmp_path / "render.png"
+    assert cli("render", media["subject"], json_pose, "-o", out, "--frame", 3, *base).exit_code == 0
+    assert cv2.imread(str(out)).shape == (64, 64, 3)
+    # A stickman image in the model's convention is used as the shape input itself.
+    stick = tmp_path / "stick.png"
+    cv2.imwrite(str(stick), cv2.cvtColor(draw_stickman(encoded.pose, encoded.size), cv2.COLOR_RGB2BGR))
+    out2 = tmp_path / "render2.png"
+    assert cli("render", media["subject"], stick, "-o", out2, *base).exit_code == 0
+    assert cv2.imread(str(out2)).shape == (64, 64, 3)
+    out3 = tmp_path / "transfer.png"
+    assert cli("transfer", media["subject"], media["street"], "-o", out3, *base).exit_code == 0
+    assert cv2.imread(str(out3)).shape == (64, 64, 3)
+    grid = tmp_path / "grid.png"
+    assert cli("sample", json_pose, "-n", 3, "-o", grid, *base).exit_code == 0
+    assert cv2.imread(str(grid)).shape == (64, 64 * 4, 3)
+    # Existing outputs are kept.
+    assert "already exists" in one_line_error(cli("sample", json_pose, "-n", 2, "-o", grid, *base))
+
+
+def test_editor_sample_script(media, tiny_weights, tmp_path):
+    out = tmp_path / "editor_frames"
+    run = subprocess.run([sys.executable, str(REPO / "samples" / "editor_export.py"), str(media["subject"]),
+                          str(media["short"]), str(out), "--weights", str(tiny_weights)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(list(out.glob("*.jpg"))) == 6
+    lines = (out / "times.csv").read_text().splitlines()
+    assert lines[0] == "index,time" and len(lines) == 7
+    assert json.dumps(lines[1].split(",")[0]) == '"0"'

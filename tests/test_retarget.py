@@ -1,0 +1,150 @@
+"""Retargeting: the driving motion on the subject's bones, sized and placed for the subject.
+
+Poses come from the real MediaPipe model on the dev photos (subject: a street photo,
+driving: a studio photo of another woman, and a half-body photo), and the "far away" and
+"moved" dancers are exact similarity transforms of them, so the expected answers are known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vunet_video.errors import VunetError
+from vunet_video.pose import Pose, estimate_image_pose, make_estimator
+from vunet_video.pose.keypoints import INDEX, NUM_JOINTS
+from vunet_video.render.retarget import EDGES, HIPS, NECK, FrameFit, Retargeter, bone_lengths, extended
+from vunet_video.video import read_image
+
+J = INDEX
+
+
+@pytest.fixture(scope="module")
+def poses(shared):
+    est = make_estimator("mediapipe")
+    subjects = shared / "data" / "dev" / "subjects"
+    found = {name: estimate_image_pose(read_image(subjects / f"{name}"), est)
+             for name in ("ccp_heldout_2093.jpg", "deepfashion_women_blouse_00004955.jpg", "skimage_astronaut.png")}
+    est.close()
+    return {"subject": found["ccp_heldout_2093.jpg"], "driving": found["deepfashion_women_blouse_00004955.jpg"],
+            "half": found["skimage_astronaut.png"]}
+
+
+def lengths(pose: Pose) -> np.ndarray:
+    return bone_lengths(extended(pose))
+
+
+def symmetric(values: np.ndarray) -> np.ndarray:
+    from vunet_video.render.retarget import _MIRROR
+    return np.fmax(values, values[_MIRROR])
+
+
+def rotate_limbs(pose: Pose, degrees: float) -> Pose:
+    """The same person with both forearms turned by `degrees` about the elbows."""
+    out = pose.copy()
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    rot = np.array([[c, -s], [s, c]], np.float32)
+    for elbow, wrist in ((J["left_elbow"], J["left_wrist"]), (J["right_elbow"], J["right_wrist"])):
+        out.xy[wrist] = out.xy[elbow] + rot @ (out.xy[wrist] - out.xy[elbow])
+    return out
+
+
+def test_reference_pose_gets_the_subjects_bone_lengths(poses):
+    subject, driving = poses["subject"], poses["driving"]
+    target = Retargeter(subject, driving)(driving)
+    want = symmetric(lengths(subject))  # left and right share the longer length
+    got = lengths(target)
+    d, d_full = lengths(driving), symmetric(lengths(driving))
+    both = np.isfinite(want) & np.isfinite(got)
+    assert both.sum() >= 14
+    # A bone the dancer shows at full length (the longer of left and right) gets the
+    # subject's length; a shorter, foreshortened one is foreshortened as much.
+    full = both & (d == d_full)
+    assert full.sum() >= 10
+    np.testing.assert_allclose(got[full], want[full], rtol=1e-4)
+    np.testing.assert_allclose(got[both], want[both] * d[both] / d_full[both], rtol=1e-4)
+    # ... and these are not the driving person's own lengths.
+    assert np.abs(d[full] / want[full] - 1).max() > 0.1
+
+
+def test_bone_directions_follow_the_driving_pose(poses):
+    subject, driving = poses["subject"], poses["driving"]
+    moved = rotate_limbs(driving, 70)
+    target = Retargeter(subject, driving)(moved)
+    a, b = np.array(EDGES).T
+    d, t = extended(moved), extended(target)
+    dv, tv = d[b] - d[a], t[b] - t[a]
+    ok = np.isfinite(dv).all(1) & np.isfinite(tv).all(1)
+    cos = (dv[ok] * tv[ok]).sum(1) / np.linalg.norm(dv[ok], axis=1) / np.linalg.norm(tv[ok], axis=1)
+    np.testing.assert_allclose(cos, 1.0, atol=1e-5)
+    # Turning the forearms does not change their length.
+    np.testing.assert_allclose(lengths(target)[ok], lengths(Retargeter(subject, driving)(driving))[ok], rtol=1e-4)
+
+
+def test_a_dancer_twice_as_far_away_gives_the_same_subject(poses):
+    subject, driving = poses["subject"], poses["driving"]
+    frames = [driving, rotate_limbs(driving, 40), rotate_limbs(driving, -60).transformed(1.0, (30.0, -12.0))]
+    near = Retargeter(subject, frames[0])
+    # The same dance filmed from twice the distance, elsewhere in a bigger frame.
+    far_frames = [p.transformed(0.5, (410.0, 95.0)) for p in frames]
+    far = Retargeter(subject, far_frames[0])
+    for p, q in zip(frames, far_frames):
+        np.testing.assert_allclose(far(q).xy, near(p).xy, atol=1e-3)
+    # The subject comes out at their own size: the torso is theirs.
+    torso = EDGES.index((HIPS, NECK))
+    assert lengths(far(far_frames[0]))[torso] == pytest.approx(lengths(subject)[torso], rel=1e-4)
+
+
+def test_translation_is_measured_in_torso_lengths(poses):
+    subject, driving = poses["subject"], poses["driving"]
+    rt = Retargeter(subject, driving)
+    torso = EDGES.index((HIPS, NECK))
+    d_torso, s_torso = lengths(driving)[torso], lengths(subject)[torso]
+    step = driving.transformed(1.0, (1.5 * d_torso, -0.25 * d_torso))  # 1.5 torsos right, 0.25 up
+    base, moved = extended(rt(driving)), extended(rt(step))
+    np.testing.assert_allclose(moved[HIPS] - base[HIPS], [1.5 * s_torso, -0.25 * s_torso], rtol=1e-4)
+    # The reference pose stands where the subject stands in the photo.
+    np.testing.assert_allclose(base[HIPS], extended(subject)[HIPS], atol=1e-3)
+
+
+def test_half_body_subject_takes_the_dancers_leg_proportions(poses):
+    half, driving = poses["half"], poses["driving"]
+    assert not half.visible()[[J["left_knee"], J["right_knee"], J["left_ankle"], J["right_ankle"]]].any()
+    rt = Retargeter(half, driving)
+    target = rt(driving)
+    leg = EDGES.index((J["left_hip"], J["left_knee"]))
+    assert np.isfinite(target.xy[J["left_ankle"]]).all()  # legs are there ...
+    # ... with the driving person's thigh-to-scale ratio (the global scale k).
+    assert lengths(target)[leg] == pytest.approx(lengths(driving)[leg] * rt.scale, rel=1e-4)
+    # Without hips on the subject, the scale is set by the shoulders.
+    half_width = EDGES.index((NECK, J["left_shoulder"]))
+    assert lengths(target)[half_width] == pytest.approx(symmetric(lengths(half))[half_width], rel=1e-4)
+
+
+def test_missing_driving_joints_stay_missing(poses):
+    subject, driving = poses["subject"], poses["driving"]
+    rt = Retargeter(subject, driving)
+    gap = driving.copy()
+    for name in ("left_elbow", "right_knee", "right_ankle"):
+        gap.xy[J[name]] = np.nan
+        gap.score[J[name]] = 0
+    target = rt(gap)
+    assert set(np.flatnonzero(~target.visible())) == {J["left_elbow"], J["right_knee"], J["right_ankle"]}
+    # A wrist whose elbow is missing is placed by the global map, next to where it belongs.
+    full = rt(driving).xy[J["left_wrist"]]
+    assert np.linalg.norm(target.xy[J["left_wrist"]] - full) < 0.5 * lengths(subject)[EDGES.index((HIPS, NECK))]
+
+
+def test_empty_reference_is_an_error(poses):
+    with pytest.raises(VunetError):
+        Retargeter(poses["subject"], Pose.empty())
+
+
+def test_frame_fit_keeps_the_dancers_own_framing():
+    pose = Pose(np.full((NUM_JOINTS, 2), 100.0, np.float32), np.ones(NUM_JOINTS, np.float32))
+    pose.xy[0] = (540.0, 960.0)  # centre of a 1080 x 1920 frame
+    same = FrameFit((1920, 1080), (1920, 1080))(pose)
+    np.testing.assert_array_equal(same.xy, pose.xy)
+    fitted = FrameFit((1920, 1080), (600, 800))(pose)  # into a landscape photo: height-bound
+    np.testing.assert_allclose(fitted.xy[0], (400.0, 300.0))
+    np.testing.assert_allclose(fitted.xy[1], (100 * 600 / 1920 + (800 - 1080 * 600 / 1920) / 2, 100 * 600 / 1920))
