@@ -167,6 +167,206 @@ def evaluate_cmd(
         json_out.write_text(json.dumps(result, indent=2))
 
 
+# --- render, transfer, sample: single images ---------------------------------------------------
+
+def _synthesizer(weights: Path | None):
+    import os
+
+    from .model.io import load_model
+    from .render.synthesizer import Synthesizer
+
+    return Synthesizer(load_model(weights or os.environ.get("VUNET_WEIGHTS") or None))
+
+
+@app.command("render")
+@user_errors
+def render_cmd(
+    subject: Path = typer.Argument(..., help="Photo of the person to render."),
+    pose: Path = typer.Argument(..., help="Pose JSON / OpenPose file, a photo of someone in the pose, "
+                                "or a stickman image drawn in the model's convention."),
+    out: Path = typer.Option(..., "-o", "--output", help="Image to write (.png, .jpg)."),
+    frame: int = typer.Option(0, help="Frame of a pose JSON file to use."),
+    no_retarget: bool = typer.Option(False, "--no-retarget", help="Use the pose's own proportions."),
+    weights: Path = typer.Option(None, help="Checkpoint (default: $VUNET_WEIGHTS or the shipped weights)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Render the subject of a photo in another pose, as the model's S x S person crop."""
+    import numpy as np
+
+    from .pipeline import main_pose, render_stickman, shape_input, stickman_crop, write_image
+    from .render.framing import person_box
+    from .render.retarget import Retargeter
+    from .render.synthesizer import render_in_pose
+    from .video import read_image
+
+    synth = _synthesizer(weights)
+    image = read_image(subject)
+    subject_pose = main_pose(image, subject)
+    shape = shape_input(pose, frame)
+    if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
+        latents = synth.encode(image, subject_pose, subject_pose.mask).latents
+        result = render_stickman(synth, latents, stickman_crop(shape, synth.size))
+    else:
+        target = shape if no_retarget else Retargeter(subject_pose, shape)(shape)
+        crop_pose = person_box(target).pose_to_crop(target, synth.size)
+        result = render_in_pose(image, crop_pose, synth, subject_pose=subject_pose)
+    typer.echo(write_image(out, result, overwrite))
+
+
+@app.command("transfer")
+@user_errors
+def transfer_cmd(
+    appearance: Path = typer.Argument(..., help="Photo whose person's appearance is used."),
+    shape: Path = typer.Argument(..., help="Photo whose person's pose and framing are used."),
+    out: Path = typer.Option(..., "-o", "--output", help="Image to write (.png, .jpg)."),
+    weights: Path = typer.Option(None, help="Checkpoint (default: $VUNET_WEIGHTS or the shipped weights)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Put the appearance of one photo's person on the pose of another's (S x S crop)."""
+    from .pipeline import main_pose, write_image
+    from .render.framing import person_box
+    from .video import read_image
+
+    synth = _synthesizer(weights)
+    a_image, s_image = read_image(appearance), read_image(shape)
+    a_pose, s_pose = main_pose(a_image, appearance), main_pose(s_image, shape)
+    # As transfer_appearance does, with the poses found above (errors name the files).
+    latents = synth.encode(a_image, a_pose, a_pose.mask).latents
+    result = synth.render(latents, [person_box(s_pose).pose_to_crop(s_pose, synth.size)])[0][0]
+    typer.echo(write_image(out, result, overwrite))
+
+
+@app.command("sample")
+@user_errors
+def sample_cmd(
+    pose_source: Path = typer.Argument(..., help="Photo, pose JSON / OpenPose file, or stickman image."),
+    n: int = typer.Option(4, "-n", min=1, max=64, help="Number of appearances to draw."),
+    out: Path = typer.Option(..., "-o", "--output", help="Grid image to write (.png, .jpg)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    frame: int = typer.Option(0, help="Frame of a pose JSON file to use."),
+    weights: Path = typer.Option(None, help="Checkpoint (default: $VUNET_WEIGHTS or the shipped weights)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Draw new people from the model's prior in one pose: a row of the stickman and n samples."""
+    import numpy as np
+    import torch
+
+    from .pipeline import render_stickman, shape_input, stickman_crop, write_image
+    from .render.framing import person_box
+    from .render.stickman import draw_stickman
+    from .render.synthesizer import sample_appearances
+
+    synth = _synthesizer(weights)
+    shape = shape_input(pose_source, frame)
+    if isinstance(shape, np.ndarray):
+        stick = stickman_crop(shape, synth.size)
+        g = torch.Generator(device=synth.device).manual_seed(seed)
+        samples = [render_stickman(synth, None, stick, generator=g) for _ in range(n)]
+    else:
+        crop_pose = person_box(shape).pose_to_crop(shape, synth.size)
+        stick = draw_stickman(crop_pose, (synth.size, synth.size))
+        samples = list(sample_appearances(crop_pose, n, seed, synth))
+    typer.echo(write_image(out, np.concatenate([stick] + samples, axis=1), overwrite))
+
+
+# --- animate -----------------------------------------------------------------------------------
+
+@app.command()
+@user_errors
+def animate(
+    subject: Path = typer.Argument(..., help="Photo of the person to animate."),
+    driving: Path = typer.Argument(..., help="Driving video, or a pose JSON file / OpenPose output."),
+    output: Path = typer.Option(None, "-o", "--output",
+                                help="Output file (folder for --export png). Default: <subject>_<driving>.mp4 here."),
+    preset: str = typer.Option("default", help="Preset name (presets/*.toml) or path of a .toml file."),
+    size: int = typer.Option(None, help="Longer side of the output in px (0 = the photo's size)."),
+    background: str = typer.Option(None, help="subject (photo, person removed), color or alpha."),
+    color: str = typer.Option(None, help="Background colour for --background color, e.g. '#00b140'."),
+    start: float = typer.Option(None, help="First second of the driving clip to render."),
+    end: float = typer.Option(None, help="Second of the driving clip to stop at."),
+    export: str = typer.Option(None, help="video (H.264 .mp4), png (RGBA sequence), prores (4444 .mov) "
+                               "or keypoints (.json of the retargeted poses)."),
+    no_retarget: bool = typer.Option(False, "--no-retarget", help="Keep the dancer's proportions and placement "
+                                     "(driving frame scaled to fit the photo)."),
+    no_smooth: bool = typer.Option(False, "--no-smooth", help="No One Euro smoothing of the driving poses."),
+    backend: str = typer.Option(None, help="Pose backend: auto, mediapipe or rtmlib."),
+    weights: Path = typer.Option(None, help="Checkpoint (default: preset, $VUNET_WEIGHTS, shipped weights)."),
+    fps: float = typer.Option(None, help="Frame rate of pose-file driving input that has none."),
+    audio: Path = typer.Option(None, help="File to take the sound from (for pose-file driving input)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Make the person in SUBJECT perform the motion of DRIVING."""
+    from .pipeline import Animator, default_output
+
+    overrides = {"size": size, "background": background, "color": color, "export": export, "backend": backend,
+                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None}
+    animator = Animator(weights, preset, **overrides)
+    output = output or default_output(subject, driving, animator.settings["output"]["export"])
+    result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
+                              overwrite=overwrite, quiet=quiet)
+    typer.echo(str(result))
+
+
+# --- batch ---------------------------------------------------------------------------------------
+
+@app.command()
+@user_errors
+def batch(
+    outdir: Path = typer.Option(..., "-o", "--outdir", help="Folder for the outputs and batch_summary.csv "
+                                "(created when missing)."),
+    subjects: Path = typer.Option(None, "--subjects", help="Folder of subject photos (with --driving)."),
+    driving: Path = typer.Option(None, "--driving", help="Folder of driving videos / pose JSON files "
+                                 "(every subject x every driving input)."),
+    pairs: Path = typer.Option(None, "--pairs", help="CSV with columns subject,driving[,output]; subject/driving "
+                               "relative to the CSV's folder, output relative to OUTDIR."),
+    preset: str = typer.Option("default", help="Preset name (presets/*.toml) or path of a .toml file."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Pairs rendered at once (worker processes)."),
+    size: int = typer.Option(None, help="Longer side of the outputs in px (0 = each photo's size)."),
+    background: str = typer.Option(None, help="subject (photo, person removed), color or alpha."),
+    color: str = typer.Option(None, help="Background colour for --background color, e.g. '#00b140'."),
+    export: str = typer.Option(None, help="video (.mp4), png (RGBA sequence folder), prores (4444 .mov) "
+                               "or keypoints (.json)."),
+    no_retarget: bool = typer.Option(False, "--no-retarget", help="Keep the dancers' proportions and placement."),
+    no_smooth: bool = typer.Option(False, "--no-smooth", help="No One Euro smoothing of the driving poses."),
+    backend: str = typer.Option(None, help="Pose backend: auto, mediapipe or rtmlib."),
+    weights: Path = typer.Option(None, help="Checkpoint (default: preset, $VUNET_WEIGHTS, shipped weights)."),
+    fps: float = typer.Option(None, help="Frame rate of pose-file driving inputs that have none (OpenPose)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo pairs whose output exists (default: skip them)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per finished pair; only the summary."),
+):
+    """Run animate over many subject x driving pairs; skips finished outputs, goes on past failures.
+
+    Prints a summary table (also written to OUTDIR/batch_summary.csv); exits 1 when any pair failed.
+    """
+    from . import batch as b
+    from .presets import load_settings
+
+    if pairs is not None and (subjects is not None or driving is not None):
+        raise VunetError(None, "give either --pairs CSV or --subjects and --driving folders, not both")
+    if pairs is None and (subjects is None or driving is None):
+        raise VunetError(None, "give --subjects and --driving folders, or a --pairs CSV")
+    overrides = {"size": size, "background": background, "color": color, "export": export, "backend": backend,
+                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None}
+    kind = load_settings(preset, overrides)["output"]["export"]
+    todo = b.pairs_from_csv(pairs, outdir, kind) if pairs is not None else \
+        b.pairs_from_folders(subjects, driving, outdir, kind)
+    outdir = b.prepare_outdir(outdir)
+
+    def report(result, done, total):
+        b.print_trace(result)
+        if not quiet:
+            typer.echo(b.progress_line(result, done, total), err=True)
+
+    results = b.run_batch(todo, weights=weights, preset=preset, overrides=overrides, jobs=jobs,
+                          overwrite=overwrite, fps=fps, on_result=report)
+    summary = b.write_summary(results, outdir / b.SUMMARY_NAME)
+    typer.echo(b.format_summary(results))
+    typer.echo(f"summary: {summary}")
+    if b.counts(results)["failed"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m vunet_video`
     app()
 
