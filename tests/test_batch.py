@@ -1,0 +1,225 @@
+"""Batch runs end to end: real photos, a real clip, a corrupt file, real pose model and codecs.
+
+Inputs, all small and made here: two subjects (a dev subject photo and a plain grey PNG
+with nobody in it) and two driving inputs (the first 6 frames of a dev driving video,
+downscaled with PyAV, and an .mp4 of random bytes). The VUNet is a tiny randomly
+initialised one: what is checked is the batch machinery (pairing, resume, failures,
+workers, summary), not picture quality.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vunet_video.batch import BatchWorker, Pair, pairs_from_csv, pairs_from_folders
+from vunet_video.cli import app
+from vunet_video.errors import VunetError
+from vunet_video.model.io import save_weights
+from vunet_video.model.vunet import VUNet, VUNetConfig
+from vunet_video.video import VideoReader, probe
+
+FRAMES = 6
+GOOD = "woman_dance.mp4"  # the one pair that renders
+
+
+def make_clip(src: Path, dst: Path, frames: int, width: int) -> Path:
+    """The first `frames` frames of `src` at `width` px wide, H.264, silent."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vs = inp.streams.video[0]
+        rate = vs.average_rate
+        height = int(round(vs.height * width / vs.width / 2)) * 2
+        vo = out.add_stream("libx264", rate=rate)
+        vo.width, vo.height, vo.pix_fmt = width, height, "yuv420p"
+        for n, frame in enumerate(inp.decode(vs)):
+            if n == frames:
+                break
+            small = frame.reformat(width=width, height=height, format="yuv420p")
+            small.pts, small.time_base = n, 1 / rate
+            out.mux(vo.encode(small))
+        out.mux(vo.encode(None))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def inputs(shared, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("batch_inputs")
+    subjects, driving = root / "subjects", root / "driving"
+    subjects.mkdir()
+    driving.mkdir()
+    # Copied into the test's temp folder (never into the repository) to get short stems.
+    shutil.copy(shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg", subjects / "woman.jpg")
+    cv2.imwrite(str(subjects / "grey.png"), np.full((240, 160, 3), 128, np.uint8))
+    (subjects / "notes.txt").write_text("not a photo: ignored")
+    make_clip(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4", driving / "dance.mp4", FRAMES, 144)
+    (driving / "broken.mp4").write_bytes(np.random.default_rng(0).bytes(20_000))
+    torch.manual_seed(0)
+    weights = root / "tiny.safetensors"
+    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, latent_channels=8)), weights)
+    return {"root": root, "subjects": subjects, "driving": driving, "weights": weights}
+
+
+def run_batch_cli(inputs: dict, outdir: Path, *extra) -> object:
+    args = ["batch", "--subjects", inputs["subjects"], "--driving", inputs["driving"], "-o", outdir,
+            "--weights", inputs["weights"], "--size", 128, *extra]
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def summary_rows(outdir: Path) -> dict[str, dict]:
+    """batch_summary.csv as {output file name: row}."""
+    with open(outdir / "batch_summary.csv", newline="", encoding="utf-8") as f:
+        return {Path(row["output"]).name: row for row in csv.DictReader(f)}
+
+
+def frames_of(path: Path) -> np.ndarray:
+    with VideoReader(path) as reader:
+        return np.stack([f.image for f in reader])
+
+
+@pytest.fixture(scope="module")
+def first_run(inputs, tmp_path_factory) -> dict:
+    outdir = tmp_path_factory.mktemp("batch") / "out"  # created by the batch
+    result = run_batch_cli(inputs, outdir)
+    return {"result": result, "outdir": outdir, "rows": summary_rows(outdir),
+            "mtime": (outdir / GOOD).stat().st_mtime_ns}
+
+
+# ----------------------------------------------------------------------------- runs
+
+def test_good_pair_renders_and_failures_are_reported(first_run):
+    result, outdir, rows = first_run["result"], first_run["outdir"], first_run["rows"]
+    assert result.exit_code == 1, result.output  # some pairs failed
+    assert set(rows) == {"woman_dance.mp4", "woman_broken.mp4", "grey_dance.mp4", "grey_broken.mp4"}
+    good = rows[GOOD]
+    assert good["status"] == "ok" and int(good["frames"]) == FRAMES and good["error"] == ""
+    info = probe(outdir / GOOD)
+    assert info.frame_count == FRAMES and info.fps == 16.0
+    assert len(frames_of(outdir / GOOD)) == FRAMES
+    assert rows["woman_broken.mp4"]["status"] == "failed"
+    assert "broken.mp4" in rows["woman_broken.mp4"]["error"] and "not a video" in rows["woman_broken.mp4"]["error"]
+    for name in ("grey_dance.mp4", "grey_broken.mp4"):
+        assert rows[name]["status"] == "failed"
+        assert rows[name]["error"].endswith("grey.png: no person found in the photo")
+    # Failed pairs leave nothing behind: no output, no partial file.
+    assert sorted(p.name for p in outdir.iterdir()) == ["batch_summary.csv", GOOD]
+    # The table on stdout: one line per pair with its status, then the counts.
+    table = result.stdout
+    assert "woman.jpg + dance.mp4" in table and "grey.png + broken.mp4" in table
+    assert "4 pair(s): 1 ok, 0 skipped, 3 failed" in table
+    # One progress line per pair on stderr.
+    assert result.stderr.count("] failed ") == 3 and result.stderr.count("] ok ") == 1
+
+
+def test_rerun_skips_finished_output(inputs, first_run):
+    outdir = first_run["outdir"]
+    result = run_batch_cli(inputs, outdir, "--quiet")
+    assert result.exit_code == 1
+    rows = summary_rows(outdir)
+    assert rows[GOOD]["status"] == "skipped"
+    assert int(rows[GOOD]["frames"]) == FRAMES  # read from the existing file
+    assert (outdir / GOOD).stat().st_mtime_ns == first_run["mtime"]  # untouched
+    assert [rows[n]["status"] for n in sorted(rows) if n != GOOD] == ["failed"] * 3  # failures are retried
+    assert "0 ok, 1 skipped, 3 failed" in result.stdout
+    assert result.stderr == ""  # --quiet: no progress lines
+
+
+def test_parallel_jobs_give_the_same_results(inputs, first_run, tmp_path):
+    outdir = tmp_path / "out"
+    result = run_batch_cli(inputs, outdir, "--jobs", 2)
+    assert result.exit_code == 1, result.output
+    serial, parallel = first_run["rows"], summary_rows(outdir)
+    assert set(parallel) == set(serial)
+    for name, row in serial.items():
+        assert parallel[name]["status"] == row["status"]
+        assert parallel[name]["frames"] == row["frames"]
+        assert parallel[name]["error"] == row["error"]
+    a, b = frames_of(first_run["outdir"] / GOOD), frames_of(outdir / GOOD)
+    assert a.shape == b.shape
+    # Same model, subject and poses: the same pictures (allowing for float rounding
+    # differences between thread counts).
+    assert np.abs(a.astype(np.int16) - b).mean() < 1.0
+
+
+def test_pairs_csv(inputs, tmp_path):
+    root = inputs["root"]
+    outdir = tmp_path / "out"
+    (outdir / "clips").mkdir(parents=True)
+    # A partial file from a run that was cut off does not count as finished.
+    (outdir / "clips" / ".custom.partial.mp4").write_bytes(b"cut off")
+    pairs_csv = root / "pairs.csv"
+    pairs_csv.write_text("Subject,Driving,Output\nsubjects/woman.jpg,driving/dance.mp4,clips/custom.mp4\n\n",
+                         encoding="utf-8")
+    result = CliRunner().invoke(app, ["batch", "--pairs", str(pairs_csv), "-o", str(outdir), "--weights",
+                                      str(inputs["weights"]), "--size", "128", "-q"])
+    assert result.exit_code == 0, result.output  # every pair ok
+    assert probe(outdir / "clips" / "custom.mp4").frame_count == FRAMES
+    assert not (outdir / "clips" / ".custom.partial.mp4").exists()  # replaced by the finished file
+    rows = summary_rows(outdir)
+    assert rows["custom.mp4"]["status"] == "ok"
+    assert Path(rows["custom.mp4"]["subject"]) == root / "subjects" / "woman.jpg"
+
+
+def test_worker_encodes_each_subject_once(inputs):
+    worker = BatchWorker(inputs["weights"], overrides={"size": 128})
+    woman = inputs["subjects"] / "woman.jpg"
+    assert worker.subject(woman) is worker.subject(woman)
+    grey = inputs["subjects"] / "grey.png"
+    with pytest.raises(VunetError) as first:
+        worker.subject(grey)
+    with pytest.raises(VunetError) as again:
+        worker.subject(grey)
+    assert again.value is first.value  # the failed photo is not posed again for its next clip
+
+
+# ----------------------------------------------------------------------------- batch input
+
+def test_pairing_from_folders_and_csv(inputs, tmp_path):
+    pairs = pairs_from_folders(inputs["subjects"], inputs["driving"], tmp_path)
+    subjects, driving = inputs["subjects"], inputs["driving"]
+    # Every photo with every clip, subject by subject, names sorted; notes.txt ignored.
+    assert [(p.subject.name, p.driving.name, p.output.name) for p in pairs] == [
+        ("grey.png", "broken.mp4", "grey_broken.mp4"), ("grey.png", "dance.mp4", "grey_dance.mp4"),
+        ("woman.jpg", "broken.mp4", "woman_broken.mp4"), ("woman.jpg", "dance.mp4", "woman_dance.mp4")]
+    assert pairs[0] == Pair(subjects / "grey.png", driving / "broken.mp4", tmp_path / "grey_broken.mp4")
+    assert pairs_from_folders(subjects, driving, tmp_path, export="prores")[0].output.name == "grey_broken.mov"
+
+    listed = tmp_path / "list" / "pairs.csv"
+    listed.parent.mkdir()
+    listed.write_text("driving,subject\n../in/a.mp4,/abs/b.jpg\n", encoding="utf-8")
+    [pair] = pairs_from_csv(listed, tmp_path / "out")
+    assert pair == Pair(Path("/abs/b.jpg"), listed.parent / "../in/a.mp4", tmp_path / "out" / "b_a.mp4")
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_bad_batch_input_is_one_line_error(inputs, tmp_path):
+    def batch(*args):
+        return CliRunner().invoke(app, ["batch", "-o", str(tmp_path / "out"), *map(str, args)])
+
+    assert "no such subjects folder" in one_line_error(batch("--subjects", tmp_path / "nope", "--driving",
+                                                             inputs["driving"]))
+    (tmp_path / "empty").mkdir()
+    assert "no driving videos or pose files" in one_line_error(batch("--subjects", inputs["subjects"],
+                                                                     "--driving", tmp_path / "empty"))
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("photo,driving\nsubjects/woman.jpg,driving/dance.mp4\n", encoding="utf-8")
+    assert "missing column(s) subject" in one_line_error(batch("--pairs", bad_csv))
+    dup_csv = tmp_path / "dup.csv"
+    dup_csv.write_text("subject,driving\na.jpg,b.mp4\nsub/a.png,b.mp4\n", encoding="utf-8")
+    assert "would both write" in one_line_error(batch("--pairs", dup_csv))
+    assert "not both" in one_line_error(batch("--pairs", dup_csv, "--subjects", inputs["subjects"]))
+    assert "--subjects and --driving" in one_line_error(batch("--subjects", inputs["subjects"]))
+    assert not (tmp_path / "out").exists()  # nothing was started

@@ -1,0 +1,520 @@
+"""Batch runs: `animate` over many (subject photo, driving clip) pairs.
+
+    pairs = pairs_from_folders("photos/", "dances/", "out/")     # every photo x every clip
+    pairs = pairs_from_csv("pairs.csv", "out/")                   # or a list of pairs
+    results = run_batch(pairs, preset="fast", jobs=2)
+    print(format_summary(results))
+    write_summary(results, "out/batch_summary.csv")
+
+Behaviour:
+* Resumable: a pair whose output already exists is skipped (status 'skipped') unless
+  `overwrite`. The writers are atomic (a temp file renamed at the end), so a pair cut off
+  mid-way leaves no output and a rerun redoes it.
+* A pair that fails (unreadable video, nobody in the photo, ...) is recorded with its
+  one-line error and the batch goes on. Only a problem that would fail every pair (the
+  model cannot be loaded, a bad preset) stops the batch, as a VunetError.
+* `jobs` > 1 renders that many pairs at once in worker processes. Each worker loads the
+  model once and keeps its last few encoded subjects, and pairs are handed out subject by
+  subject, so a photo is encoded about once per worker instead of once per clip.
+* A worker process that dies (a crash in a native library, out of memory) takes the
+  pairs in flight with it; those are run again one at a time in a fresh worker, so only
+  a pair that kills a worker on its own is reported failed, and the batch goes on.
+
+Output names are `<subject-stem>_<driving-stem>` plus the export's suffix (.mp4, .mov,
+.json; no suffix for a PNG-sequence folder), as `vunet-video animate` names them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import OrderedDict, deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import VunetError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                  ".wmv", ".flv", ".3gp")
+POSE_SUFFIXES = (".json",)
+SUMMARY_NAME = "batch_summary.csv"
+SUMMARY_COLUMNS = ("subject", "driving", "output", "status", "frames", "seconds", "error", "notes")
+# Encoded subjects a worker keeps: pairs arrive grouped by subject, so the current one and
+# the one before (still finishing on another worker's schedule) cover the reuse.
+SUBJECT_CACHE = 2
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One render: this subject photo performing this driving input, written to `output`."""
+
+    subject: Path
+    driving: Path
+    output: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.subject.name} + {self.driving.name}"
+
+
+@dataclass
+class PairResult:
+    """How one pair went. status: 'ok', 'skipped' (output existed) or 'failed'."""
+
+    pair: Pair
+    status: str
+    frames: int | None = None
+    seconds: float = 0.0
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    trace: str = ""        # traceback of an unexpected (non-VunetError) failure: a bug to report
+    fatal: bool = False    # the failure would repeat for every pair (model cannot be loaded)
+
+
+# ----------------------------------------------------------------------------- the pairs
+
+def _export_suffix(export: str) -> str:
+    from .pipeline import EXPORT_SUFFIX
+
+    if export not in EXPORT_SUFFIX:
+        raise VunetError(None, f"unknown export {export!r} (use one of {', '.join(EXPORT_SUFFIX)})")
+    return EXPORT_SUFFIX[export]
+
+
+def output_name(subject: str | Path, driving: str | Path, export: str = "video") -> str:
+    """`<subject-stem>_<driving-stem>` + the export's suffix."""
+    return f"{Path(subject).stem}_{Path(driving).stem}{_export_suffix(export)}"
+
+
+def _listing(folder: Path, what: str) -> list[Path]:
+    if not folder.exists():
+        raise VunetError(folder, f"no such {what} folder")
+    if not folder.is_dir():
+        raise VunetError(folder, f"not a folder (--{what} takes a folder)")
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as e:
+        raise VunetError(folder, f"cannot list folder ({e.strerror or e})") from None
+
+
+def subject_photos(folder: str | Path) -> list[Path]:
+    """The photos in a folder (by suffix, sorted, hidden files left out)."""
+    folder = Path(folder).expanduser()
+    photos = [p for p in _listing(folder, "subjects") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not photos:
+        raise VunetError(folder, f"no subject photos in the folder ({', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
+def driving_inputs(folder: str | Path) -> list[Path]:
+    """The driving inputs in a folder: videos, pose JSON files, and subfolders of OpenPose
+    .json files (sorted, hidden files left out)."""
+    folder = Path(folder).expanduser()
+    found = []
+    for p in _listing(folder, "driving"):
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + POSE_SUFFIXES:
+            found.append(p)
+        elif p.is_dir() and any(q.suffix.lower() == ".json" for q in p.iterdir()):
+            found.append(p)
+    if not found:
+        raise VunetError(folder, "no driving videos or pose files in the folder "
+                         f"({', '.join(VIDEO_SUFFIXES[:5])}, ..., .json)")
+    return found
+
+
+def _check_outputs(pairs: list[Pair], where: str | Path | None) -> list[Pair]:
+    seen: dict[Path, Pair] = {}
+    for pair in pairs:
+        key = Path(os.path.abspath(pair.output))
+        if key in seen:
+            raise VunetError(where, f"{seen[key].name} and {pair.name} would both write {pair.output}")
+        seen[key] = pair
+    return pairs
+
+
+def pairs_from_folders(subjects: str | Path, driving: str | Path, outdir: str | Path,
+                       export: str = "video") -> list[Pair]:
+    """Every photo in `subjects` with every driving input in `driving`, subject by subject."""
+    photos, clips = subject_photos(subjects), driving_inputs(driving)
+    outdir = Path(outdir).expanduser()
+    pairs = [Pair(s, d, outdir / output_name(s, d, export)) for s in photos for d in clips]
+    return _check_outputs(pairs, None)
+
+
+def pairs_from_csv(path: str | Path, outdir: str | Path, export: str = "video") -> list[Pair]:
+    """Pairs listed in a CSV file with a header row: columns subject, driving and optionally
+    output. Relative subject/driving paths are taken from the CSV's folder, relative outputs
+    from `outdir`; an empty output cell gets the default name."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise VunetError(path, "no such pairs file")
+    if not path.is_file():
+        raise VunetError(path, "not a file (--pairs takes a CSV file)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheet programs write a BOM
+    except (OSError, UnicodeDecodeError) as e:
+        raise VunetError(path, f"cannot read pairs file ({getattr(e, 'strerror', None) or e})") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        rows = list(reader)
+    except csv.Error as e:
+        raise VunetError(path, f"not a valid CSV file ({e})") from None
+    if header is None:
+        raise VunetError(path, "empty pairs file (expected a header row: subject,driving[,output])")
+    columns = [c.strip().lower() for c in header]
+    missing = [c for c in ("subject", "driving") if c not in columns]
+    if missing:
+        raise VunetError(path, f"missing column(s) {', '.join(missing)} in the header row "
+                         f"(has: {', '.join(c for c in columns if c) or 'nothing'}; expected subject,driving[,output])")
+    col = {name: columns.index(name) for name in ("subject", "driving", "output") if name in columns}
+    base, outdir = path.parent, Path(outdir).expanduser()
+    pairs = []
+    for line, row in enumerate(rows, start=2):
+        cells = {name: (row[i].strip() if i < len(row) else "") for name, i in col.items()}
+        if not any(c.strip() for c in row):
+            continue  # blank line
+        for name in ("subject", "driving"):
+            if not cells[name]:
+                raise VunetError(path, f"line {line}: empty {name} cell")
+        subject = base / Path(cells["subject"]).expanduser()
+        driving = base / Path(cells["driving"]).expanduser()
+        output = outdir / Path(cells["output"]).expanduser() if cells.get("output") else \
+            outdir / output_name(subject, driving, export)
+        pairs.append(Pair(subject, driving, output))
+    if not pairs:
+        raise VunetError(path, "no pairs listed (only a header row)")
+    return _check_outputs(pairs, path)
+
+
+def output_exists(output: Path, export: str = "video") -> bool:
+    """Whether a finished output is there (a PNG export: a non-empty folder)."""
+    if export == "png":
+        return output.is_dir() and any(output.iterdir())
+    return output.exists()
+
+
+def _existing_frames(output: Path, export: str) -> int | None:
+    """Frames of an output left by an earlier run, for the summary (None when unknown)."""
+    try:
+        if export == "png":
+            return sum(1 for p in output.iterdir() if p.suffix.lower() == ".png")
+        if export in ("video", "prores"):
+            from .video import probe
+
+            return probe(output).frame_count
+    except (VunetError, OSError):
+        pass
+    return None
+
+
+# ----------------------------------------------------------------------------- one worker
+
+class BatchWorker:
+    """Renders pairs with one loaded model, keeping the last few encoded subjects."""
+
+    def __init__(self, weights: str | Path | None = None, preset: str | Path = "default",
+                 overrides: dict | None = None, fps: float | None = None):
+        from .pipeline import Animator
+
+        self.animator = Animator(weights, preset, **(overrides or {}))
+        self.export = self.animator.settings["output"]["export"]
+        self.fps = fps
+        self._subjects: OrderedDict[Path, object] = OrderedDict()  # path -> EncodedSubject or VunetError
+
+    def subject(self, path: Path):
+        """The encoded subject of a photo, from the cache when this worker has seen it."""
+        if path in self._subjects:
+            self._subjects.move_to_end(path)
+            found = self._subjects[path]
+        else:
+            try:
+                found = self.animator.encode_subject(path)
+            except VunetError as e:
+                found = e  # a photo with nobody in it fails all of its pairs: say so each time, fast
+            self._subjects[path] = found
+            while len(self._subjects) > SUBJECT_CACHE:
+                self._subjects.popitem(last=False)
+        if isinstance(found, VunetError):
+            raise found
+        return found
+
+    def run(self, pair: Pair, overwrite: bool = False) -> PairResult:
+        """Render one pair; any failure is caught and returned as a 'failed' result."""
+        t0 = time.perf_counter()
+        try:
+            result = self.animator.animate(self.subject(pair.subject), pair.driving, pair.output,
+                                           fps=self.fps, overwrite=overwrite, quiet=True)
+            return PairResult(pair, "ok", result.frames, time.perf_counter() - t0, notes=list(result.notes))
+        except VunetError as e:
+            return PairResult(pair, "failed", None, time.perf_counter() - t0, error=_one_line(str(e)))
+        except Exception as e:  # a bug: keep going, but keep its traceback for the report
+            return PairResult(pair, "failed", None, time.perf_counter() - t0,
+                              error=_one_line(f"internal error: {type(e).__name__}: {e}"),
+                              trace=traceback.format_exc())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# Worker-process state: each process builds its BatchWorker at its first pair (not in the
+# pool initializer, where an exception would break the whole pool without a message).
+_worker_args: tuple | None = None
+_worker: BatchWorker | None = None
+
+
+def _init_process(args: tuple, threads: int) -> None:
+    global _worker_args
+    _worker_args = args
+    # N workers share the cores: without a cap each would start one thread per core.
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def _run_in_process(pair: Pair, overwrite: bool) -> PairResult:
+    global _worker
+    if _worker is None:
+        try:
+            _worker = BatchWorker(*_worker_args)
+        except VunetError as e:
+            return PairResult(pair, "failed", error=_one_line(str(e)), fatal=True)
+    return _worker.run(pair, overwrite)
+
+
+# ----------------------------------------------------------------------------- the batch
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _precheck(weights, preset, overrides: dict) -> None:
+    """Fail before starting workers for what would fail every pair."""
+    from .pipeline import WEIGHTS_ENV
+    from .presets import load_settings
+
+    settings = load_settings(preset, overrides)
+    if settings["output"]["export"] == "video" and settings["render"]["background"] == "alpha":
+        raise VunetError(None, "background 'alpha' needs export png or prores (H.264 has no alpha channel)")
+    from .model.io import DEFAULT_WEIGHTS
+
+    path = Path(weights or settings["model"]["weights"] or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
+    if not path.is_file():
+        raise VunetError(path, "no such checkpoint")
+
+
+def _grouped(pairs: list[Pair], indices: list[int]) -> list[int]:
+    """`indices` with the pairs of one subject next to each other (subjects in first-seen
+    order, each subject's clips in their order), so workers can reuse the encoded subject."""
+    first: dict[Path, int] = {}
+    for i in indices:
+        first.setdefault(pairs[i].subject, len(first))
+    return sorted(indices, key=lambda i: first[pairs[i].subject])
+
+
+def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, preset: str | Path = "default",
+              overrides: dict | None = None, jobs: int = 1, overwrite: bool = False, fps: float | None = None,
+              on_result: Callable[[PairResult, int, int], None] | None = None) -> list[PairResult]:
+    """Render every pair; returns one PairResult per pair, in the pairs' order.
+
+    overrides: setting overrides as for Animator (size=512, background="color", ...).
+    jobs:      pairs rendered at once (worker processes when > 1).
+    fps:       frame rate for driving pose files that carry none (OpenPose folders).
+    on_result: called as on_result(result, done, total) as each pair finishes (skips too).
+    Raises VunetError only for what would fail every pair (bad preset, missing model).
+    """
+    pairs = list(pairs)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if jobs < 1:
+        raise VunetError(None, f"jobs must be at least 1, not {jobs}")
+    _precheck(weights, preset, overrides)
+    from .presets import load_settings
+
+    export = load_settings(preset, overrides)["output"]["export"]
+    results: dict[int, PairResult] = {}
+    total = len(pairs)
+
+    def finish(i: int, result: PairResult) -> None:
+        results[i] = result
+        if on_result is not None:
+            on_result(result, len(results), total)
+
+    todo = []
+    for i, pair in enumerate(pairs):
+        if not overwrite and output_exists(pair.output, export):
+            finish(i, PairResult(pair, "skipped", _existing_frames(pair.output, export)))
+        else:
+            todo.append(i)
+    for i in todo:  # CSV outputs may name subfolders of the output folder
+        try:
+            pairs[i].output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VunetError(pairs[i].output.parent, f"cannot create output folder ({e.strerror or e})") from None
+    order = _grouped(pairs, todo)
+    if not order:
+        return [results[i] for i in range(total)]
+    if jobs == 1 or len(order) == 1:
+        worker = BatchWorker(weights, preset, overrides, fps)  # VunetError here stops the batch
+        for i in order:
+            finish(i, worker.run(pairs[i], overwrite))
+    else:
+        _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), overwrite, finish)
+    return [results[i] for i in range(total)]
+
+
+_DIED = "worker process died while rendering it (crash or out of memory)"
+
+
+def _run_parallel(pairs: list[Pair], order: list[int], args: tuple, jobs: int, overwrite: bool,
+                  finish: Callable[[int, PairResult], None]) -> None:
+    """Render `order` in worker processes. When a worker dies, the pool fails every pair in
+    flight; those are run again one at a time, so only the pair that kills a worker on
+    its own is reported as failed."""
+    queue, suspects = deque(order), deque()
+    while queue or suspects:
+        alone = bool(suspects)
+        lost = _run_pool(pairs, suspects if alone else queue, args, 1 if alone else jobs, overwrite, finish)
+        if alone or len(lost) == 1:
+            for i in lost:
+                finish(i, PairResult(pairs[i], "failed", error=_DIED))
+        else:
+            suspects.extend(lost)
+
+
+def _run_pool(pairs: list[Pair], source: deque, args: tuple, jobs: int, overwrite: bool,
+              finish: Callable[[int, PairResult], None]) -> list[int]:
+    """Take pairs from `source` into a pool of `jobs` workers until it is empty or a worker
+    dies; returns the pairs that were in flight when one died."""
+    import multiprocessing
+
+    # spawn, not fork: torch, OpenCV and MediaPipe start thread pools that a forked child
+    # inherits in a broken state.
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, _usable_cores() // jobs)
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_process, initargs=(args, threads))
+    running: dict = {}
+    lost: list[int] = []
+    try:
+        while source or running:
+            # Only `jobs` pairs in flight: the next pair goes to whichever worker frees up
+            # first, and a dying worker takes only the pairs in flight with it.
+            while source and len(running) < jobs and not lost:
+                i = source.popleft()
+                running[pool.submit(_run_in_process, pairs[i], overwrite)] = i
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+                    continue
+                if result.fatal:
+                    raise VunetError(None, result.error)
+                finish(i, result)
+            if lost and not running:
+                break
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return sorted(lost)
+
+
+# ----------------------------------------------------------------------------- the summary
+
+def counts(results: list[PairResult]) -> dict[str, int]:
+    out = {"ok": 0, "skipped": 0, "failed": 0}
+    for r in results:
+        out[r.status] += 1
+    return out
+
+
+def format_summary(results: list[PairResult]) -> str:
+    """A plain-text table: pair, status, frames, seconds, output (or the error)."""
+    rows = [("pair", "status", "frames", "seconds", "output / error")]
+    for r in results:
+        rows.append((r.pair.name, r.status, "" if r.frames is None else str(r.frames),
+                     f"{r.seconds:.1f}" if r.status != "skipped" else "",
+                     r.error if r.status == "failed" else str(r.pair.output)))
+    widths = [max(len(row[c]) for row in rows) for c in range(4)]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]),
+                 row[3].rjust(widths[3]), row[4]]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(row[4]))
+    c = counts(results)
+    lines.append(f"{len(results)} pair(s): {c['ok']} ok, {c['skipped']} skipped, {c['failed']} failed")
+    return "\n".join(lines)
+
+
+def write_summary(results: list[PairResult], path: str | Path) -> Path:
+    """Write the results as CSV (SUMMARY_COLUMNS), atomically; replaces an earlier summary."""
+    path = Path(path)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SUMMARY_COLUMNS)
+    for r in results:
+        w.writerow([r.pair.subject, r.pair.driving, r.pair.output, r.status,
+                    "" if r.frames is None else r.frames, f"{r.seconds:.2f}", r.error, "; ".join(r.notes)])
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(buf.getvalue())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise VunetError(path, f"cannot write the summary ({e.strerror or e})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def prepare_outdir(outdir: str | Path) -> Path:
+    """The output folder, created when missing."""
+    outdir = Path(outdir).expanduser()
+    if outdir.exists() and not outdir.is_dir():
+        raise VunetError(outdir, "output folder is a file")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VunetError(outdir, f"cannot create output folder ({e.strerror or e})") from None
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise VunetError(outdir, "output folder is not writable")
+    return outdir
+
+
+def progress_line(result: PairResult, done: int, total: int) -> str:
+    """One line per finished pair, for the progress printed while a batch runs."""
+    width = len(str(total))
+    head = f"[{done:>{width}}/{total}] {result.status:<7} {result.pair.name}"
+    if result.status == "failed":
+        return f"{head}: {result.error}"
+    if result.status == "skipped":
+        return f"{head}: {result.pair.output} exists"
+    return f"{head}: {result.frames} frames in {result.seconds:.1f} s -> {result.pair.output}"
+
+
+def print_trace(result: PairResult) -> None:
+    """Print the traceback of an unexpected failure (a bug) to stderr."""
+    if result.trace:
+        print(f"internal error in {result.pair.name}:\n{result.trace}", file=sys.stderr)
