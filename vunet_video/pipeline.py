@@ -10,12 +10,19 @@ subject -> person box + stickman -> VUNet decoder (batches of frames) -> tempora
 current batch of frames is ever held, so memory does not grow with the clip's length.
 
 Behaviour at the edges:
-* A driving frame without a usable person (nobody found, or fewer than 4 joints with no
-  shoulder or hip) repeats the last rendered pose; before the first person appears the
-  subject is shown in their own photo pose. A clip with nobody in any frame is an error.
+* A driving frame without a usable person (nobody found, or fewer than 4 joints, or no
+  shoulder or hip among them) repeats the last rendered pose; before the first person
+  appears the subject is shown in their own photo pose. A clip with nobody in any frame
+  is an error (and leaves no output).
 * The retargeting reference is taken from the first `retarget.reference_frames` frames'
-  confident poses (both shoulders seen); poses, not images, are held for that look-ahead.
-* A photo with several people: the most prominent one is animated (noted in the result).
+  confident poses (both shoulders seen; failing that, any usable pose); poses, not
+  images, are held for that look-ahead.
+* The subject photo is always posed by MediaPipe (with its person mask: the appearance
+  encoder sees the person cut out on grey, as in training, and the 'subject' background
+  paints them out by it); `pose.backend` chooses the driving video's backend.
+* A photo with several people: the most prominent one is animated (noted in the result,
+  when the backend reports several: MediaPipe alone sees one, with a person detector
+  every person is posed).
   A half-body photo works: the joints it lacks take the dancer's proportions (see
   render/retarget.py) and are rendered with the model's guess of their appearance;
   usually they fall below the photo's bottom edge anyway.
@@ -298,8 +305,7 @@ class _Sink:
         if self.writer is None:
             return False
         self.writer.close()
-        audio = getattr(self.writer, "_audio", None)
-        return bool(audio is not None and audio.present)
+        return bool(getattr(self.writer, "has_audio", False))  # PNG sequences have none
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -416,14 +422,14 @@ class Animator:
             raise VunetError(output, "background 'alpha' needs export png or prores (H.264 has no alpha channel)")
         t0 = _time.perf_counter()
         sink = _Sink(export, None if output is None else Path(output), settings, overwrite)
-        sink.check()  # before any work
-        if not isinstance(subject, EncodedSubject):
-            subject = self.encode_subject(subject)
-        if settings["render"]["background"] == "subject":
-            self._add_plate(subject)
+        sink.check()  # before any work, as is opening the driving input
         source = sink.source = DrivingSource(driving, settings, start, end, fps, audio)
         stats = {"held": 0}
         try:
+            if not isinstance(subject, EncodedSubject):
+                subject = self.encode_subject(subject)
+            if settings["render"]["background"] == "subject":
+                self._add_plate(subject)
             targets = self._targets(subject, source, stats)
             if export == "keypoints":
                 written = self._write_keypoints(sink, source, subject, targets, quiet)
@@ -458,13 +464,14 @@ class Animator:
         def make_mapping(refs):
             return Retargeter(subject.pose, refs, min_score) if refs else None
 
-        if mapping is None:
-            mapping = make_mapping([p for _, _, p in head if is_confident(p, min_score)])
+        if mapping is None:  # both shoulders seen if possible, else any usable pose
+            refs = [p for _, _, p in head if is_confident(p, min_score)]
+            mapping = make_mapping(refs or [p for _, _, p in head if usable(p, min_score)])
         last = Pose(subject.pose.xy, subject.pose.score)  # before anyone appears: the photo's pose
         seen_anyone = False
         for index, t, pose in chain(head, stream):
             if usable(pose, min_score):
-                if mapping is None and is_confident(pose, min_score):
+                if mapping is None:  # nobody in the look-ahead: the first person seen
                     mapping = make_mapping([pose])
                 if mapping is not None:
                     target = mapping(pose)

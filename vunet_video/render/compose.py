@@ -203,8 +203,7 @@ class Compositor:
         if self.background == "alpha":
             region[..., :3] = person
         else:
-            a = matte[..., None]
-            region[..., :3] = (person * a + region[..., :3] * (1.0 - a) + 0.5).astype(np.uint8)
+            region[..., :3] = cv2.blendLinear(person, np.ascontiguousarray(region[..., :3]), matte, 1.0 - matte)
         region[..., 3] = (matte * 255.0 + 0.5).astype(np.uint8)
         return out
 
@@ -231,13 +230,14 @@ class FlickerMeter:
         self._sums = {"person_mad": 0.0, "background_mad": 0.0, "person_warp_error": 0.0}
         self.pairs = 0
 
-    def _small(self, rgba: np.ndarray) -> np.ndarray:
+    def scaled(self, rgba: np.ndarray) -> np.ndarray:
+        """The frame as the meter measures it (longer side at most max_side)."""
         h, w = rgba.shape[:2]
         f = min(1.0, self.max_side / max(h, w))
         return cv2.resize(rgba, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgba
 
     def update(self, rgba: np.ndarray) -> None:
-        cur = self._small(rgba)
+        cur = self.scaled(rgba)
         if self._prev is not None:
             for k, v in flicker_pair(self._prev, cur).items():
                 self._sums[k] += v
