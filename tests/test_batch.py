@@ -222,4 +222,6 @@ def test_bad_batch_input_is_one_line_error(inputs, tmp_path):
     assert "would both write" in one_line_error(batch("--pairs", dup_csv))
     assert "not both" in one_line_error(batch("--pairs", dup_csv, "--subjects", inputs["subjects"]))
     assert "--subjects and --driving" in one_line_error(batch("--subjects", inputs["subjects"]))
+    assert "no such checkpoint" in one_line_error(batch("--subjects", inputs["subjects"], "--driving", inputs["driving"],
+                                                        "--weights", tmp_path / "missing.safetensors"))
     assert not (tmp_path / "out").exists()  # nothing was started

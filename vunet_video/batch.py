@@ -303,12 +303,14 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _precheck(weights, preset, overrides: dict) -> None:
-    """Fail before starting workers for what would fail every pair."""
+def check_run(weights: str | Path | None = None, preset: str | Path = "default",
+              overrides: dict | None = None) -> dict:
+    """The run's settings; VunetError, before any work, for what would fail every pair
+    (bad preset or option, alpha background on H.264, no checkpoint file)."""
     from .pipeline import WEIGHTS_ENV
     from .presets import load_settings
 
-    settings = load_settings(preset, overrides)
+    settings = load_settings(preset, {k: v for k, v in (overrides or {}).items() if v is not None})
     if settings["output"]["export"] == "video" and settings["render"]["background"] == "alpha":
         raise VunetError(None, "background 'alpha' needs export png or prores (H.264 has no alpha channel)")
     from .model.io import DEFAULT_WEIGHTS
@@ -316,6 +318,7 @@ def _precheck(weights, preset, overrides: dict) -> None:
     path = Path(weights or settings["model"]["weights"] or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
     if not path.is_file():
         raise VunetError(path, "no such checkpoint")
+    return settings
 
 
 def _grouped(pairs: list[Pair], indices: list[int]) -> list[int]:
@@ -342,10 +345,7 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if jobs < 1:
         raise VunetError(None, f"jobs must be at least 1, not {jobs}")
-    _precheck(weights, preset, overrides)
-    from .presets import load_settings
-
-    export = load_settings(preset, overrides)["output"]["export"]
+    export = check_run(weights, preset, overrides)["output"]["export"]
     results: dict[int, PairResult] = {}
     total = len(pairs)
 

@@ -351,6 +351,7 @@ def batch(
     kind = load_settings(preset, overrides)["output"]["export"]
     todo = b.pairs_from_csv(pairs, outdir, kind) if pairs is not None else \
         b.pairs_from_folders(subjects, driving, outdir, kind)
+    b.check_run(weights, preset, overrides)  # before the output folder is made
     outdir = b.prepare_outdir(outdir)
 
     def report(result, done, total):
