@@ -227,7 +227,6 @@ class BatchWorker:
         from .pipeline import Animator
 
         self.animator = Animator(weights, preset, **(overrides or {}))
-        self.export = self.animator.settings["output"]["export"]
         self.fps = fps
         self._subjects: OrderedDict[Path, object] = OrderedDict()  # path -> EncodedSubject or VunetError
 
@@ -245,7 +244,7 @@ class BatchWorker:
             while len(self._subjects) > SUBJECT_CACHE:
                 self._subjects.popitem(last=False)
         if isinstance(found, VunetError):
-            raise found
+            raise found.with_traceback(None)  # the cached error, without the last raise's frames
         return found
 
     def run(self, pair: Pair, overwrite: bool = False) -> PairResult:
