@@ -40,6 +40,10 @@ def test_preset_by_path(tmp_path):
     assert settings["smoothing"]["beta"] == 0.2
     assert settings["smoothing"]["min_cutoff"] == load_settings()["smoothing"]["min_cutoff"]
     assert settings["preset"]["path"] == str(mine)
+    # File names in a preset are relative to the preset's folder; options stay as given.
+    mine.write_text('[model]\nweights = "w/model.safetensors"\n')
+    assert load_settings(str(mine))["model"]["weights"] == str(tmp_path / "w" / "model.safetensors")
+    assert load_settings(str(mine), {"model.weights": "x.safetensors"})["model"]["weights"] == "x.safetensors"
 
 
 def test_overrides_win_and_none_means_not_given():
@@ -58,6 +62,9 @@ def test_overrides_win_and_none_means_not_given():
     ("[render]\nbackground = 'beach'\n", "is not one of subject, color, alpha"),
     ("[render]\ncolor = 'teal-ish'\n", "render.color"),
     ("[render\nsize = 3\n", "not a valid TOML preset"),
+    ("[render]\nsize = -5\n", "render.size = -5: use 0"),
+    ("[render]\ntemporal = 1.5\n", "render.temporal = 1.5 is outside 0 .. 0.99"),
+    ("[render]\nbatch_size = 0\n", "render.batch_size = 0 is outside"),
 ])
 def test_bad_preset_file_is_one_line_naming_it(tmp_path, text, words):
     bad = tmp_path / "bad.toml"

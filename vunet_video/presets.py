@@ -29,6 +29,21 @@ CHOICES = {
     "output.export": ("video", "png", "prores", "keypoints"),
 }
 ALIASES = {"smooth": "smoothing.enabled", "retarget": "retarget.enabled"}
+# Allowed ranges (inclusive low, exclusive high where noted) of numeric settings.
+RANGES = {
+    "pose.min_score": (0.0, 1.0),
+    "smoothing.min_cutoff": (1e-3, 1e3),
+    "smoothing.beta": (0.0, 1e3),
+    "smoothing.d_cutoff": (1e-3, 1e3),
+    "retarget.reference_frames": (1, 10_000),
+    "render.temporal": (0.0, 0.99),
+    "render.batch_size": (1, 256),
+    "output.crf": (0, 51),
+}
+# Settings that name files.
+PATH_KEYS = ("model.weights", "pose.det_model", "pose.pose_model")
+# render.size: 0 (the photo's size) or a longer side in this range.
+SIZE_RANGE = (64, 8192)
 
 
 def available() -> list[str]:
@@ -88,6 +103,11 @@ def _check_value(dotted: str, value, default, where) -> object:
         raise VunetError(where, f"{dotted} = {value!r} should be a {type(default).__name__}")
     if dotted in CHOICES and value not in CHOICES[dotted]:
         raise VunetError(where, f"{dotted} = {value!r} is not one of {', '.join(CHOICES[dotted])}")
+    if dotted in RANGES and not RANGES[dotted][0] <= value <= RANGES[dotted][1]:
+        lo, hi = RANGES[dotted]
+        raise VunetError(where, f"{dotted} = {value!r} is outside {lo:g} .. {hi:g}")
+    if dotted == "render.size" and value != 0 and not SIZE_RANGE[0] <= value <= SIZE_RANGE[1]:
+        raise VunetError(where, f"render.size = {value!r}: use 0 (the photo's size) or {SIZE_RANGE[0]} .. {SIZE_RANGE[1]} px")
     if dotted == "render.color":
         from .render.compose import parse_color
 
@@ -117,7 +137,14 @@ def load_settings(preset: str | Path = "default", overrides: dict | None = None)
     settings = copy.deepcopy(defaults)
     path = preset_path(preset)
     if path.resolve() != (PRESETS_DIR / "default.toml").resolve():
-        _merge(settings, _read(path), path)
+        data = _read(path)
+        _merge(settings, data, path)
+        # File paths written in a preset are relative to the preset's own folder.
+        for dotted in PATH_KEYS:
+            section, key = dotted.split(".")
+            value = settings[section][key]
+            if key in data.get(section, {}) and value and not Path(value).expanduser().is_absolute():
+                settings[section][key] = str(path.parent / value)
     index = _key_index(defaults) | ALIASES
     nested: dict[str, dict] = {}
     for key, value in (overrides or {}).items():
