@@ -440,6 +440,23 @@ def test_temporal_filter_reduces_flicker_and_follows_motion(media):
     assert out_alpha[30, 10] == 0.0 and out_alpha[30, 40] == 1.0
 
 
+def test_temporal_filter_follows_the_moving_box(media):
+    """The previous crop is warped into the current box before blending: a still scene
+    seen through a moving, rescaling box comes out as the current crop, not a double image."""
+    from vunet_video.render.framing import crop
+    photo = read_image(media["subject"])
+    alpha = np.ones((64, 64), np.float32)
+    first, second = Box(100.0, 50.0, 600.0), Box(160.0, 110.0, 520.0)
+    crop1, crop2 = crop(photo, first, 64), crop(photo, second, 64)
+    filt = TemporalFilter(0.5, threshold=1.0)  # threshold 1: every pixel blended half and half
+    filt(crop1, alpha, first)
+    out, _ = filt(crop2, alpha, second)
+    inner = (slice(4, 60), slice(4, 60))
+    warped_error = np.abs(out[inner].astype(float) - crop2[inner]).mean()
+    unwarped_error = np.abs((crop1[inner].astype(float) + crop2[inner]) / 2 - crop2[inner]).mean()
+    assert warped_error < 4 and unwarped_error > 3 * warped_error
+
+
 # ----------------------------------------------------------------------------- single images
 
 def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, encoded):
