@@ -21,6 +21,7 @@ results go to a markdown table.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ def run(weights, subject, driving, seconds, size, overrides, reference=None):
     result = animator.animate(encoded, driving, None, on_frame=on_frame, end=seconds)
     elapsed = time.perf_counter() - t0
     summary = meter.summary() | {"fps": result.frames / elapsed, "frames": result.frames,
+                                 "step": animator.synth.model.extra.get("step"),
                                  "deviation": float(np.mean(deviation)) if deviation else 0.0}
     return summary, frames
 
@@ -93,7 +95,7 @@ def main() -> None:
         "",
         f"`python benchmarks/flicker.py --seconds {args.seconds:g} --size {args.size}` on {platform.machine()} "
         f"({platform.processor() or 'cpu'}), weights `{args.weights.name}` "
-        f"({args.weights.stat().st_size / 1e6:.0f} MB, from `{args.weights.parent.name}`).",
+        f"({args.weights.stat().st_size / 1e6:.0f} MB, training step {rows[0][1]['step']}).",
         f"Subject `{args.subject.name}`, driving `{args.driving.name}` (first {args.seconds:g} s), "
         f"output longer side {args.size} px; metrics on frames scaled to 360 px (0-255 scale), "
         f"averaged over {rows[0][1]['pairs']} consecutive-frame pairs.",
@@ -113,6 +115,8 @@ def main() -> None:
         f"{100 * (default['person_mad'] / base['person_mad'] - 1):+.0f}% against the same run without it.",
         "The background is the inpainted photo, still by construction: its MAD is encoding noise and the",
         "person's edge moving across it.",
+        f"frames/s: the whole pipeline (decode, pose, model, compositing, metrics) on {os.cpu_count()} CPU cores,",
+        "shared with whatever else runs; benchmarks/model.py times the model alone.",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ class AnimationResult:
         where = str(self.output) if self.output else "(no file)"
         sound = "with sound" if self.audio else "silent"
         text = (f"{where}: {self.frames} frames, {self.size[0]}x{self.size[1]}, {self.fps:.3f} fps, "
-                f"{self.duration:.2f} s, {sound}, {self.seconds:.1f} s to render "
+                f"{self.duration:.2f} s, {sound}; took {self.seconds:.1f} s "
                 f"({self.frames / max(self.seconds, 1e-9):.1f} frames/s)")
         if self.held_frames:
             text += f"; {self.held_frames} frame(s) without a driving person held the last pose"
