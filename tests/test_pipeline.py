@@ -475,3 +475,15 @@ def test_editor_sample_script(media, tiny_weights, tmp_path):
     lines = (out / "times.csv").read_text().splitlines()
     assert lines[0] == "index,time" and len(lines) == 7
     assert json.dumps(lines[1].split(",")[0]) == '"0"'
+
+
+def test_public_api_is_lazy_and_complete():
+    code = ("import sys, vunet_video; assert 'torch' not in sys.modules and 'cv2' not in sys.modules; "
+            "names = ['Animator', 'load_model', 'Synthesizer', 'render_in_pose', 'transfer_appearance', "
+            "'sample_appearances', 'VunetError', 'Pose']; "
+            "assert all(callable(getattr(vunet_video, n)) for n in names); assert set(names) <= set(dir(vunet_video))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with pytest.raises(AttributeError):
+        import vunet_video
+        vunet_video.NoSuchThing
