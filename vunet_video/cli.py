@@ -193,7 +193,8 @@ def render_cmd(
     """Render the subject of a photo in another pose, as the model's S x S person crop."""
     import numpy as np
 
-    from .pipeline import main_pose, render_stickman, shape_input, stickman_crop, write_image
+    from .pipeline import render_stickman, shape_input, stickman_crop, write_image
+    from .pose.estimator import photo_pose
     from .render.framing import person_box
     from .render.retarget import Retargeter
     from .render.synthesizer import render_in_pose
@@ -201,7 +202,7 @@ def render_cmd(
 
     synth = _synthesizer(weights)
     image = read_image(subject)
-    subject_pose = main_pose(image, subject)
+    subject_pose = photo_pose(image, subject)
     shape = shape_input(pose, frame)
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
         latents = synth.encode(image, subject_pose, subject_pose.mask).latents
@@ -223,16 +224,16 @@ def transfer_cmd(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
     """Put the appearance of one photo's person on the pose of another's (S x S crop)."""
-    from .pipeline import main_pose, write_image
-    from .render.framing import person_box
+    from .pipeline import write_image
+    from .pose.estimator import photo_pose
+    from .render.synthesizer import transfer_appearance
     from .video import read_image
 
     synth = _synthesizer(weights)
     a_image, s_image = read_image(appearance), read_image(shape)
-    a_pose, s_pose = main_pose(a_image, appearance), main_pose(s_image, shape)
-    # As transfer_appearance does, with the poses found above (errors name the files).
-    latents = synth.encode(a_image, a_pose, a_pose.mask).latents
-    result = synth.render(latents, [person_box(s_pose).pose_to_crop(s_pose, synth.size)])[0][0]
+    # Poses found here so that an error names the file.
+    a_pose, s_pose = photo_pose(a_image, appearance), photo_pose(s_image, shape)
+    result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose)
     typer.echo(write_image(out, result, overwrite))
 
 

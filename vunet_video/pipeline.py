@@ -49,14 +49,13 @@ import cv2
 import numpy as np
 
 from .errors import VunetError
-from .pose.keypoints import Pose
+from .pose.keypoints import Pose, usable
 from .presets import load_settings
 
 log = logging.getLogger(__name__)
 
 EXPORT_SUFFIX = {"video": ".mp4", "png": "", "prores": ".mov", "keypoints": ".json"}
 _POSE_SUFFIXES = (".json",)
-_EDGE_JOINTS = (5, 6, 11, 12)  # shoulders and hips: a pose without any of them is not usable
 WEIGHTS_ENV = "VUNET_WEIGHTS"
 
 
@@ -102,12 +101,6 @@ class AnimationResult:
         if self.held_frames:
             text += f"; {self.held_frames} frame(s) without a driving person held the last pose"
         return "\n".join([text] + [f"note: {n}" for n in self.notes])
-
-
-def usable(pose: Pose, min_score: float) -> bool:
-    """Enough of a person to render: 4 joints, one of them a shoulder or hip."""
-    v = pose.visible(min_score)
-    return bool(v.sum() >= 4 and v[list(_EDGE_JOINTS)].any())
 
 
 def default_output(subject: str | Path, driving: str | Path, export: str = "video") -> Path:
@@ -576,21 +569,6 @@ def read_pose_frame(path: str | Path, frame: int = 0) -> Pose:
     raise VunetError(path, f"has no frame {frame}")
 
 
-def main_pose(image: np.ndarray, what: str | Path) -> Pose:
-    """The main person's pose in a photo, with their mask (MediaPipe, as for the subject of
-    `animate`); VunetError naming `what` when there is nobody."""
-    from .pose import estimate_image_pose, make_estimator
-
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        pose = estimate_image_pose(image, estimator)
-    finally:
-        getattr(estimator, "close", lambda: None)()
-    if not usable(pose, 0.3):
-        raise VunetError(what, "no person found in the photo")
-    return pose
-
-
 def shape_input(path: str | Path, frame: int = 0) -> Pose | np.ndarray:
     """What a pose argument names: a Pose (from a pose JSON file, or estimated from a photo)
     or, for an image in the stickman convention, the stickman image itself."""
@@ -600,7 +578,9 @@ def shape_input(path: str | Path, frame: int = 0) -> Pose | np.ndarray:
     from .video import read_image
 
     image = read_image(path)
-    return image if looks_like_stickman(image) else main_pose(image, path)
+    from .pose.estimator import photo_pose
+
+    return image if looks_like_stickman(image) else photo_pose(image, path)
 
 
 def render_stickman(synth, latents, stickman: np.ndarray, generator=None) -> np.ndarray:

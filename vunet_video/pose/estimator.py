@@ -29,7 +29,7 @@ import logging
 import numpy as np
 
 from ..errors import VunetError
-from .keypoints import MIN_SCORE, Pose
+from .keypoints import MIN_SCORE, Pose, usable
 from .tracking import SubjectTracker, main_subject  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -120,3 +120,17 @@ def estimate_image_pose(image_rgb: np.ndarray, estimator, min_score: float = MIN
     """The main subject of a photo (largest, most central, most confident person), or
     Pose.empty() when nobody is found; callers turn empty into an error naming the file."""
     return main_subject(estimator(image_rgb), image_rgb.shape[:2], min_score)
+
+
+def photo_pose(image_rgb: np.ndarray, what, min_score: float = MIN_SCORE) -> Pose:
+    """The main person's pose in a photo, with their person mask (MediaPipe: the one backend
+    that gives a mask, which the appearance encoder needs); VunetError naming `what` (the
+    photo's file name) when there is nobody usable in it."""
+    estimator = make_estimator("mediapipe", segmentation=True)
+    try:
+        pose = estimate_image_pose(image_rgb, estimator, min_score)
+    finally:
+        getattr(estimator, "close", lambda: None)()
+    if not usable(pose, min_score):
+        raise VunetError(what, "no person found in the photo")
+    return pose

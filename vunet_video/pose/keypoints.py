@@ -37,6 +37,9 @@ BONES = (
 # Default confidence below which a joint counts as missing.
 MIN_SCORE = 0.3
 
+# Shoulders and hips: a pose with none of them cannot be framed or retargeted.
+_ANCHOR_JOINTS = [5, 6, 11, 12]
+
 
 @dataclass
 class Pose:
@@ -82,3 +85,9 @@ class Pose:
 
     def copy(self) -> "Pose":
         return Pose(self.xy.copy(), self.score.copy(), None if self.mask is None else self.mask.copy())
+
+
+def usable(pose: Pose, min_score: float = MIN_SCORE) -> bool:
+    """Enough of a person to render: 4 joints, one of them a shoulder or hip."""
+    v = pose.visible(min_score)
+    return bool(v.sum() >= 4 and v[_ANCHOR_JOINTS].any())

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import VunetError
 from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_image
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
@@ -92,38 +91,32 @@ class Synthesizer:
         return rgb, alpha
 
 
-def _main_pose(image: np.ndarray, what: str, estimator=None) -> Pose:
-    if estimator is None:
-        from ..pose.mediapipe_backend import MediaPipePose
-        estimator = MediaPipePose(segmentation=True)
-    people = estimator(image)
-    if not people or people[0].is_empty():
-        raise VunetError(what, "no person found in the photo")
-    # The largest person is the subject when a backend returns several.
-    def area(p: Pose) -> float:
-        b = p.bbox()
-        return 0.0 if b is None else (b[2] - b[0]) * (b[3] - b[1])
-    return max(people, key=area)
-
-
 def render_in_pose(subject_image: np.ndarray, target_pose: Pose, synth: Synthesizer | None = None,
-                   subject_pose: Pose | None = None, estimator=None) -> np.ndarray:
-    """The subject of a photo in `target_pose` (given in model pixels, S x S): (S, S, 3) RGB."""
+                   subject_pose: Pose | None = None) -> np.ndarray:
+    """The subject of a photo in `target_pose` (given in model pixels, S x S): (S, S, 3) RGB.
+
+    subject_pose: the photo's pose with its mask (photo_pose); found here when not given.
+    """
+    from ..pose.estimator import photo_pose
+
     synth = synth or Synthesizer()
-    subject_pose = subject_pose or _main_pose(subject_image, "subject photo", estimator)
+    subject_pose = subject_pose or photo_pose(subject_image, "subject photo")
     subject = synth.encode(subject_image, subject_pose, subject_pose.mask)
     return synth.render(subject.latents, [target_pose])[0][0]
 
 
-def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray,
-                        synth: Synthesizer | None = None, estimator=None) -> np.ndarray:
+def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray | None,
+                        synth: Synthesizer | None = None, appearance_pose: Pose | None = None,
+                        shape_pose: Pose | None = None) -> np.ndarray:
     """The person of `appearance_image` standing as the person of `shape_image` does,
-    framed like the shape photo's person crop: (S, S, 3) RGB."""
+    framed like the shape photo's person crop: (S, S, 3) RGB. Poses found here when not given."""
+    from ..pose.estimator import photo_pose
+
     synth = synth or Synthesizer()
-    a_pose = _main_pose(appearance_image, "appearance photo", estimator)
+    a_pose = appearance_pose or photo_pose(appearance_image, "appearance photo")
     a = synth.encode(appearance_image, a_pose, a_pose.mask)
-    shape_pose = _main_pose(shape_image, "shape photo", estimator)
-    target = person_box(shape_pose).pose_to_crop(shape_pose, synth.size)
+    s_pose = shape_pose or photo_pose(shape_image, "shape photo")
+    target = person_box(s_pose).pose_to_crop(s_pose, synth.size)
     return synth.render(a.latents, [target])[0][0]
 
 
