@@ -41,7 +41,7 @@ from .metrics import ms_ssim
 class TrainConfig:
     data: str = "data/train_cache"
     out: str = "runs/vunet"
-    model: VUNetConfig = field(default_factory=lambda: VUNetConfig(base_channels=16))
+    model: VUNetConfig = field(default_factory=VUNetConfig)
     batch_size: int = 8
     lr: float = 2e-4
     lr_final: float = 2e-5         # cosine decay to this by `steps`
