@@ -49,7 +49,7 @@ def main() -> None:
         path = train(cfg, log=lambda *_: None)
         minutes = (time.time() - t) / 60
         result = evaluate(Synthesizer(load_model(path)), args.data, args.pairs_per_clip)
-        r = result["methods"]["vunet"]
+        r = result["subsets"]["all pairs"]["methods"]["vunet"]
         rows.append(f"| {name} | {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1']:.4f} | {r['pck@0.1']:.3f} | {minutes:.1f} |")
         print(rows[-1], flush=True)
     text = "\n".join([

@@ -195,19 +195,25 @@ def test_resume_is_exact(tiny_dataset, tmp_path):
 
 def test_eval_scores_model_and_baselines(tiny_dataset):
     from vunet_video.render.synthesizer import Synthesizer
-    from vunet_video.train.evaluate import affine_parts_warp, evaluate
+    from vunet_video.train.evaluate import affine_parts_warp, evaluate, pose_change
     from vunet_video.train.dataset import PairDataset
 
     data, _ = tiny_dataset
     result = evaluate(Synthesizer(small_model()), str(data), per_group=3)
     assert result["pairs"] == 3 and result["groups"] == ["taichi_driving2"]
+    subsets = result["subsets"]
+    assert subsets["all pairs"]["pairs"] == 3
     for m in ("vunet", "affine_parts", "unchanged"):
-        r = result["methods"][m]
+        r = subsets["all pairs"]["methods"][m]
         assert -1 <= r["ssim"] <= 1 and 0 <= r["pck@0.1"] <= 1 and r["l1"] >= 0
     # An untrained decoder paints noise over the scene: the real frames must score better.
-    assert result["methods"]["unchanged"]["ssim"] > result["methods"]["vunet"]["ssim"]
+    methods = subsets["all pairs"]["methods"]
+    assert methods["unchanged"]["ssim"] > methods["vunet"]["ssim"]
     # Warping parts onto the pose they already have changes (almost) nothing.
     ds = PairDataset(data, 64, "heldout")
     img, pose = ds.images[0], ds.poses[0]
     same = affine_parts_warp(img, pose, pose)
     assert np.abs(same.astype(int) - img.astype(int)).mean() < 2.0
+    assert pose_change(pose, pose) == 0.0
+    moved = Pose(pose.xy + np.float32(10.0), pose.score)
+    assert pose_change(moved, pose) > 0.1  # 10 px on a 64 px crop

@@ -43,6 +43,19 @@ def on_plain_background(image: np.ndarray, mask: np.ndarray | None) -> np.ndarra
     return (image * m + BACKGROUND_GREY * (1 - m) + 0.5).astype(np.uint8)
 
 
+def off_plain_background(rgb: np.ndarray, alpha: np.ndarray, min_alpha: float = 0.05) -> np.ndarray:
+    """Undo `on_plain_background` on a rendered image: the person's own colour (straight
+    alpha), so that compositing over another background leaves no grey fringe.
+
+    The model renders person * a + grey * (1 - a); solving for the person where a is not
+    tiny. Pixels below `min_alpha` keep the rendered value (they are nearly transparent).
+    """
+    a = alpha.astype(np.float32)[..., None]
+    straight = (rgb.astype(np.float32) - BACKGROUND_GREY * (1 - a)) / np.maximum(a, min_alpha)
+    out = np.where(a >= min_alpha, straight, rgb.astype(np.float32))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def stickman_input(pose: Pose, size: int) -> torch.Tensor:
     """(3, S, S) shape input for a pose given in model pixels."""
     return to_tensor(draw_stickman(pose, (size, size)))
