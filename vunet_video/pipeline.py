@@ -485,6 +485,7 @@ class Animator:
 
     def _render(self, subject: EncodedSubject, targets, sink: _Sink, on_frame, source: DrivingSource,
                 quiet: bool) -> int:
+        from .model.inputs import off_plain_background
         from .render.compose import Compositor, TemporalFilter
         from .render.framing import person_box
 
@@ -502,7 +503,9 @@ class Animator:
                 crop_poses = [box.pose_to_crop(target, self.size) for box, (_, _, target) in zip(boxes, batch)]
                 rgbs, alphas = self.synth.render(subject.latents, crop_poses)
                 for (index, t, _), box, rgb, alpha in zip(batch, boxes, rgbs, alphas):
-                    rgb, alpha = temporal(rgb, alpha, box)
+                    # The model paints the person over grey; take the grey out by the matte
+                    # so no grey fringe shows on the real background.
+                    rgb, alpha = temporal(off_plain_background(rgb, alpha), alpha, box)
                     rgba = compositor(rgb, alpha, box)
                     sink.write(t, rgba)
                     if on_frame is not None:
