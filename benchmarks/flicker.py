@@ -26,7 +26,6 @@ import platform
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vunet_video import Animator

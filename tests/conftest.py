@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import av
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,3 +23,35 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared media folder not found at {SHARED}; set VUNET_SHARED to its path")
     return SHARED
+
+
+def make_clip(src: Path, dst: Path, frames: int, width: int, audio: bool = True) -> Path:
+    """The first `frames` frames of `src` at `width` px, H.264, with its sound cut to match."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vs = inp.streams.video[0]
+        rate = vs.average_rate
+        height = int(round(vs.height * width / vs.width / 2)) * 2
+        vo = out.add_stream("libx264", rate=rate)
+        vo.width, vo.height, vo.pix_fmt = width, height, "yuv420p"
+        ao = None
+        if audio and inp.streams.audio:
+            ain = inp.streams.audio[0]
+            ao = out.add_stream("aac", rate=ain.rate, layout="stereo")
+        for n, frame in enumerate(inp.decode(vs)):
+            if n == frames:
+                break
+            small = frame.reformat(width=width, height=height, format="yuv420p")
+            small.pts, small.time_base = n, 1 / rate
+            out.mux(vo.encode(small))
+        out.mux(vo.encode(None))
+        if ao is not None:
+            inp.seek(0)
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=ain.rate)
+            for af in inp.decode(ain):
+                if af.time is not None and af.time > frames / rate:
+                    break
+                for r in resampler.resample(af):
+                    r.pts = None
+                    out.mux(ao.encode(r))
+            out.mux(ao.encode(None))
+    return dst

@@ -13,7 +13,6 @@ import csv
 import shutil
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -27,26 +26,10 @@ from vunet_video.model.io import save_weights
 from vunet_video.model.vunet import VUNet, VUNetConfig
 from vunet_video.video import VideoReader, probe
 
+from conftest import make_clip
+
 FRAMES = 6
 GOOD = "woman_dance.mp4"  # the one pair that renders
-
-
-def make_clip(src: Path, dst: Path, frames: int, width: int) -> Path:
-    """The first `frames` frames of `src` at `width` px wide, H.264, silent."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vs = inp.streams.video[0]
-        rate = vs.average_rate
-        height = int(round(vs.height * width / vs.width / 2)) * 2
-        vo = out.add_stream("libx264", rate=rate)
-        vo.width, vo.height, vo.pix_fmt = width, height, "yuv420p"
-        for n, frame in enumerate(inp.decode(vs)):
-            if n == frames:
-                break
-            small = frame.reformat(width=width, height=height, format="yuv420p")
-            small.pts, small.time_base = n, 1 / rate
-            out.mux(vo.encode(small))
-        out.mux(vo.encode(None))
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +42,7 @@ def inputs(shared, tmp_path_factory) -> dict:
     shutil.copy(shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg", subjects / "woman.jpg")
     cv2.imwrite(str(subjects / "grey.png"), np.full((240, 160, 3), 128, np.uint8))
     (subjects / "notes.txt").write_text("not a photo: ignored")
-    make_clip(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4", driving / "dance.mp4", FRAMES, 144)
+    make_clip(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4", driving / "dance.mp4", FRAMES, 144, audio=False)
     (driving / "broken.mp4").write_bytes(np.random.default_rng(0).bytes(20_000))
     torch.manual_seed(0)
     weights = root / "tiny.safetensors"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
 from ..model.inputs import off_plain_background, to_tensor
 from ..model.parts import _segment_matrix, part_matrices
