@@ -217,3 +217,24 @@ def test_eval_scores_model_and_baselines(tiny_dataset):
     assert pose_change(pose, pose) == 0.0
     moved = Pose(pose.xy + np.float32(10.0), pose.score)
     assert pose_change(moved, pose) > 0.1  # 10 px on a 64 px crop
+
+
+def test_training_can_start_from_given_weights(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
+    from vunet_video.train.train import train
+
+    data, _ = tiny_dataset
+    start = tmp_path / "start.safetensors"
+    save_weights(small_model(seed=5), start)
+    cfg = replace(_train_cfg(data, tmp_path / "run", steps=1), lr=1e-7, lr_final=1e-7, init=str(start))
+    after = load_model(train(cfg, log=lambda *_: None))
+    before = load_model(start)
+    fresh = small_model(seed=0)
+    k = "decoder.out.weight"
+    assert torch.allclose(after.state_dict()[k], before.state_dict()[k], atol=1e-4)
+    assert not torch.allclose(fresh.state_dict()[k], before.state_dict()[k], atol=1e-4)
+    wrong = tmp_path / "wrong.safetensors"
+    save_weights(VUNet(VUNetConfig(**{**SMALL.to_dict(), "latent_channels": 4})), wrong)
+    with pytest.raises(VunetError, match="weights are for"):
+        train(replace(cfg, init=str(wrong)), log=lambda *_: None)

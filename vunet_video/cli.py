@@ -110,6 +110,7 @@ def train(
     resume: Path = typer.Option(None, help="checkpoint.pt to continue from, exactly."),
     steps: int = typer.Option(0, help="Override the number of steps."),
     max_minutes: float = typer.Option(0.0, help="Stop after a checkpoint once this much time has passed."),
+    init: Path = typer.Option(None, help="Start from these weights (e.g. the shipped ones) with a fresh optimiser."),
 ):
     """Train the VUNet."""
     from .train.train import TrainConfig, train as run_training
@@ -125,6 +126,8 @@ def train(
         cfg.steps = steps
     if max_minutes:
         cfg.max_minutes = max_minutes
+    if init:
+        cfg.init = str(init)
     if resume and not resume.is_file():
         raise VunetError(resume, "no such checkpoint")
     weights = run_training(cfg, resume=str(resume) if resume else None, log=typer.echo)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import VunetError
 from ..model.io import save_weights
 from ..model.vunet import VUNet, VUNetConfig
 from .batches import sample_batch
@@ -59,6 +60,7 @@ class TrainConfig:
     sample_every: int = 500
     ckpt_every: int = 250
     max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
+    init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
@@ -145,6 +147,14 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     model = VUNet(cfg.model).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     step = 0
+    if cfg.init and not resume:
+        from ..model.io import load_model
+
+        start_from = load_model(cfg.init)
+        if start_from.cfg != cfg.model:
+            raise VunetError(cfg.init, f"weights are for {start_from.cfg}, not the configured {cfg.model}")
+        model.load_state_dict(start_from.state_dict())
+        log(f"initialised from {cfg.init} (its step {start_from.extra.get('step', '?')})")
     if resume:
         state = torch.load(resume, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
