@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import VunetError
-from .writer import VideoWriter, check_output_folder
+from .writer import AtomicOutput, VideoWriter, check_output_folder
 
 
 def _rgba(image, what: str) -> np.ndarray:
@@ -35,7 +35,7 @@ def _rgba(image, what: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-class PngSequenceWriter:
+class PngSequenceWriter(AtomicOutput):
     """Write RGBA frames as numbered PNG files into `folder`.
 
     Frames go to a hidden `.<folder>.partial` folder beside it, renamed into place by
@@ -133,14 +133,6 @@ class PngSequenceWriter:
         self._closed = True
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
 class ProResWriter(VideoWriter):

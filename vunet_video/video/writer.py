@@ -85,7 +85,21 @@ def remove_quietly(p: Path) -> None:
         pass
 
 
-class VideoWriter:
+class AtomicOutput:
+    """Context-manager behaviour shared by every writer: close() (rename into place) on
+    success, abort() (delete the partial output) when the block raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class VideoWriter(AtomicOutput):
     """Encode RGB frames to an H.264 (libx264, yuv420p) video, optionally with sound.
 
     path: .mp4 (default choice), .m4v, .mov or .mkv. fps: float, int or exact Fraction
@@ -251,14 +265,6 @@ class VideoWriter:
             self._container = None
         remove_quietly(self._tmp)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
     def __del__(self):
         # Garbage-collected without close(): leave no partial file behind.
