@@ -134,7 +134,6 @@ class PngSequenceWriter(AtomicOutput):
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-
 class ProResWriter(VideoWriter):
     """Encode RGBA frames to ProRes 4444 with alpha in a .mov (same arguments as VideoWriter,
     without crf/preset: ProRes is intra-only at a fixed quality per profile).
