@@ -5,7 +5,9 @@
 Reports, on this machine (CPU, and CUDA when present):
   - training samples/s for fp32 and for bf16 autocast + channels_last (the fast path),
   - decoder time per frame at batch 1 and batch 8 (what `animate` pays per frame), and the
-    one-off subject encoding time.
+    one-off subject encoding time,
+  - the one-off per-subject fine-tune (train/finetune.py): time per step and for the
+    default number of steps.
 Random tensors of the real shapes are used: the numbers measure the network, not the data.
 Nothing here is asserted; results are written as a markdown table.
 """
@@ -70,6 +72,34 @@ def bench(device: str, cfg: VUNetConfig, batch: int, steps: int) -> list[tuple[s
     return rows
 
 
+def bench_finetune(device: str, cfg: VUNetConfig, steps: int) -> list[tuple[str, str]]:
+    import numpy as np
+
+    from vunet_video.pose.keypoints import Pose
+    from vunet_video.train.finetune import FinetuneConfig, finetune_on_subject
+
+    s = cfg.image_size
+    # A standing person (COCO-17, fractions of the crop side): the crops and the stickman
+    # cost the same for any pose.
+    xy = np.array([[.50, .15], [.52, .13], [.48, .13], [.54, .14], [.46, .14], [.58, .25], [.42, .25],
+                   [.62, .38], [.38, .38], [.63, .50], [.37, .50], [.55, .52], [.45, .52],
+                   [.56, .70], [.44, .70], [.56, .88], [.44, .88]], np.float32) * s
+    pose = Pose(xy, np.ones(17, np.float32))
+    image = np.random.default_rng(0).integers(0, 256, (s, s, 3), dtype=np.uint8)
+    mask = np.full((s, s), 255, np.uint8)
+    model = VUNet(cfg).to(device)
+    finetune_on_subject(model, image, pose, mask, FinetuneConfig(steps=2))  # warm-up
+    t = time.perf_counter()
+    finetune_on_subject(model, image, pose, mask, FinetuneConfig(steps=steps))
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - t) / steps
+    default = FinetuneConfig()
+    return [(f"fine-tune on a subject, per step (batch {default.batch_size}, bf16)", f"{per_step * 1000:.0f} ms"),
+            (f"fine-tune on a subject, default {default.steps} steps (once per subject)",
+             f"{per_step * default.steps:.1f} s")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=128)
@@ -88,6 +118,7 @@ def main() -> None:
         label = torch.cuda.get_device_name() if dev == "cuda" else "CPU"
         lines += [f"## {label}", "", "| what | result |", "| --- | --- |"]
         lines += [f"| {a} | {b} |" for a, b in bench(dev, cfg, args.batch, args.steps)]
+        lines += [f"| {a} | {b} |" for a, b in bench_finetune(dev, cfg, 2 * args.steps)]
         lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -199,11 +199,11 @@ def test_eval_scores_model_and_baselines(tiny_dataset):
     from vunet_video.train.dataset import PairDataset
 
     data, _ = tiny_dataset
-    result = evaluate(Synthesizer(small_model()), str(data), per_group=3)
+    result = evaluate(Synthesizer(small_model()), str(data), per_group=3, finetune_steps=5)
     assert result["pairs"] == 3 and result["groups"] == ["taichi_driving2"]
     subsets = result["subsets"]
     assert subsets["all pairs"]["pairs"] == 3
-    for m in ("vunet", "affine_parts", "unchanged"):
+    for m in ("vunet", "vunet_finetuned", "affine_parts", "unchanged"):
         r = subsets["all pairs"]["methods"][m]
         assert -1 <= r["ssim"] <= 1 and 0 <= r["pck@0.1"] <= 1 and r["l1"] >= 0
     # An untrained decoder paints noise over the scene: the real frames must score better.
@@ -238,3 +238,32 @@ def test_training_can_start_from_given_weights(tiny_dataset, tmp_path):
     save_weights(VUNet(VUNetConfig(**{**SMALL.to_dict(), "latent_channels": 4})), wrong)
     with pytest.raises(VunetError, match="weights are for"):
         train(replace(cfg, init=str(wrong)), log=lambda *_: None)
+
+
+def test_finetune_on_a_subject_learns_them_and_leaves_the_model_alone(tiny_dataset):
+    from vunet_video.model.inputs import on_plain_background, to_tensor
+    from vunet_video.render.synthesizer import Synthesizer
+    from vunet_video.train.dataset import PairDataset
+    from vunet_video.train.finetune import FinetuneConfig, finetune_on_subject
+
+    data, _ = tiny_dataset
+    ds = PairDataset(data, 64, "heldout")
+    image, pose, mask = ds.images[0], ds.poses[0], ds.masks[0]
+    model = small_model()
+    before_weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def error_of(m):  # the subject re-rendered in its own pose against the subject on grey
+        synth = Synthesizer(m)
+        rgb, _ = synth.render(synth.encode_crop(image, pose, mask), [pose])
+        return (to_tensor(rgb[0]) - to_tensor(on_plain_background(image, mask))).abs().mean().item()
+
+    cfg = FinetuneConfig(steps=30, lr=1e-3)
+    tuned = finetune_on_subject(model, image, pose, mask, cfg)
+    assert error_of(tuned) < 0.7 * error_of(model)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before_weights[k]), k  # the shared model is untouched
+    # Same subject and seed, same tuned model: a subject renders the same on every run.
+    again = finetune_on_subject(model, image, pose, mask, cfg)
+    k = "decoder.out.weight"
+    assert torch.equal(tuned.state_dict()[k], again.state_dict()[k])
+    assert not torch.equal(tuned.state_dict()[k], model.state_dict()[k])

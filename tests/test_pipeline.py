@@ -154,6 +154,25 @@ def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):
     assert_sound_covers(out, 5 / 24)
 
 
+def test_subject_is_fine_tuned_once_and_renders_with_its_own_copy(animator, encoded, media, tiny_weights, tmp_path):
+    # The default preset fine-tunes a copy of the model on the photo; the shared model stays as loaded.
+    assert animator.settings["model"]["finetune_steps"] > 0
+    assert encoded.synth is not None and encoded.synth.model is not animator.synth.model
+    k = "decoder.out.weight"
+    assert not torch.equal(encoded.synth.model.state_dict()[k], animator.synth.model.state_dict()[k])
+    untuned = Animator(tiny_weights, size=192, finetune_steps=0)
+    plain = untuned.encode_subject(media["subject"])
+    assert plain.synth is untuned.synth
+    # The tuned copy is what renders: its frames differ from the untuned model's.
+    frames = {}
+    for name, subject in (("tuned", encoded), ("plain", plain)):
+        got = []
+        animator.animate(subject, media["short"], tmp_path / f"{name}.mp4", end=0.1,
+                         on_frame=lambda i, t, rgba: got.append(rgba.astype(np.int16)))
+        frames[name] = got
+    assert np.abs(frames["tuned"][0] - frames["plain"][0]).mean() > 0.5
+
+
 def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tmp_path):
     keypoints = tmp_path / "poses.json"
     exporter = Animator(tiny_weights, size=192, export="keypoints")

@@ -154,17 +154,29 @@ def evaluate_cmd(
     data: Path = typer.Option(..., help="Dataset cache with held-out clips."),
     weights: Path = typer.Option(None, help="Checkpoint to score (default: the shipped weights)."),
     pairs_per_clip: int = typer.Option(40, help="Subject/target pairs drawn from each held-out clip."),
+    subjects_per_clip: int = typer.Option(4, help="Subject frames per clip (the pairs are split among them)."),
+    finetune_steps: int = typer.Option(100, min=0, help="Steps of the per-subject fine-tune scored as "
+                                       "vunet_finetuned (0 = skip that method)."),
     seed: int = typer.Option(0),
     json_out: Path = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ):
-    """Score the VUNet and two baselines on held-out pairs (SSIM, PSNR, L1, PCK@0.1)."""
+    """Score the VUNet (as is and fine-tuned per subject) and two baselines on held-out pairs
+    (SSIM, PSNR, L1, PCK@0.1)."""
     import json
 
     from .model.io import load_model
     from .render.synthesizer import Synthesizer
     from .train.evaluate import evaluate, format_table
 
-    result = evaluate(Synthesizer(load_model(weights)), str(data), pairs_per_clip, seed)
+    from tqdm import tqdm
+
+    with tqdm(unit="pair", desc="scoring") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(1)
+
+        result = evaluate(Synthesizer(load_model(weights)), str(data), pairs_per_clip, seed, progress=progress,
+                          finetune_steps=finetune_steps, subjects_per_group=subjects_per_clip)
     typer.echo(format_table(result))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
@@ -190,6 +202,8 @@ def render_cmd(
     out: Path = typer.Option(..., "-o", "--output", help="Image to write (.png, .jpg)."),
     frame: int = typer.Option(0, help="Frame of a pose JSON file to use."),
     no_retarget: bool = typer.Option(False, "--no-retarget", help="Use the pose's own proportions."),
+    finetune_steps: int = typer.Option(100, "--finetune-steps", min=0, help="Steps of fine-tuning on the subject "
+                                       "photo first (0 = off)."),
     weights: Path = typer.Option(None, help="Checkpoint (default: $VUNET_WEIGHTS or the shipped weights)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -208,12 +222,12 @@ def render_cmd(
     subject_pose = photo_pose(image, subject)
     shape = shape_input(pose, frame)
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
-        latents = synth.encode(image, subject_pose, subject_pose.mask).latents
-        result = render_stickman(synth, latents, stickman_crop(shape, synth.size))
+        encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
+        result = render_stickman(encoded.synth, encoded.latents, stickman_crop(shape, synth.size))
     else:
         target = shape if no_retarget else Retargeter(subject_pose, shape)(shape)
         crop_pose = person_box(target).pose_to_crop(target, synth.size)
-        result = render_in_pose(image, crop_pose, synth, subject_pose=subject_pose)
+        result = render_in_pose(image, crop_pose, synth, subject_pose=subject_pose, finetune_steps=finetune_steps)
     typer.echo(write_image(out, result, overwrite))
 
 
@@ -223,6 +237,8 @@ def transfer_cmd(
     appearance: Path = typer.Argument(..., help="Photo whose person's appearance is used."),
     shape: Path = typer.Argument(..., help="Photo whose person's pose and framing are used."),
     out: Path = typer.Option(..., "-o", "--output", help="Image to write (.png, .jpg)."),
+    finetune_steps: int = typer.Option(100, "--finetune-steps", min=0, help="Steps of fine-tuning on the "
+                                       "appearance photo first (0 = off)."),
     weights: Path = typer.Option(None, help="Checkpoint (default: $VUNET_WEIGHTS or the shipped weights)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
@@ -236,7 +252,7 @@ def transfer_cmd(
     a_image, s_image = read_image(appearance), read_image(shape)
     # Poses found here so that an error names the file.
     a_pose, s_pose = photo_pose(a_image, appearance), photo_pose(s_image, shape)
-    result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose)
+    result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose, finetune_steps=finetune_steps)
     typer.echo(write_image(out, result, overwrite))
 
 
@@ -294,6 +310,8 @@ def animate(
                                      "(driving frame scaled to fit the photo)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No One Euro smoothing of the driving poses."),
     backend: str = typer.Option(None, help="Pose backend: auto, mediapipe or rtmlib."),
+    finetune_steps: int = typer.Option(None, "--finetune-steps", min=0, help="Steps of fine-tuning on the subject "
+                                       "photo before rendering (preset default 100; 0 = off)."),
     weights: Path = typer.Option(None, help="Checkpoint (default: preset, $VUNET_WEIGHTS, shipped weights)."),
     fps: float = typer.Option(None, help="Frame rate of pose-file driving input that has none."),
     audio: Path = typer.Option(None, help="File to take the sound from (for pose-file driving input)."),
@@ -304,7 +322,8 @@ def animate(
     from .pipeline import Animator, default_output
 
     overrides = {"size": size, "background": background, "color": color, "export": export, "backend": backend,
-                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None}
+                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None,
+                 "finetune_steps": finetune_steps}
     animator = Animator(weights, preset, **overrides)
     output = output or default_output(subject, driving, animator.settings["output"]["export"])
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
@@ -334,6 +353,8 @@ def batch(
     no_retarget: bool = typer.Option(False, "--no-retarget", help="Keep the dancers' proportions and placement."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No One Euro smoothing of the driving poses."),
     backend: str = typer.Option(None, help="Pose backend: auto, mediapipe or rtmlib."),
+    finetune_steps: int = typer.Option(None, "--finetune-steps", min=0, help="Steps of fine-tuning on the subject "
+                                       "photo before rendering (preset default 100; 0 = off)."),
     weights: Path = typer.Option(None, help="Checkpoint (default: preset, $VUNET_WEIGHTS, shipped weights)."),
     fps: float = typer.Option(None, help="Frame rate of pose-file driving inputs that have none (OpenPose)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo pairs whose output exists (default: skip them)."),
@@ -351,7 +372,8 @@ def batch(
     if pairs is None and (subjects is None or driving is None):
         raise VunetError(None, "give --subjects and --driving folders, or a --pairs CSV")
     overrides = {"size": size, "background": background, "color": color, "export": export, "backend": backend,
-                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None}
+                 "retarget": False if no_retarget else None, "smooth": False if no_smooth else None,
+                 "finetune_steps": finetune_steps}
     kind = load_settings(preset, overrides)["output"]["export"]
     todo = b.pairs_from_csv(pairs, outdir, kind) if pairs is not None else \
         b.pairs_from_folders(subjects, driving, outdir, kind)

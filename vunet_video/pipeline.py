@@ -70,6 +70,7 @@ class EncodedSubject:
     plate: np.ndarray | None    # the photo with the person painted out (background 'subject')
     people: int = 1             # people found in the photo
     notes: list[str] = field(default_factory=list)
+    synth: object = None        # what renders them: the Animator's Synthesizer or its copy tuned on them
 
     @property
     def size(self) -> tuple[int, int]:
@@ -368,7 +369,9 @@ class Animator:
                          f"(around x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f})")
         if not pose.visible(pose_cfg["min_score"])[[13, 14, 15, 16]].any():
             notes.append(f"{source}: no legs visible (half-body photo); legs take the dancer's proportions")
-        latents = self.synth.encode(image, pose, pose.mask).latents  # full resolution: the best crop
+        # Full resolution: the best crop. With model.finetune_steps the model is first tuned
+        # on this photo (once per subject; every frame then renders with the tuned copy).
+        encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=self.settings["model"]["finetune_steps"])
 
         scale = 1.0 if not render["size"] else render["size"] / max(image.shape[:2])
         if scale != 1.0:
@@ -377,7 +380,7 @@ class Animator:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
             image, pose = small, Pose(pose.transformed(scale).xy, pose.score, mask)
-        subject = EncodedSubject(source, image, pose, latents, None, len(people), notes)
+        subject = EncodedSubject(source, image, pose, encoded.latents, None, len(people), notes, encoded.synth)
         if render["background"] == "subject":
             self._add_plate(subject)
         return subject
@@ -501,7 +504,7 @@ class Animator:
                     break
                 boxes = [person_box(target) for _, _, target in batch]
                 crop_poses = [box.pose_to_crop(target, self.size) for box, (_, _, target) in zip(boxes, batch)]
-                rgbs, alphas = self.synth.render(subject.latents, crop_poses)
+                rgbs, alphas = (subject.synth or self.synth).render(subject.latents, crop_poses)
                 for (index, t, _), box, rgb, alpha in zip(batch, boxes, rgbs, alphas):
                     # The model paints the person over grey; take the grey out by the matte
                     # so no grey fringe shows on the real background.

@@ -31,6 +31,7 @@ CHOICES = {
 ALIASES = {"smooth": "smoothing.enabled", "retarget": "retarget.enabled"}
 # Allowed ranges (inclusive low, exclusive high where noted) of numeric settings.
 RANGES = {
+    "model.finetune_steps": (0, 100_000),
     "pose.min_score": (0.0, 1.0),
     "smoothing.min_cutoff": (1e-3, 1e3),
     "smoothing.beta": (0.0, 1e3),

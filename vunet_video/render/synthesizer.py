@@ -34,6 +34,7 @@ class Subject:
     box: Box                   # the model's square crop, in photo pixels
     crop_pose: Pose            # their pose in model pixels
     latents: list[torch.Tensor]  # posterior means, coarsest first, batch of 1
+    synth: "Synthesizer"       # what renders them: the encoding one, or its copy fine-tuned on them
 
 
 class Synthesizer:
@@ -53,18 +54,32 @@ class Synthesizer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    @torch.no_grad()
-    def encode(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None, fill: float = 0.8) -> Subject:
+    def encode(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None, fill: float = 0.8,
+               finetune_steps: int = 0) -> Subject:
         """Appearance code of the person at `pose` (photo pixels) in `image` (RGB uint8).
 
         mask: the person's segmentation (H, W) in [0, 1], as MediaPipePose(segmentation=True)
         gives; the model was trained on people cut out this way, so pass it when you can.
+        finetune_steps: when > 0, first fine-tune a copy of the model on this person
+        (`personalised`); the Subject's `synth` then renders with that copy.
         """
         box = person_box(pose, fill)
         cropped = crop(image, box, self.size)
         crop_mask = None if mask is None else crop(mask.astype(np.float32), box, self.size, border="constant")
         crop_pose = box.pose_to_crop(pose, self.size)
-        return Subject(image, pose, box, crop_pose, self.encode_crop(cropped, crop_pose, crop_mask))
+        synth = self.personalised(cropped, crop_pose, crop_mask, finetune_steps) if finetune_steps > 0 else self
+        return Subject(image, pose, box, crop_pose, synth.encode_crop(cropped, crop_pose, crop_mask), synth)
+
+    def personalised(self, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
+                     steps: int = 100, seed: int = 0) -> "Synthesizer":
+        """A Synthesizer whose model is a copy of this one fine-tuned for `steps` on one
+        framed S x S subject crop (train/finetune.py); this one is left unchanged."""
+        from ..train.finetune import FinetuneConfig, finetune_on_subject
+
+        with torch.enable_grad():
+            model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
+                                        FinetuneConfig(steps=steps, seed=seed))
+        return Synthesizer(model, self.device, self.bf16)
 
     @torch.no_grad()
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
@@ -92,32 +107,34 @@ class Synthesizer:
 
 
 def render_in_pose(subject_image: np.ndarray, target_pose: Pose, synth: Synthesizer | None = None,
-                   subject_pose: Pose | None = None) -> np.ndarray:
+                   subject_pose: Pose | None = None, finetune_steps: int = 0) -> np.ndarray:
     """The subject of a photo in `target_pose` (given in model pixels, S x S): (S, S, 3) RGB.
 
     subject_pose: the photo's pose with its mask (photo_pose); found here when not given.
+    finetune_steps: fine-tune a copy of the model on the subject first (Synthesizer.personalised).
     """
     from ..pose.estimator import photo_pose
 
     synth = synth or Synthesizer()
     subject_pose = subject_pose or photo_pose(subject_image, "subject photo")
-    subject = synth.encode(subject_image, subject_pose, subject_pose.mask)
-    return synth.render(subject.latents, [target_pose])[0][0]
+    subject = synth.encode(subject_image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
+    return subject.synth.render(subject.latents, [target_pose])[0][0]
 
 
 def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray | None,
                         synth: Synthesizer | None = None, appearance_pose: Pose | None = None,
-                        shape_pose: Pose | None = None) -> np.ndarray:
+                        shape_pose: Pose | None = None, finetune_steps: int = 0) -> np.ndarray:
     """The person of `appearance_image` standing as the person of `shape_image` does,
-    framed like the shape photo's person crop: (S, S, 3) RGB. Poses found here when not given."""
+    framed like the shape photo's person crop: (S, S, 3) RGB. Poses found here when not given;
+    finetune_steps as in `render_in_pose`."""
     from ..pose.estimator import photo_pose
 
     synth = synth or Synthesizer()
     a_pose = appearance_pose or photo_pose(appearance_image, "appearance photo")
-    a = synth.encode(appearance_image, a_pose, a_pose.mask)
+    a = synth.encode(appearance_image, a_pose, a_pose.mask, finetune_steps=finetune_steps)
     s_pose = shape_pose or photo_pose(shape_image, "shape photo")
     target = person_box(s_pose).pose_to_crop(s_pose, synth.size)
-    return synth.render(a.latents, [target])[0][0]
+    return a.synth.render(a.latents, [target])[0][0]
 
 
 def sample_appearances(pose: Pose, n: int = 4, seed: int = 0, synth: Synthesizer | None = None) -> np.ndarray:

@@ -2,12 +2,16 @@
 
 Pairs come from the held-out clips of a cached dataset: the subject is one frame of a
 person, the target another frame of the same person (so the target frame is ground truth).
+Each clip gives a few subject frames with several targets each, as a video gives one subject
+many poses (and so the once-per-subject fine-tune is paid per subject, not per pair).
 All images are the square person crops the model works on (framing.py), at its size S.
 
 Methods scored on the same pairs:
   vunet          encode the subject frame, decode the target pose, and composite the
                  rendered person (by its predicted alpha) over the subject frame with the
                  subject removed, as `animate --background subject` does.
+  vunet_finetuned  the same after fine-tuning a copy of the model on the subject frame
+                 (train/finetune.py), as `animate` does by default.
   unchanged      the subject frame itself (what you get by doing nothing).
   affine_parts   each body part of the subject (torso, head, upper/lower arms, thighs,
                  shins) warped onto the target pose with the same joint-normalised
@@ -31,7 +35,7 @@ from ..render.synthesizer import Synthesizer
 from .dataset import PairDataset
 from .metrics import pck, psnr, ssim
 
-METHODS = ("vunet", "affine_parts", "unchanged")
+METHODS = ("vunet", "vunet_finetuned", "affine_parts", "unchanged")
 
 
 def person_removed(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -46,8 +50,11 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.
     return np.clip(rgb * a + background * (1 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
-def heldout_pairs(ds: PairDataset, per_group: int, seed: int = 0, min_group: int = 10) -> list[tuple[int, int]]:
-    """(subject index, target index) pairs within each held-out clip, fixed by `seed`."""
+def heldout_pairs(ds: PairDataset, per_group: int, seed: int = 0, subjects_per_group: int = 4,
+                  min_group: int = 10) -> list[tuple[int, int]]:
+    """(subject index, target index) pairs within each held-out clip, fixed by `seed`:
+    `subjects_per_group` subject frames per clip, each with per_group / subjects_per_group
+    other frames of the clip as targets."""
     rng = np.random.default_rng(seed)
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(ds.samples):
@@ -57,9 +64,12 @@ def heldout_pairs(ds: PairDataset, per_group: int, seed: int = 0, min_group: int
         members = groups[name]
         if len(members) < min_group:
             continue  # single photos have no second frame to be ground truth
-        for _ in range(per_group):
-            a, b = rng.choice(len(members), 2, replace=False)
-            pairs.append((members[a], members[b]))
+        n_subjects = max(1, min(subjects_per_group, per_group))
+        for k, a in enumerate(rng.choice(len(members), n_subjects, replace=False)):
+            others = [m for m in range(len(members)) if m != a]
+            n_targets = per_group // n_subjects + (k < per_group % n_subjects)
+            for b in rng.choice(others, n_targets, replace=False):
+                pairs.append((members[a], members[b]))
     return pairs
 
 
@@ -109,8 +119,8 @@ LARGE_CHANGE = 0.1
 
 
 def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int = 0,
-             estimator=None, progress=None) -> dict:
-    """Scores every method on the held-out pairs.
+             estimator=None, progress=None, finetune_steps: int = 100, subjects_per_group: int = 4) -> dict:
+    """Scores every method on the held-out pairs (vunet_finetuned only when finetune_steps > 0).
 
     Returns {"pairs", "groups", "subsets": {"all pairs" | "large pose change": {"pairs",
     "methods": {name: {ssim, psnr, l1, pck@0.1}}}}, "pose_stage_on_ground_truth_pck@0.1"}.
@@ -120,7 +130,8 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
         estimator = MediaPipePose()
     size = synth.size
     ds = PairDataset(data_dir, size, split="heldout", cross_prob=0.0)
-    pairs = heldout_pairs(ds, per_group, seed)
+    pairs = heldout_pairs(ds, per_group, seed, subjects_per_group)
+    method_names = [m for m in METHODS if finetune_steps > 0 or m != "vunet_finetuned"]
     # The pose stage sees each output upscaled x2: MediaPipe's detector is tuned for larger people.
     up = 256 / size
 
@@ -131,19 +142,25 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
         return people[0].transformed(1 / up)
 
     records = []  # one per pair: pose change, and per method its metrics and PCK counts
+    encoded: dict[int, dict] = {}  # subject index -> {method: (synth, latents)}, the current subject only
     for n, (i, j) in enumerate(pairs):
         subject_img, subject_pose = ds.images[i], ds.poses[i]
         target_img, target_pose = ds.images[j], ds.poses[j]
-        latents = synth.encode_crop(subject_img, subject_pose, ds.masks[i])
-        rgb, alpha = synth.render(latents, [target_pose])
-        outputs = {
+        if i not in encoded:  # once per subject, as for a video
+            encoded = {i: {"vunet": synth}}
+            if finetune_steps > 0:
+                encoded[i]["vunet_finetuned"] = synth.personalised(subject_img, subject_pose, ds.masks[i],
+                                                                   finetune_steps)
+            encoded[i] = {m: (s, s.encode_crop(subject_img, subject_pose, ds.masks[i])) for m, s in encoded[i].items()}
+        scene = person_removed(subject_img, ds.masks[i])
+        outputs = {}
+        for m, (s, latents) in encoded[i].items():
+            rgb, alpha = s.render(latents, [target_pose])
             # As `animate --background subject` does: the rendered person over the subject's scene.
-            "vunet": composite(off_plain_background(rgb[0], alpha[0]), alpha[0],
-                               person_removed(subject_img, ds.masks[i])),
-            "affine_parts": affine_parts_warp(subject_img, subject_pose, target_pose),
-            "unchanged": subject_img,
-            "target_frame": target_img,  # PCK of the pose stage on ground truth, for reference
-        }
+            outputs[m] = composite(off_plain_background(rgb[0], alpha[0]), alpha[0], scene)
+        outputs["affine_parts"] = affine_parts_warp(subject_img, subject_pose, target_pose)
+        outputs["unchanged"] = subject_img
+        outputs["target_frame"] = target_img  # PCK of the pose stage on ground truth, for reference
         t = to_tensor(target_img)[None]
         true_ok = target_pose.visible()
         rec = {"change": pose_change(subject_pose, target_pose)}
@@ -158,7 +175,7 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
 
     def summarise(recs: list[dict]) -> dict:
         methods = {}
-        for m in METHODS:
+        for m in method_names:
             k = max(1, len(recs))
             methods[m] = {key: sum(r[m][key] for r in recs) / k for key in ("ssim", "psnr", "l1")}
             correct, total = (sum(r[m]["pck"][c] for r in recs) for c in (0, 1))
@@ -169,7 +186,9 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     gt_correct, gt_total = (sum(r["target_frame"]["pck"][c] for r in records) for c in (0, 1))
     return {"pairs": len(pairs), "groups": sorted({ds.samples[i]["group"] for i, _ in pairs}),
             "subsets": {"all pairs": summarise(records), f"large pose change (>= {LARGE_CHANGE})": summarise(large)},
-            "pose_stage_on_ground_truth_pck@0.1": gt_correct / max(1, gt_total)}
+            "pose_stage_on_ground_truth_pck@0.1": gt_correct / max(1, gt_total),
+            "records": [{"subject": ds.samples[i]["id"], "target": ds.samples[j]["id"], **r}
+                        for (i, j), r in zip(pairs, records)]}
 
 
 def format_table(result: dict) -> str:

@@ -1,0 +1,102 @@
+"""Fine-tuning the VUNet on one subject photo before rendering it ("personalising").
+
+The shipped model is small and was trained on a few thousand people, so the appearance
+code alone gets a new person's colours and textures only roughly. A short fine-tune on the
+subject photo itself fixes much of that: the model learns to reconstruct *this* person from
+their own stickman, with the same loss as training. One photo shows one pose, so the target
+is the photo under random similarity transforms (scale, rotation, shift) and mirroring, with
+the stickman moved alike; the appearance input stays the untransformed photo, as it will be
+at inference. The model keeps following the stickman because the base model already does and
+the tune is short. Measured gain: benchmarks/results/finetune.md.
+
+This is once-per-subject work (like the appearance code), never per frame.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..model.inputs import BACKGROUND_GREY, appearance_input, on_plain_background, stickman_input, to_tensor
+from ..model.vunet import VUNet
+from ..pose.keypoints import Pose
+from .train import TrainConfig, compute_loss
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 100
+    lr: float = 1e-4
+    batch_size: int = 4
+    max_scale: float = 0.15     # targets scaled by 1 +- this
+    max_rotation: float = 12.0  # degrees
+    max_shift: float = 0.08     # share of the crop side
+    seed: int = 0
+
+
+def _moved(image: np.ndarray, mask: np.ndarray, pose: Pose, rng: np.random.Generator,
+           cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray, Pose]:
+    """The crop, its mask and pose under one random similarity transform."""
+    size = image.shape[0]
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-cfg.max_rotation, cfg.max_rotation),
+                                1 + rng.uniform(-cfg.max_scale, cfg.max_scale))
+    m[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size
+    grey = (BACKGROUND_GREY,) * 3
+    image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=grey)
+    mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    xy = pose.xy @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+    return image, mask, Pose(xy.astype(np.float32), pose.score.copy())
+
+
+def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
+                        cfg: FinetuneConfig | None = None) -> VUNet:
+    """A copy of `model` fine-tuned to reconstruct one subject (an S x S crop, its pose in
+    model pixels and its person mask, 0-255 uint8 or 0-1 float); `model` is left as it was."""
+    cfg = cfg or FinetuneConfig()
+    size = model.cfg.image_size
+    if crop_mask is None:
+        mask = np.full((size, size), 255, np.uint8)
+    else:
+        mask = crop_mask if crop_mask.dtype == np.uint8 else (np.clip(crop_mask, 0, 1) * 255 + 0.5).astype(np.uint8)
+    plain = on_plain_background(crop_image, mask)
+    views = []  # the photo and its mirror image, each with its appearance input
+    for image, msk, pose in ((plain, mask, crop_pose),
+                             (np.ascontiguousarray(plain[:, ::-1]), np.ascontiguousarray(mask[:, ::-1]),
+                              crop_pose.flipped(size))):
+        views.append((image, msk, pose, appearance_input(image, pose, model.cfg.part_size)))
+
+    device = next(model.parameters()).device
+    tuned = copy.deepcopy(model).train()
+    opt = torch.optim.Adam(tuned.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    loss_cfg = TrainConfig(model=model.cfg, kl_warmup=1)  # training's loss weights, KL at full weight
+    rng = np.random.default_rng(cfg.seed)
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(cfg.seed)  # the posterior samples: same subject + seed -> same tuned model
+    try:
+        for _ in range(cfg.steps):
+            stick, parts, images, masks = [], [], [], []
+            for _ in range(cfg.batch_size):
+                image, msk, pose, app = views[int(rng.integers(2))]
+                image, msk, pose = _moved(image, msk, pose, rng, cfg)
+                stick.append(stickman_input(pose, size))
+                parts.append(app)
+                images.append(to_tensor(image))
+                masks.append(torch.from_numpy(msk).float() / 255.0)
+            batch = {"stickman": torch.stack(stick), "parts": torch.stack(parts),
+                     "image": torch.stack(images), "mask": torch.stack(masks)}
+            batch = {k: v.to(device).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(device)
+                     for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss, _ = compute_loss(tuned, batch, loss_cfg, 1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
+            opt.step()
+    finally:
+        torch.set_rng_state(gen_state)
+    tuned.extra = dict(getattr(model, "extra", {}), finetuned_steps=cfg.steps)
+    return tuned.eval()
