@@ -206,6 +206,7 @@ def test_eval_scores_model_and_baselines(tiny_dataset):
     for m in ("vunet", "vunet_finetuned", "affine_parts", "unchanged"):
         r = subsets["all pairs"]["methods"][m]
         assert -1 <= r["ssim"] <= 1 and 0 <= r["pck@0.1"] <= 1 and r["l1"] >= 0
+        assert 0 <= r["found"] <= 1 and r["pck@0.1 found"] >= r["pck@0.1"]
     # An untrained decoder paints noise over the scene: the real frames must score better.
     methods = subsets["all pairs"]["methods"]
     assert methods["unchanged"]["ssim"] > methods["vunet"]["ssim"]

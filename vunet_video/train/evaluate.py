@@ -31,18 +31,12 @@ from ..model.inputs import off_plain_background, to_tensor
 from ..model.parts import _segment_matrix, part_matrices
 from ..pose.keypoints import INDEX as J
 from ..pose.keypoints import Pose
+from ..render.compose import person_hole, remove_person
 from ..render.synthesizer import Synthesizer
 from .dataset import PairDataset
 from .metrics import pck, psnr, ssim
 
 METHODS = ("vunet", "vunet_finetuned", "affine_parts", "unchanged")
-
-
-def person_removed(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The scene behind the person: their (dilated) mask region inpainted from its surroundings."""
-    k = max(3, image.shape[0] // 32) | 1
-    hole = cv2.dilate((mask > 64).astype(np.uint8) * 255, np.ones((k, k), np.uint8))
-    return cv2.inpaint(image, hole, 3, cv2.INPAINT_TELEA)
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -123,7 +117,8 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     """Scores every method on the held-out pairs (vunet_finetuned only when finetune_steps > 0).
 
     Returns {"pairs", "groups", "subsets": {"all pairs" | "large pose change": {"pairs",
-    "methods": {name: {ssim, psnr, l1, pck@0.1}}}}, "pose_stage_on_ground_truth_pck@0.1"}.
+    "methods": {name: {ssim, psnr, l1, pck@0.1, found, "pck@0.1 found"}}}},
+    "pose_stage_on_ground_truth_pck@0.1", "records": per pair}.
     """
     if estimator is None:
         from ..pose.mediapipe_backend import MediaPipePose
@@ -152,7 +147,8 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
                 encoded[i]["vunet_finetuned"] = synth.personalised(subject_img, subject_pose, ds.masks[i],
                                                                    finetune_steps)
             encoded[i] = {m: (s, s.encode_crop(subject_img, subject_pose, ds.masks[i])) for m, s in encoded[i].items()}
-        scene = person_removed(subject_img, ds.masks[i])
+        # The subject's scene with them painted out, exactly as `animate` makes its plate.
+        scene = remove_person(subject_img, person_hole(ds.masks[i] / 255.0, subject_pose, subject_img.shape[:2]))
         outputs = {}
         for m, (s, latents) in encoded[i].items():
             rgb, alpha = s.render(latents, [target_pose])
@@ -168,7 +164,7 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
             o = to_tensor(img)[None]
             p = pose_of(img)
             rec[m] = {"ssim": ssim(o, t).item(), "psnr": psnr(o, t).item(), "l1": (o - t).abs().mean().item(),
-                      "pck": pck(p.xy, p.visible(), target_pose.xy, true_ok)}
+                      "pck": pck(p.xy, p.visible(), target_pose.xy, true_ok), "found": not p.is_empty()}
         records.append(rec)
         if progress:
             progress(n + 1, len(pairs))
@@ -180,6 +176,12 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
             methods[m] = {key: sum(r[m][key] for r in recs) / k for key in ("ssim", "psnr", "l1")}
             correct, total = (sum(r[m]["pck"][c] for r in recs) for c in (0, 1))
             methods[m]["pck@0.1"] = correct / max(1, total)
+            # PCK counts a person the pose stage does not find as all joints wrong; how often
+            # that happened, and PCK over the outputs where it found someone, tell the two apart.
+            found = [r for r in recs if r[m]["found"]]
+            methods[m]["found"] = len(found) / k
+            correct, total = (sum(r[m]["pck"][c] for r in found) for c in (0, 1))
+            methods[m]["pck@0.1 found"] = correct / max(1, total)
         return {"pairs": len(recs), "methods": methods}
 
     large = [r for r in records if r["change"] >= LARGE_CHANGE]
@@ -196,9 +198,11 @@ def format_table(result: dict) -> str:
     lines = []
     for name, sub in result["subsets"].items():
         lines += [f"**{name}** ({sub['pairs']} pairs)", "",
-                  "| method | SSIM | PSNR (dB) | L1 | PCK@0.1 |", "| --- | --- | --- | --- | --- |"]
+                  "| method | SSIM | PSNR (dB) | L1 | PCK@0.1 | person found | PCK@0.1 where found |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for m, r in sub["methods"].items():
-            lines.append(f"| {m} | {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1']:.4f} | {r['pck@0.1']:.3f} |")
+            lines.append(f"| {m} | {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1']:.4f} | {r['pck@0.1']:.3f} "
+                         f"| {r['found']:.0%} | {r['pck@0.1 found']:.3f} |")
         lines.append("")
     lines.append(f"{result['pairs']} held-out pairs from {', '.join(result['groups'])}; the pose stage on the "
                  f"ground-truth target frames scores PCK@0.1 = {result['pose_stage_on_ground_truth_pck@0.1']:.3f}.")
