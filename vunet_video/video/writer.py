@@ -21,6 +21,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -197,7 +198,7 @@ class VideoWriter(AtomicOutput):
         if self._closed:
             raise ValueError(f"{self.path}: write() after close()")
         image = self._check_image(image)
-        try:
+        with self._abort_on_error():
             if self._container is None:
                 self._open(image.shape[1], image.shape[0])
             frame = self._to_frame(image)
@@ -207,12 +208,18 @@ class VideoWriter(AtomicOutput):
             self.frames_written += 1
             if self._audio is not None:
                 self._audio.mux_until(self.frames_written / self.rate)
-        except VunetError:
-            self.abort()
-            raise
+
+    @contextlib.contextmanager
+    def _abort_on_error(self):
+        """Any failure drops the partial file; OS and codec errors become one-line VunetErrors."""
+        try:
+            yield
         except (OSError, av.error.FFmpegError) as e:
             self.abort()
             raise VunetError(self.path, f"writing failed ({getattr(e, 'strerror', None) or e})") from None
+        except BaseException:
+            self.abort()
+            raise
 
     @property
     def has_audio(self) -> bool:
@@ -232,7 +239,7 @@ class VideoWriter(AtomicOutput):
         if self.frames_written == 0:
             self.abort()
             raise VunetError(self.path, "no frames were written; nothing saved")
-        try:
+        with self._abort_on_error():
             self._container.mux(self._stream.encode(None))
             if self._audio is not None:
                 self._audio.finish(self.duration)
@@ -241,15 +248,6 @@ class VideoWriter(AtomicOutput):
             if self.path.exists() and not self.overwrite:
                 raise VunetError(self.path, "appeared while writing; pass overwrite=True to replace it")
             os.replace(self._tmp, self.path)
-        except VunetError:
-            self.abort()
-            raise
-        except (OSError, av.error.FFmpegError) as e:
-            self.abort()
-            raise VunetError(self.path, f"writing failed ({getattr(e, 'strerror', None) or e})") from None
-        except BaseException:
-            self.abort()
-            raise
         self._closed = True
 
     def abort(self) -> None:
@@ -264,7 +262,6 @@ class VideoWriter(AtomicOutput):
                 pass  # the file is being thrown away; a flush error does not matter
             self._container = None
         remove_quietly(self._tmp)
-
 
     def __del__(self):
         # Garbage-collected without close(): leave no partial file behind.
