@@ -163,6 +163,8 @@ def test_subject_is_fine_tuned_once_and_renders_with_its_own_copy(animator, enco
     untuned = Animator(tiny_weights, size=192, finetune_steps=0)
     plain = untuned.encode_subject(media["subject"])
     assert plain.synth is untuned.synth
+    exporter = Animator(tiny_weights, size=192, export="keypoints")  # renders nothing: no tune
+    assert exporter.encode_subject(media["subject"]).synth is exporter.synth
     # The tuned copy is what renders: its frames differ from the untuned model's.
     frames = {}
     for name, subject in (("tuned", encoded), ("plain", plain)):

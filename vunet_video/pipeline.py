@@ -338,8 +338,9 @@ class Animator:
 
     # -- the subject, once per run
 
-    def encode_subject(self, photo: str | Path | np.ndarray) -> EncodedSubject:
-        """Pose, person mask, background plate and appearance code of a photo's person."""
+    def encode_subject(self, photo: str | Path | np.ndarray, quiet: bool = True) -> EncodedSubject:
+        """Pose, person mask, background plate and appearance code of a photo's person (and
+        the model fine-tuned on them, per model.finetune_steps; quiet: no progress bar)."""
         from .pose import make_estimator
         from .pose.tracking import main_subject
 
@@ -371,7 +372,14 @@ class Animator:
             notes.append(f"{source}: no legs visible (half-body photo); legs take the dancer's proportions")
         # Full resolution: the best crop. With model.finetune_steps the model is first tuned
         # on this photo (once per subject; every frame then renders with the tuned copy).
-        encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=self.settings["model"]["finetune_steps"])
+        # A keypoints export renders nothing, so it skips the tune.
+        steps = 0 if self.settings["output"]["export"] == "keypoints" else self.settings["model"]["finetune_steps"]
+        from tqdm import tqdm
+
+        with tqdm(total=steps, unit="step", desc="fine-tune on subject", disable=quiet or not steps,
+                  dynamic_ncols=True, leave=False) as bar:
+            encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps,
+                                        progress=lambda n: bar.update(n - bar.n))
 
         scale = 1.0 if not render["size"] else render["size"] / max(image.shape[:2])
         if scale != 1.0:
@@ -423,7 +431,7 @@ class Animator:
         stats = {"held": 0}
         try:
             if not isinstance(subject, EncodedSubject):
-                subject = self.encode_subject(subject)
+                subject = self.encode_subject(subject, quiet=quiet)
             if settings["render"]["background"] == "subject":
                 self._add_plate(subject)
             targets = self._targets(subject, source, stats)

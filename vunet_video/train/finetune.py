@@ -53,9 +53,10 @@ def _moved(image: np.ndarray, mask: np.ndarray, pose: Pose, rng: np.random.Gener
 
 
 def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-                        cfg: FinetuneConfig | None = None) -> VUNet:
+                        cfg: FinetuneConfig | None = None, progress=None) -> VUNet:
     """A copy of `model` fine-tuned to reconstruct one subject (an S x S crop, its pose in
-    model pixels and its person mask, 0-255 uint8 or 0-1 float); `model` is left as it was."""
+    model pixels and its person mask, 0-255 uint8 or 0-1 float); `model` is left as it was.
+    progress: called with the number of steps done after each step."""
     cfg = cfg or FinetuneConfig()
     size = model.cfg.image_size
     if crop_mask is None:
@@ -77,7 +78,7 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
     gen_state = torch.get_rng_state()
     torch.manual_seed(cfg.seed)  # the posterior samples: same subject + seed -> same tuned model
     try:
-        for _ in range(cfg.steps):
+        for step in range(cfg.steps):
             stick, parts, images, masks = [], [], [], []
             for _ in range(cfg.batch_size):
                 image, msk, pose, app = views[int(rng.integers(2))]
@@ -96,6 +97,8 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
             loss.backward()
             torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
             opt.step()
+            if progress is not None:
+                progress(step + 1)
     finally:
         torch.set_rng_state(gen_state)
     tuned.extra = dict(getattr(model, "extra", {}), finetuned_steps=cfg.steps)
