@@ -268,3 +268,6 @@ def test_finetune_on_a_subject_learns_them_and_leaves_the_model_alone(tiny_datas
     k = "decoder.out.weight"
     assert torch.equal(tuned.state_dict()[k], again.state_dict()[k])
     assert not torch.equal(tuned.state_dict()[k], model.state_dict()[k])
+    # The stickman encoder is not tuned: poses are read as before.
+    for (name, a), (_, b) in zip(tuned.shape_up.state_dict().items(), model.shape_up.state_dict().items()):
+        assert torch.equal(a, b), name

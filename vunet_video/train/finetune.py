@@ -6,8 +6,9 @@ subject photo itself fixes much of that: the model learns to reconstruct *this* 
 their own stickman, with the same loss as training. One photo shows one pose, so the target
 is the photo under random similarity transforms (scale, rotation, shift) and mirroring, with
 the stickman moved alike; the appearance input stays the untransformed photo, as it will be
-at inference. The model keeps following the stickman because the base model already does and
-the tune is short. Measured gain: benchmarks/results/finetune.md.
+at inference. The stickman encoder (`shape_up`) stays frozen: the tune is about how this
+person looks, not how poses are read, and freezing it kept the renders' pose accuracy
+closer to the untuned model's. Measured: benchmarks/results/finetune.md.
 
 This is once-per-subject work (like the appearance code), never per frame.
 """
@@ -72,7 +73,10 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
 
     device = next(model.parameters()).device
     tuned = copy.deepcopy(model).train()
-    opt = torch.optim.Adam(tuned.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    for p in tuned.shape_up.parameters():
+        p.requires_grad_(False)
+    trainable = [p for p in tuned.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=(0.5, 0.9))
     loss_cfg = TrainConfig(model=model.cfg, kl_warmup=1)  # training's loss weights, KL at full weight
     rng = np.random.default_rng(cfg.seed)
     gen_state = torch.get_rng_state()
@@ -95,11 +99,13 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
                 loss, _ = compute_loss(tuned, batch, loss_cfg, 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             if progress is not None:
                 progress(step + 1)
     finally:
         torch.set_rng_state(gen_state)
+    for p in tuned.shape_up.parameters():
+        p.requires_grad_(True)
     tuned.extra = dict(getattr(model, "extra", {}), finetuned_steps=cfg.steps)
     return tuned.eval()
