@@ -72,7 +72,7 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _instrument(animator, watch: Stopwatch) -> None:
+def _instrument(animator, watch: Stopwatch, subject) -> None:
     """Wrap the building blocks `Animator.animate` calls with stopwatches. The pipeline
     imports them from their modules at call time, so replacing the module attributes
     (in this throwaway process) reaches them."""
@@ -149,7 +149,9 @@ def _instrument(animator, watch: Stopwatch) -> None:
     video_pkg.VideoReader = TimedReader
     video_pkg.VideoWriter = TimedWriter
 
-    render = animator.synth.render
+    # The subject's own Synthesizer renders (the fine-tuned copy, or the Animator's).
+    synth = subject.synth or animator.synth
+    render = synth.render
 
     def timed_render(latents, poses, *args, **kwargs):
         t = time.perf_counter()
@@ -157,7 +159,7 @@ def _instrument(animator, watch: Stopwatch) -> None:
         watch.add("render", t, len(poses))
         return out
 
-    animator.synth.render = timed_render
+    synth.render = timed_render
 
 
 def run_child(spec: dict) -> dict:
@@ -175,7 +177,7 @@ def run_child(spec: dict) -> dict:
     encode_s = time.perf_counter() - t
 
     watch = Stopwatch()
-    _instrument(animator, watch)
+    _instrument(animator, watch, subject)
     info = probe(spec["video"])
     end = spec["frames"] / info.fps if spec["frames"] else None
     rss = []
@@ -304,7 +306,7 @@ def _report(runs: list[tuple[Path, dict, dict]], weights_note: str, subject: Pat
                   f"End to end (`Animator.animate`, decode to finished MP4): **{n / total:.2f} frames/s** "
                   f"({total:.1f} s for {n} frames at {short['fps']:g} fps, i.e. {total / (n / short['fps']):.1f}x "
                   f"the clip's duration). One-offs: model load {short['load_s']:.1f} s, subject encoding "
-                  f"{short['encode_subject_s']:.1f} s.", "",
+                  f"with its fine-tune {short['encode_subject_s']:.1f} s.", "",
                   "Per stage, timed inside that same streaming pass (each stage's own time; frames/s = frames / "
                   "that time, i.e. the rate the stage alone would sustain):", "",
                   "| stage | seconds | frames/s | share of the run |", "| --- | ---: | ---: | ---: |"]
