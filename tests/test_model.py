@@ -182,11 +182,14 @@ def test_training_steps_lower_the_loss_on_real_images(tiny_dataset, tmp_path):
 
 
 def test_resume_is_exact(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
     from vunet_video.train.train import train
 
     data, _ = tiny_dataset
     straight = load_model(train(_train_cfg(data, tmp_path / "a", steps=6), log=lambda *_: None))
-    train(_train_cfg(data, tmp_path / "b", steps=3), log=lambda *_: None)
+    train(replace(_train_cfg(data, tmp_path / "b", steps=3), snapshot_every=2), log=lambda *_: None)
+    assert sorted(p.name for p in (tmp_path / "b" / "snapshots").iterdir()) == ["step_2.safetensors"]
     resumed = load_model(train(_train_cfg(data, tmp_path / "b", steps=6),
                                resume=str(tmp_path / "b" / "checkpoint.pt"), log=lambda *_: None))
     for (k, v), (_, w) in zip(straight.state_dict().items(), resumed.state_dict().items()):

@@ -111,6 +111,7 @@ def train(
     steps: int = typer.Option(0, help="Override the number of steps."),
     max_minutes: float = typer.Option(0.0, help="Stop after a checkpoint once this much time has passed."),
     init: Path = typer.Option(None, help="Start from these weights (e.g. the shipped ones) with a fresh optimiser."),
+    snapshot_every: int = typer.Option(0, min=0, help="Keep the weights of every n-th step in OUT/snapshots/ (0 = off)."),
 ):
     """Train the VUNet."""
     from .train.train import TrainConfig, train as run_training
@@ -128,6 +129,8 @@ def train(
         cfg.max_minutes = max_minutes
     if init:
         cfg.init = str(init)
+    if snapshot_every:
+        cfg.snapshot_every = snapshot_every
     if resume and not resume.is_file():
         raise VunetError(resume, "no such checkpoint")
     weights = run_training(cfg, resume=str(resume) if resume else None, log=typer.echo)

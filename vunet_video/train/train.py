@@ -59,6 +59,8 @@ class TrainConfig:
     log_every: int = 25
     sample_every: int = 500
     ckpt_every: int = 250
+    snapshot_every: int = 0        # also keep the weights of every n-th step (snapshots/step_N.safetensors), for
+                                   # choosing a checkpoint on validation afterwards; 0 = only the latest
     max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
     init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser
 
@@ -206,6 +208,9 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         if step % cfg.ckpt_every == 0 or step == cfg.steps or over_time:
             _atomic_torch_save(_checkpoint_state(model, opt, step, rng, cfg), out / "checkpoint.pt")
             save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data})
+        if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            (out / "snapshots").mkdir(exist_ok=True)
+            save_weights(model, out / "snapshots" / f"step_{step}.safetensors", {"step": step, "data": cfg.data})
         if over_time:
             log(f"stopping at step {step}: max_minutes reached")
             break
