@@ -341,6 +341,8 @@ class Animator:
     def encode_subject(self, photo: str | Path | np.ndarray, quiet: bool = True) -> EncodedSubject:
         """Pose, person mask, background plate and appearance code of a photo's person (and
         the model fine-tuned on them, per model.finetune_steps; quiet: no progress bar)."""
+        from tqdm import tqdm
+
         from .pose import make_estimator
         from .pose.tracking import main_subject
 
@@ -374,8 +376,6 @@ class Animator:
         # on this photo (once per subject; every frame then renders with the tuned copy).
         # A keypoints export renders nothing, so it skips the tune.
         steps = 0 if self.settings["output"]["export"] == "keypoints" else self.settings["model"]["finetune_steps"]
-        from tqdm import tqdm
-
         with tqdm(total=steps, unit="step", desc="fine-tune on subject", disable=quiet or not steps,
                   dynamic_ncols=True, leave=False) as bar:
             encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps,

@@ -137,20 +137,21 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
         return people[0].transformed(1 / up)
 
     records = []  # one per pair: pose change, and per method its metrics and PCK counts
-    encoded: dict[int, dict] = {}  # subject index -> {method: (synth, latents)}, the current subject only
+    current = None  # the subject index whose renderers, codes and scene are below
     for n, (i, j) in enumerate(pairs):
         subject_img, subject_pose = ds.images[i], ds.poses[i]
         target_img, target_pose = ds.images[j], ds.poses[j]
-        if i not in encoded:  # once per subject, as for a video
-            encoded = {i: {"vunet": synth}}
+        if i != current:  # once per subject (pairs come grouped by subject), as for a video
+            current = i
+            renderers = {"vunet": synth}
             if finetune_steps > 0:
-                encoded[i]["vunet_finetuned"] = synth.personalised(subject_img, subject_pose, ds.masks[i],
-                                                                   finetune_steps)
-            encoded[i] = {m: (s, s.encode_crop(subject_img, subject_pose, ds.masks[i])) for m, s in encoded[i].items()}
-        # The subject's scene with them painted out, exactly as `animate` makes its plate.
-        scene = remove_person(subject_img, person_hole(ds.masks[i] / 255.0, subject_pose, subject_img.shape[:2]))
+                renderers["vunet_finetuned"] = synth.personalised(subject_img, subject_pose, ds.masks[i],
+                                                                  finetune_steps)
+            encoded = {m: (s, s.encode_crop(subject_img, subject_pose, ds.masks[i])) for m, s in renderers.items()}
+            # The subject's scene with them painted out, exactly as `animate` makes its plate.
+            scene = remove_person(subject_img, person_hole(ds.masks[i] / 255.0, subject_pose, subject_img.shape[:2]))
         outputs = {}
-        for m, (s, latents) in encoded[i].items():
+        for m, (s, latents) in encoded.items():
             rgb, alpha = s.render(latents, [target_pose])
             # As `animate --background subject` does: the rendered person over the subject's scene.
             outputs[m] = composite(off_plain_background(rgb[0], alpha[0]), alpha[0], scene)

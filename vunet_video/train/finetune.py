@@ -25,6 +25,7 @@ import torch
 from ..model.inputs import BACKGROUND_GREY, appearance_input, on_plain_background, stickman_input, to_tensor
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
+from .batches import maybe_flip, to_device
 from .train import TrainConfig, compute_loss
 
 
@@ -66,9 +67,9 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
         mask = crop_mask if crop_mask.dtype == np.uint8 else (np.clip(crop_mask, 0, 1) * 255 + 0.5).astype(np.uint8)
     plain = on_plain_background(crop_image, mask)
     views = []  # the photo and its mirror image, each with its appearance input
-    for image, msk, pose in ((plain, mask, crop_pose),
-                             (np.ascontiguousarray(plain[:, ::-1]), np.ascontiguousarray(mask[:, ::-1]),
-                              crop_pose.flipped(size))):
+    for flip in (False, True):
+        image, pose = maybe_flip(plain, crop_pose, flip)
+        image, msk = np.ascontiguousarray(image), np.ascontiguousarray(mask[:, ::-1] if flip else mask)
         views.append((image, msk, pose, appearance_input(image, pose, model.cfg.part_size)))
 
     device = next(model.parameters()).device
@@ -93,8 +94,7 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
                 masks.append(torch.from_numpy(msk).float() / 255.0)
             batch = {"stickman": torch.stack(stick), "parts": torch.stack(parts),
                      "image": torch.stack(images), "mask": torch.stack(masks)}
-            batch = {k: v.to(device).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(device)
-                     for k, v in batch.items()}
+            batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss, _ = compute_loss(tuned, batch, loss_cfg, 1)
             opt.zero_grad(set_to_none=True)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from ..errors import VunetError
 from ..model.io import save_weights
 from ..model.vunet import VUNet, VUNetConfig
-from .batches import sample_batch
+from .batches import sample_batch, to_device
 from .dataset import PairDataset
 from .metrics import ms_ssim
 
@@ -179,8 +179,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     t_last, n_last = time.time(), 0
     while step < cfg.steps:
         batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng)
-        batch = {k: v.to(device).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(device)
-                 for k, v in batch.items()}
+        batch = to_device(batch, device)
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
