@@ -25,6 +25,7 @@ from vunet_video.errors import VunetError
 from vunet_video.pose import (Pose, SubjectTracker, estimate_image_pose, make_estimator, read_pose_json,
                               write_pose_json)
 from vunet_video.pose.keypoints import INDEX, MIN_SCORE, NUM_JOINTS
+from vunet_video.train.metrics import pck
 
 SHARED = Path(os.environ.get("VUNET_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 SUBJECTS = SHARED / "data" / "dev" / "subjects"
@@ -169,15 +170,15 @@ def test_several_people_one_main_subject_consistently(mediapipe_static):
 
 
 @needs_shared
-def test_mediapipe_on_detected_person_crops_sees_everybody():
+def test_mediapipe_in_detected_person_boxes_sees_everybody():
     bus = load_rgb("ultralytics_bus.jpg")
     est = make_estimator("mediapipe", det_model=str(YOLOX))
     assert est.name == "mediapipe"
     boxes = est.detector(bus)
     poses = est(bus)
     assert len(boxes) >= 3
-    # MediaPipe finds the two people fully in view (the third is cut in half by the frame
-    # edge), each inside its own detection box: two different people, not one twice.
+    # The landmark model runs in every box: at least the two people fully in view are
+    # found, each inside its own detection box: different people, not one twice.
     assert len(poses) >= 2
     homes = set()
     for pose in poses:
@@ -191,6 +192,48 @@ def test_mediapipe_on_detected_person_crops_sees_everybody():
     for _ in range(3):
         assert pose_iou(tracker(est(bus), bus.shape[:2]), main) > 0.9
     est.close()
+
+
+# A full-body product photo from the training material, whose face is painted over below.
+FACELESS_PHOTO = SHARED / "data" / "train" / "pidm_ecommerce" / "11879acf-2b4e-46b1-9fe8-c10cb5bdccae1668181442691Dresses1.jpg"
+
+
+@pytest.mark.skipif(not FACELESS_PHOTO.is_file(), reason="../shared media not present")
+def test_landmarks_in_a_person_box_find_a_person_whose_face_is_hidden():
+    """MediaPipe's own detector looks for a face first; in a body detector's box the
+    landmark model needs none (as for back views and blurred renders)."""
+    rgb = cv2.cvtColor(cv2.imread(str(FACELESS_PHOTO)), cv2.COLOR_BGR2RGB)
+    alone = make_estimator("mediapipe", person_boxes=False)
+    in_boxes = make_estimator("mediapipe", det_model=str(YOLOX))
+    truth = estimate_image_pose(rgb, alone)
+    assert not truth.is_empty()
+    head = truth.xy[[INDEX[k] for k in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")]]
+    shoulders = np.linalg.norm(truth.xy[INDEX["left_shoulder"]] - truth.xy[INDEX["right_shoulder"]])
+    hidden = rgb.copy()
+    cv2.circle(hidden, tuple(int(v) for v in head.mean(0)), int(0.6 * shoulders), (128, 128, 128), -1)
+    assert estimate_image_pose(hidden, alone).is_empty()
+    found = estimate_image_pose(hidden, in_boxes)
+    assert not found.is_empty()
+    body = np.arange(INDEX["left_shoulder"], NUM_JOINTS)  # shoulders to ankles
+    correct, total = pck(found.xy[body], found.visible()[body], truth.xy[body], truth.visible()[body])
+    assert correct / total >= 0.6
+    alone.close()
+    in_boxes.close()
+
+
+@needs_shared
+def test_landmarks_in_an_empty_box_find_nobody_and_a_detector_miss_falls_back():
+    photo = load_rgb("deepfashion_women_blouse_00004955.jpg")
+    est = make_estimator("mediapipe", det_model=str(YOLOX), det_score_thr=1.01)  # finds no box
+    assert len(est.detector(photo)) == 0
+    # Plain background in the box: the model's presence score rejects it.
+    h, w = photo.shape[:2]
+    assert est.poses_in_boxes(np.full_like(photo, 200), np.array([[0, 0, w, h]], np.float32)) == []
+    # No box at all: MediaPipe's own detector gets the photo, as without a detector.
+    alone = make_estimator("mediapipe", person_boxes=False)
+    assert pose_iou(estimate_image_pose(photo, est), estimate_image_pose(photo, alone)) > 0.95
+    est.close()
+    alone.close()
 
 
 def pose_iou(a: Pose, b: Pose) -> float:

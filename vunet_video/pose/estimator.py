@@ -4,12 +4,13 @@ Backends (every estimator is a callable `estimator(rgb) -> list[Pose]` with a `.
 
 * 'rtmlib':    person detector + RTMPose (all people; `rtmlib_backend.py`). Needs the two
                ONNX files; rtmlib downloads its defaults when they are not cached.
-* 'mediapipe': MediaPipe Pose, bundled with the wheel, always offline. It finds one
-               person per call. When a person detector file is available locally
-               (option `det_model`, $VUNET_DET_MODEL, or rtmlib's default detector in
-               rtmlib's cache) each detected person is cropped and posed separately
-               (`per_person.py`), so the subject tracker can choose among everybody;
-               otherwise MediaPipe's own choice of person stands.
+* 'mediapipe': MediaPipe Pose, bundled with the wheel, always offline. When a person
+               detector file is available locally (option `det_model`,
+               $VUNET_DET_MODEL, or rtmlib's default detector in rtmlib's cache),
+               MediaPipe's landmark model runs on every detected person's box, so the
+               subject tracker can choose among everybody, and people whose face
+               MediaPipe's own detector misses are found; otherwise MediaPipe's own
+               detector picks one person.
 * 'auto':      'rtmlib' when both its model files are present locally (arguments,
                environment or rtmlib's cache; never downloads), else 'mediapipe'.
                With segmentation=True it is always 'mediapipe': only MediaPipe gives a
@@ -18,7 +19,7 @@ Backends (every estimator is a callable `estimator(rgb) -> list[Pose]` with a `.
 Options (from presets' [pose] table or keyword arguments):
   rtmlib:    pose_model, det_model, det_kind, det_input_size, det_score_thr,
              pose_input_size, device
-  mediapipe: min_detection_confidence, person_crops (True/False/None = when a detector
+  mediapipe: min_detection_confidence, person_boxes (True/False/None = when a detector
              is available), det_model, det_kind, det_input_size, det_score_thr, device
 """
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "rtmlib", "mediapipe")
 _DET_OPTIONS = {"det_model", "det_kind", "det_input_size", "det_score_thr", "device"}
 _RTMLIB_OPTIONS = _DET_OPTIONS | {"pose_model", "pose_input_size"}
-_MEDIAPIPE_OPTIONS = _DET_OPTIONS | {"min_detection_confidence", "person_crops"}
+_MEDIAPIPE_OPTIONS = _DET_OPTIONS | {"min_detection_confidence", "person_boxes"}
 
 
 def _pick(options: dict, names: set) -> dict:
@@ -70,21 +71,18 @@ def _make_mediapipe(video_mode: bool, segmentation: bool, options: dict):
     from .mediapipe_backend import MediaPipePose
 
     mp_kwargs = _pick(options, {"min_detection_confidence"})
-    crops = options.get("person_crops")
-    det_spec = _local_detector_spec(options.get("det_model")) if crops is not False else None
-    if crops and det_spec is None:
-        raise VunetError(None, "person_crops needs a person detector file (det_model or $VUNET_DET_MODEL)")
-    if det_spec is None:
-        return MediaPipePose(video_mode=video_mode, segmentation=segmentation, **mp_kwargs)
-    from .per_person import PerPersonPose
-    from .rtmlib_backend import PersonDetector
+    boxes = options.get("person_boxes")
+    det_spec = _local_detector_spec(options.get("det_model")) if boxes is not False else None
+    if boxes and det_spec is None:
+        raise VunetError(None, "person_boxes needs a person detector file (det_model or $VUNET_DET_MODEL)")
+    detector = None
+    if det_spec is not None:
+        from .rtmlib_backend import PersonDetector
 
-    det = PersonDetector(det_spec, options.get("det_kind") or "auto", options.get("det_input_size"),
-                         options.get("det_score_thr"), options.get("device") or "cpu")
-    # Crops of different people follow each other, so MediaPipe's own tracking is off.
-    single = MediaPipePose(video_mode=False, segmentation=segmentation, **mp_kwargs)
-    log.info("mediapipe on person crops from %s", det.model)
-    return PerPersonPose(det, single)
+        detector = PersonDetector(det_spec, options.get("det_kind") or "auto", options.get("det_input_size"),
+                                  options.get("det_score_thr"), options.get("device") or "cpu")
+        log.info("mediapipe landmarks in person boxes from %s", detector.model)
+    return MediaPipePose(video_mode=video_mode, segmentation=segmentation, detector=detector, **mp_kwargs)
 
 
 def make_estimator(backend: str = "auto", *, video_mode: bool = False, segmentation: bool = False,
