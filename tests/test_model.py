@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,9 @@ def test_save_load_round_trip(tmp_path):
     m = small_model().eval()
     path = tmp_path / "w.safetensors"
     save_weights(m, path, {"step": 7})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file, not safetensors' private 0600
     loaded = load_model(path)
     assert loaded.cfg == m.cfg and loaded.extra == {"step": 7}
     stick, parts = torch.randn(1, 3, 64, 64), torch.randn(1, 48, 16, 16)

@@ -26,6 +26,10 @@ def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half
             "extra": json.dumps(extra or {})}
     tmp = path.with_name(path.name + ".partial")
     save_file(tensors, str(tmp), metadata=meta)
+    # safetensors creates the file private (0600); give it a normal file's mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
