@@ -161,6 +161,9 @@ def evaluate_cmd(
     finetune_steps: int = typer.Option(100, min=0, help="Steps of the per-subject fine-tune scored as "
                                        "vunet_finetuned (0 = skip that method)."),
     seed: int = typer.Option(0),
+    pose_backend: str = typer.Option("auto", help="Pose stage that scores PCK: auto, rtmlib or mediapipe."),
+    det_model: str = typer.Option(None, help="Person detector ONNX for the pose stage (default: "
+                                  "$VUNET_DET_MODEL or rtmlib's cache; none = MediaPipe's own detector)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ):
     """Score the VUNet (as is and fine-tuned per subject) and two baselines on held-out pairs
@@ -168,6 +171,7 @@ def evaluate_cmd(
     import json
 
     from .model.io import load_model
+    from .pose import make_estimator
     from .render.synthesizer import Synthesizer
     from .train.evaluate import evaluate, format_table
 
@@ -178,8 +182,9 @@ def evaluate_cmd(
             bar.total = total
             bar.update(1)
 
-        result = evaluate(Synthesizer(load_model(weights)), str(data), pairs_per_clip, seed, progress=progress,
-                          finetune_steps=finetune_steps, subjects_per_group=subjects_per_clip)
+        estimator = make_estimator(pose_backend, det_model=det_model)
+        result = evaluate(Synthesizer(load_model(weights)), str(data), pairs_per_clip, seed, estimator=estimator,
+                          progress=progress, finetune_steps=finetune_steps, subjects_per_group=subjects_per_clip)
     typer.echo(format_table(result))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
