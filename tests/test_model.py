@@ -278,3 +278,88 @@ def test_finetune_on_a_subject_learns_them_and_leaves_the_model_alone(tiny_datas
     # The stickman encoder is not tuned: poses are read as before.
     for (name, a), (_, b) in zip(tuned.shape_up.state_dict().items(), model.shape_up.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+# ----------------------------------------------------------------------------- warp skip
+
+WARP_SMALL = VUNetConfig(**{**SMALL.to_dict(), "warp_skip": True})
+
+
+def test_warp_parts_moves_each_part_with_its_joints():
+    """Known answer: a pose shifted by whole pixels moves every part's texture by the same shift."""
+    from vunet_video.model.parts import warp_parts
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    xy = np.float32([[32, 8], [33, 7], [31, 7], [35, 8], [29, 8], [38, 16], [26, 16], [41, 26], [23, 26],
+                     [42, 35], [22, 35], [36, 34], [28, 34], [37, 46], [27, 46], [37, 58], [27, 58]])
+    pose = Pose(xy, np.ones(17, np.float32))
+    target = Pose(xy + np.float32([3, -2]), pose.score)
+    rgb, coverage = warp_parts(image, pose, target)
+    inside = coverage > 0.999
+    inside[:, :4] = inside[:, -4:] = inside[:4] = inside[-4:] = False
+    assert inside.sum() > 500  # the parts cover the body
+    ys, xs = np.nonzero(inside)
+    src = image[ys + 2, xs - 3].astype(np.float32)
+    assert np.abs(rgb[ys, xs] - src).mean() < 2.0
+    assert (coverage[:, :10] < 1e-3).all()  # nothing lands beside the body
+
+
+def test_warp_skip_starts_as_the_model_without_it():
+    """The warp branch's skip convolutions start at zero and its blend at 0.25%: a model given
+    one renders as the same weights without it (colour within 0.25% of the range, alpha
+    exactly) until training teaches it to copy from the warp."""
+    torch.manual_seed(0)
+    plain = VUNet(SMALL).eval()
+    with_warp = VUNet(WARP_SMALL).eval()
+    missing, unexpected = with_warp.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("warp_skip.") for k in missing)
+    stick, parts = torch.randn(2, 3, 64, 64), torch.randn(2, 48, 16, 16)
+    coverage = torch.rand(2, 1, 64, 64)  # a warp as inputs.warp_input makes it: colour times coverage
+    warp = torch.cat([(torch.rand(2, 3, 64, 64) * 2 - 1) * coverage, coverage * 2 - 1], 1)
+    with torch.no_grad():
+        z = plain.encode(parts)
+        a, b = plain.decode(stick, z), with_warp.decode(stick, z, warp=warp)
+        assert torch.equal(a[:, 3], b[:, 3])
+        assert (a[:, :3] - b[:, :3]).abs().max() < 0.0025 * (a[:, :3].abs().max() + 1) + 1e-5  # 0.25% of the gap
+        # Sampling from the prior needs no warp (an empty one stands in).
+        assert with_warp.decode(stick, None, torch.Generator().manual_seed(0)).shape == (2, 4, 64, 64)
+
+
+def test_warp_skip_trains_from_plain_weights_and_renders(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
+    from vunet_video.render.synthesizer import Synthesizer
+    from vunet_video.train.batches import sample_batch
+    from vunet_video.train.dataset import PairDataset
+    from vunet_video.train.train import compute_loss, train
+
+    data, _ = tiny_dataset
+    start = tmp_path / "plain.safetensors"
+    save_weights(small_model(seed=5), start)
+    cfg = replace(_train_cfg(data, tmp_path / "run", steps=40), model=WARP_SMALL, init=str(start))
+    ds = PairDataset(data, 64, "train")
+    batch = sample_batch(ds, 8, SMALL.part_size, np.random.default_rng(123), warp=True)
+    assert batch["warp"].shape == (8, 4, 64, 64)
+
+    def loss_of(model):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return compute_loss(model, batch, cfg, cfg.steps)[0].item()
+
+    before = load_model(start)
+    tuned = load_model(train(cfg, log=lambda *_: None))
+    assert tuned.cfg.warp_skip
+    assert tuned.warp_skip.to_skip0.weight.abs().sum() > 0  # the branch learned something
+    assert tuned.warp_skip.blend2.weight.abs().sum() > 0
+    assert loss_of(tuned) < 0.9 * loss_of(before)
+    synth = Synthesizer(tuned)
+    held = PairDataset(data, 64, "heldout")
+    appearance = synth.encode_crop(held.images[0], held.poses[0], held.masks[0])
+    rgb, alpha = synth.render(appearance, [held.poses[0], held.poses[1]])
+    assert rgb.shape == (2, 64, 64, 3) and alpha.shape == (2, 64, 64)
+    # Other weights than the warp branch's must match the model being started.
+    wrong = tmp_path / "wrong.safetensors"
+    save_weights(VUNet(VUNetConfig(**{**SMALL.to_dict(), "latent_channels": 4})), wrong)
+    with pytest.raises(VunetError, match="weights are for"):
+        train(replace(cfg, init=str(wrong)), log=lambda *_: None)

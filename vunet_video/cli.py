@@ -231,7 +231,7 @@ def render_cmd(
     shape = shape_input(pose, frame)
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
         encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
-        result = render_stickman(encoded.synth, encoded.latents, stickman_crop(shape, synth.size))
+        result = render_stickman(encoded.synth, encoded.appearance, stickman_crop(shape, synth.size))
     else:
         target = shape if no_retarget else Retargeter(subject_pose, shape)(shape)
         crop_pose = person_box(target).pose_to_crop(target, synth.size)

@@ -66,7 +66,7 @@ class EncodedSubject:
     source: str                 # file name, or "<array>"
     image: np.ndarray           # the photo, RGB, scaled to the output size
     pose: Pose                  # their pose in output pixels
-    latents: list               # appearance code (from the full-resolution photo)
+    appearance: object          # Synthesizer.encode's Appearance (from the full-resolution photo)
     plate: np.ndarray | None    # the photo with the person painted out (background 'subject')
     people: int = 1             # people found in the photo
     notes: list[str] = field(default_factory=list)
@@ -388,7 +388,7 @@ class Animator:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
             image, pose = small, Pose(pose.transformed(scale).xy, pose.score, mask)
-        subject = EncodedSubject(source, image, pose, encoded.latents, None, len(people), notes, encoded.synth)
+        subject = EncodedSubject(source, image, pose, encoded.appearance, None, len(people), notes, encoded.synth)
         if render["background"] == "subject":
             self._add_plate(subject)
         return subject
@@ -512,7 +512,7 @@ class Animator:
                     break
                 boxes = [person_box(target) for _, _, target in batch]
                 crop_poses = [box.pose_to_crop(target, self.size) for box, (_, _, target) in zip(boxes, batch)]
-                rgbs, alphas = (subject.synth or self.synth).render(subject.latents, crop_poses)
+                rgbs, alphas = (subject.synth or self.synth).render(subject.appearance, crop_poses)
                 for (index, t, _), box, rgb, alpha in zip(batch, boxes, rgbs, alphas):
                     # The model paints the person over grey; take the grey out by the matte
                     # so no grey fringe shows on the real background.
@@ -597,14 +597,16 @@ def shape_input(path: str | Path, frame: int = 0) -> Pose | np.ndarray:
     return image if looks_like_stickman(image) else photo_pose(image, path)
 
 
-def render_stickman(synth, latents, stickman: np.ndarray, generator=None) -> np.ndarray:
-    """Decode a stickman image (S x S, the model's shape input) with an appearance code
-    (None = drawn from the prior): (S, S, 3) RGB."""
+def render_stickman(synth, appearance, stickman: np.ndarray, generator=None) -> np.ndarray:
+    """Decode a stickman image (S x S, the model's shape input) with an Appearance (None =
+    drawn from the prior): (S, S, 3) RGB. A drawn stickman has no joints to warp the
+    subject's parts to, so a warp-skip model renders from the appearance code alone."""
     import torch
 
     from .model.inputs import to_image, to_tensor
 
     stick = to_tensor(stickman)[None].to(synth.device)
     with torch.no_grad(), synth._autocast():
+        latents = None if appearance is None else appearance.latents
         out = synth.model.decode(stick, latents, generator=generator).float()
     return to_image(out[0, :3])

@@ -11,7 +11,7 @@ import torch
 
 from ..pose.keypoints import Pose
 from ..render.stickman import draw_stickman
-from .parts import part_crops
+from .parts import part_crops, warp_parts
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -67,3 +67,14 @@ def appearance_input(image: np.ndarray, pose: Pose, part_size: int) -> torch.Ten
     stick = draw_stickman(pose, (size, size))
     return torch.cat([to_tensor(part_crops(image, pose, part_size)),
                       to_tensor(part_crops(stick, pose, part_size))], 0)
+
+
+def warp_input(image: np.ndarray, pose: Pose, target: Pose) -> torch.Tensor:
+    """(4, S, S) input of a `warp_skip` model: the subject's body parts (image on plain grey,
+    its pose) warped onto the target pose, RGB in [-1, 1] times the coverage, then the
+    coverage in [-1, 1]."""
+    rgb, coverage = warp_parts(image, pose, target)
+    c = torch.from_numpy(coverage)[None]
+    colour = torch.from_numpy(rgb).permute(2, 0, 1).div(127.5).sub(1.0) * c
+    return torch.cat([colour, c * 2 - 1], 0).float()
+

@@ -81,3 +81,45 @@ def part_crops(image: np.ndarray, pose: Pose, side: int, min_score: float = MIN_
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out[:, :, i * c:(i + 1) * c] = warped.reshape(side, side, c)
     return out
+
+
+# Shins are not appearance parts, but the warp covers them: a warped person without lower
+# legs would leave the decoder nothing to copy there.
+SHINS = (("left_knee", "left_ankle"), ("right_knee", "right_ankle"))
+
+
+def warp_parts(image: np.ndarray, pose: Pose, target: Pose, min_score: float = MIN_SCORE,
+               side: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Each body part of `image` (S x S) moved from `pose` onto `target` (both in its pixels)
+    by the part's own transform (torso: perspective, head and limb segments: similarity).
+
+    Returns (rgb (S, S, 3) float32, coverage (S, S) float32 in [0, 1]): the parts' colour
+    (straight, not multiplied by coverage; 0 where nothing landed) and how much of each pixel
+    they cover. Limbs are pasted first and torso and head last, so the body's core is on top.
+    """
+    size = image.shape[0]
+    src_ms = part_matrices(pose, side, min_score)
+    dst_ms = part_matrices(target, side, min_score)
+    for a, b in SHINS:
+        ms = []
+        for p in (pose, target):
+            ok = p.visible(min_score)
+            m = _segment_matrix(p.xy[J[a]], p.xy[J[b]], side) if ok[J[a]] and ok[J[b]] else None
+            ms.append(None if m is None else np.vstack([m, [0, 0, 1]]))
+        src_ms.append(ms[0])
+        dst_ms.append(ms[1])
+    rgb = np.zeros((size, size, 3), np.float32)
+    coverage = np.zeros((size, size), np.float32)
+    square = np.ones((side, side), np.float32)
+    for k in list(range(2, len(src_ms))) + [0, 1]:
+        if src_ms[k] is None or dst_ms[k] is None:
+            continue
+        to_part = np.linalg.inv(dst_ms[k])
+        m = to_part @ src_ms[k]
+        warped = cv2.warpPerspective(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mask = cv2.warpPerspective(square, to_part, (size, size), flags=cv2.INTER_LINEAR)
+        rgb = rgb * (1 - mask[..., None]) + warped.astype(np.float32) * mask[..., None]  # premultiplied
+        coverage = coverage * (1 - mask) + mask
+    covered = coverage > 1e-3
+    rgb[covered] /= coverage[covered][:, None]
+    return rgb, coverage

@@ -48,6 +48,8 @@ class VUNetConfig:
     coarsest: int = 4            # spatial size of the coarsest scale
     part_factor: int = 4         # part crops are S / part_factor on a side (official box_factor=2)
     dropout: float = 0.0
+    warp_skip: bool = False      # the subject's body parts warped onto the target pose feed the two
+                                 # finest decoder skips (WarpSkip); not in the paper
 
     @property
     def n_scales(self) -> int:
@@ -197,8 +199,9 @@ class Decoder(nn.Module):
                 self.ups.append(Up(c, cfg.channels(s - 1)))
         self.out = nn.Conv2d(cfg.channels(0), 4, 3, padding=1)
 
-    def forward(self, shape_feats: list[torch.Tensor], choose_z) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """`choose_z(i, prior_mean)` returns the latent for latent scale i (coarsest first)."""
+    def forward(self, shape_feats: list[torch.Tensor], choose_z) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """`choose_z(i, prior_mean)` returns the latent for latent scale i (coarsest first).
+        Returns (output, prior means, the full-resolution features the output is made from)."""
         priors = []
         h = shape_feats[-1]
         for k, s in enumerate(reversed(range(len(shape_feats)))):
@@ -211,7 +214,60 @@ class Decoder(nn.Module):
                 h = block(h)
             if s > 0:
                 h = self.ups[k](h)
-        return self.out(h), priors
+        return self.out(h), priors, h
+
+
+class WarpSkip(nn.Module):
+    """Lets the decoder copy from the subject's body parts warped onto the target pose
+    (parts.warp_parts: RGB and coverage, 4 channels at S). Not in the paper, where every
+    appearance detail must pass through the latents at 4 and 8 px and comes out blurred.
+
+    Two paths: the warp's features are added to the shape branch's skips at the two finest
+    scales, and a blend head predicts, per pixel, how much of the output colour to take
+    from the warp instead of the decoder (the soft selection of warping-based pose transfer,
+    e.g. Siarohin et al., CVPR 2018; Han et al., ICCV 2019). The skip convolutions start at
+    zero and the blend at sigmoid(-6) = 0.25%, so a model with this branch starts as (almost
+    exactly) the model without it and learns where the warp can be trusted.
+    """
+
+    BLEND_INIT = -6.0
+
+    def __init__(self, cfg: VUNetConfig):
+        super().__init__()
+        c0, c1 = cfg.channels(0), cfg.channels(1)
+        self.stem = nn.Conv2d(4, c0, 3, padding=1)
+        self.block = ResBlock(c0)
+        self.to_skip0 = nn.Conv2d(c0, c0, 1)
+        self.down = Down(c0, c1)
+        self.to_skip1 = nn.Conv2d(c1, c1, 1)
+        self.blend1 = nn.Conv2d(c0 + 4, c0, 3, padding=1)
+        self.blend2 = nn.Conv2d(c0, 1, 3, padding=1)
+        for conv in (self.to_skip0, self.to_skip1, self.blend2):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+        nn.init.constant_(self.blend2.bias, self.BLEND_INIT)
+
+    def forward(self, warp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features to add to the skips at scales 0 and 1."""
+        h0 = self.block(self.stem(warp))
+        h1 = self.down(F.silu(h0))
+        return self.to_skip0(F.silu(h0)), self.to_skip1(F.silu(h1))
+
+    def blend(self, out: torch.Tensor, features: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+        """The decoder's output (B, 4, S, S) with its colour blended towards the warp where the
+        head says so (only where the warp covers anything); alpha stays the decoder's."""
+        logit = self.blend2(F.silu(self.blend1(torch.cat([F.silu(features), warp], 1))))
+        coverage = ((warp[:, 3:4] + 1) / 2).clamp(0, 1)
+        m = torch.sigmoid(logit) * coverage
+        rgb = out[:, :3] * (1 - m) + warp[:, :3] / coverage.clamp(min=1e-3) * m
+        return torch.cat([rgb, out[:, 3:]], 1)
+
+
+def empty_warp(like: torch.Tensor) -> torch.Tensor:
+    """A warp that covers nothing (colour 0, coverage -1), shaped for `like` (B, C, S, S)."""
+    warp = like.new_zeros((like.shape[0], 4, like.shape[2], like.shape[3]))
+    warp[:, 3] = -1.0
+    return warp
 
 
 class VUNet(nn.Module):
@@ -224,6 +280,7 @@ class VUNet(nn.Module):
         self.appearance_up = Contracting(cfg, 6 * NUM_PARTS, cfg.first_part_scale)
         self.appearance_down = AppearanceDown(cfg)
         self.decoder = Decoder(cfg)
+        self.warp_skip = WarpSkip(cfg) if cfg.warp_skip else None
 
     # --- the three uses -------------------------------------------------------------------
 
@@ -236,12 +293,23 @@ class VUNet(nn.Module):
         by_scale = {self.appearance_up.first_scale + i: f for i, f in enumerate(feats)}
         return self.appearance_down(by_scale)
 
+    def _decode(self, stickman: torch.Tensor, warp: torch.Tensor | None, choose_z):
+        feats = self.shape_up(stickman)
+        if self.warp_skip is None:
+            return self.decoder(feats, choose_z)[:2]
+        if warp is None:  # nothing to copy (sampling from the prior): the empty warp of training's dropout
+            warp = empty_warp(stickman)
+        w0, w1 = self.warp_skip(warp)
+        out, priors, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose_z)
+        return self.warp_skip.blend(out, h, warp), priors
+
     def decode(self, stickman: torch.Tensor, latents: list[torch.Tensor] | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, warp: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 4, S, S): RGB in [-1, 1] and an alpha logit, for target stickmen (B, 3, S, S).
 
         latents: appearance codes from `encode` (used as they are); None samples them from the
-        shape-conditioned prior, for new appearances.
+        shape-conditioned prior, for new appearances. warp: the subject's parts warped onto
+        each target pose (inputs.warp_input), for a model with `warp_skip`.
         """
         def choose(i, prior_mean):
             if latents is not None:
@@ -250,13 +318,12 @@ class VUNet(nn.Module):
                                 device=prior_mean.device)
             return prior_mean + noise
 
-        out, _ = self.decoder(self.shape_up(stickman), choose)
-        return out
+        return self._decode(stickman, warp, choose)[0]
 
-    def forward(self, stickman: torch.Tensor, parts: torch.Tensor):
+    def forward(self, stickman: torch.Tensor, parts: torch.Tensor, warp: torch.Tensor | None = None):
         """Training pass: returns (output (B,4,S,S), KL per sample (B,))."""
         q_means = self.encode(parts)
         zs = [q + torch.randn_like(q) for q in q_means]
-        out, p_means = self.decoder(self.shape_up(stickman), lambda i, p: zs[i])
+        out, p_means = self._decode(stickman, warp, lambda i, p: zs[i])
         kl = sum(0.5 * (q.float() - p.float()).pow(2).flatten(1).sum(1) for q, p in zip(q_means, p_means))
         return out, kl

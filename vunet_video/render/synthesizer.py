@@ -2,7 +2,8 @@
 
 `Synthesizer` wraps a loaded model. `encode` computes a subject's appearance code (the
 posterior means) from a photo and its pose, once; `render` then needs only the decoder for
-each target pose, which is what makes video cheap. Poses passed to `render` are in the
+each target pose (and, for a model with a warp skip, a warp of the subject's body parts onto
+that pose, a few milliseconds of OpenCV), which is what makes video cheap. Poses passed to `render` are in the
 subject's crop frame (model pixels, S x S); `Subject.box` maps between that frame and the
 photo.
 
@@ -19,21 +20,31 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_image
+from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_image, warp_input
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
 from .framing import Box, crop, person_box
 
 
 @dataclass
+class Appearance:
+    """What rendering needs of one person: their appearance code, and the framed crop (on
+    plain grey) with its pose that a model with a warp skip copies texture from."""
+
+    latents: list[torch.Tensor]  # posterior means, coarsest first, batch of 1
+    crop: np.ndarray             # S x S RGB uint8, the person on plain grey
+    pose: Pose                   # their pose in model pixels
+
+
+@dataclass
 class Subject:
-    """A person ready to be re-rendered: their photo, pose, crop and appearance code."""
+    """A person ready to be re-rendered: their photo, pose, crop and appearance."""
 
     image: np.ndarray          # the whole photo, RGB uint8
     pose: Pose                 # their pose in photo pixels
     box: Box                   # the model's square crop, in photo pixels
     crop_pose: Pose            # their pose in model pixels
-    latents: list[torch.Tensor]  # posterior means, coarsest first, batch of 1
+    appearance: Appearance
     synth: "Synthesizer"       # what renders them: the encoding one, or its copy fine-tuned on them
 
 
@@ -86,24 +97,31 @@ class Synthesizer:
 
     @torch.no_grad()
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
-                    crop_mask: np.ndarray | None = None) -> list[torch.Tensor]:
-        """Appearance code of an already framed S x S person crop (pose in model pixels)."""
+                    crop_mask: np.ndarray | None = None) -> Appearance:
+        """Appearance of an already framed S x S person crop (pose in model pixels)."""
         crop_image = on_plain_background(crop_image, crop_mask)
         parts = appearance_input(crop_image, crop_pose, self.model.cfg.part_size)[None].to(self.device)
         with self._autocast():
-            return [z.float() for z in self.model.encode(parts)]
+            latents = [z.float() for z in self.model.encode(parts)]
+        return Appearance(latents, crop_image, crop_pose)
 
     @torch.no_grad()
-    def render(self, latents: list[torch.Tensor] | None, poses: list[Pose],
+    def render(self, appearance: Appearance | None, poses: list[Pose],
                generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Render poses (model pixels) with one appearance code.
+        """Render poses (model pixels) with one appearance.
 
-        latents: a Subject's `latents`, or None to draw appearances from the prior.
+        appearance: from `encode_crop` (a Subject's `appearance`), or None to draw
+        appearances from the prior.
         Returns (rgb (N, S, S, 3) uint8, alpha (N, S, S) float32 in [0, 1]).
         """
         stick = torch.stack([stickman_input(p, self.size) for p in poses]).to(self.device)
+        latents, warp = None, None
+        if appearance is not None:
+            latents = appearance.latents
+            if self.model.cfg.warp_skip:
+                warp = torch.stack([warp_input(appearance.crop, appearance.pose, p) for p in poses]).to(self.device)
         with self._autocast():
-            out = self.model.decode(stick, latents, generator=generator).float()
+            out = self.model.decode(stick, latents, generator=generator, warp=warp).float()
         rgb = np.stack([to_image(o[:3]) for o in out])
         alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
         return rgb, alpha
@@ -121,7 +139,7 @@ def render_in_pose(subject_image: np.ndarray, target_pose: Pose, synth: Synthesi
     synth = synth or Synthesizer()
     subject_pose = subject_pose or photo_pose(subject_image, "subject photo")
     subject = synth.encode(subject_image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
-    return subject.synth.render(subject.latents, [target_pose])[0][0]
+    return subject.synth.render(subject.appearance, [target_pose])[0][0]
 
 
 def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray | None,
@@ -137,7 +155,7 @@ def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray | 
     a = synth.encode(appearance_image, a_pose, a_pose.mask, finetune_steps=finetune_steps)
     s_pose = shape_pose or photo_pose(shape_image, "shape photo")
     target = person_box(s_pose).pose_to_crop(s_pose, synth.size)
-    return a.synth.render(a.latents, [target])[0][0]
+    return a.synth.render(a.appearance, [target])[0][0]
 
 
 def sample_appearances(pose: Pose, n: int = 4, seed: int = 0, synth: Synthesizer | None = None) -> np.ndarray:

@@ -33,9 +33,8 @@ import cv2
 import numpy as np
 
 from ..model.inputs import off_plain_background, to_tensor
-from ..model.parts import _segment_matrix, part_matrices
+from ..model.parts import warp_parts
 from ..pose import estimate_image_pose, make_estimator
-from ..pose.keypoints import INDEX as J
 from ..pose.keypoints import Pose
 from ..render.compose import person_hole, remove_person
 from ..render.synthesizer import Synthesizer
@@ -75,31 +74,9 @@ def heldout_pairs(ds: PairDataset, per_group: int, seed: int = 0, subjects_per_g
 
 def affine_parts_warp(image: np.ndarray, pose: Pose, target: Pose) -> np.ndarray:
     """Baseline: the subject's body parts moved onto the target pose, over the subject image."""
-    size = image.shape[0]
-    side = 64
-    src_ms = part_matrices(pose, side)
-    dst_ms = part_matrices(target, side)
-    # Shins are not appearance parts of the VUNet, but a warp baseline without them would be unfair.
-    for a, b in (("left_knee", "left_ankle"), ("right_knee", "right_ankle")):
-        ms = []
-        for p in (pose, target):
-            ok = p.visible()
-            m = _segment_matrix(p.xy[J[a]], p.xy[J[b]], side) if ok[J[a]] and ok[J[b]] else None
-            ms.append(None if m is None else np.vstack([m, [0, 0, 1]]))
-        src_ms.append(ms[0])
-        dst_ms.append(ms[1])
-    out = image.astype(np.float32).copy()
-    # Paste limbs first and torso and head last, so the body's core is on top.
-    order = list(range(2, len(src_ms))) + [0, 1]
-    square = np.ones((side, side), np.float32)
-    for k in order:
-        if src_ms[k] is None or dst_ms[k] is None:
-            continue
-        m = np.linalg.inv(dst_ms[k]) @ src_ms[k]
-        warped = cv2.warpPerspective(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpPerspective(square, np.linalg.inv(dst_ms[k]), (size, size), flags=cv2.INTER_LINEAR)
-        out = out * (1 - mask[..., None]) + warped.astype(np.float32) * mask[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    rgb, coverage = warp_parts(image, pose, target)
+    c = coverage[..., None]
+    return np.clip(rgb * c + image * (1 - c) + 0.5, 0, 255).astype(np.uint8)
 
 
 def pose_change(a: Pose, b: Pose) -> float:
@@ -154,8 +131,8 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
             # The subject's scene with them painted out, exactly as `animate` makes its plate.
             scene = remove_person(subject_img, person_hole(ds.masks[i] / 255.0, subject_pose, subject_img.shape[:2]))
         outputs = {}
-        for m, (s, latents) in encoded.items():
-            rgb, alpha = s.render(latents, [target_pose])
+        for m, (s, appearance) in encoded.items():
+            rgb, alpha = s.render(appearance, [target_pose])
             # As `animate --background subject` does: the rendered person over the subject's scene.
             outputs[m] = composite(off_plain_background(rgb[0], alpha[0]), alpha[0], scene)
         outputs["affine_parts"] = affine_parts_warp(subject_img, subject_pose, target_pose)

@@ -18,14 +18,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
-from ..model.inputs import BACKGROUND_GREY, appearance_input, on_plain_background, stickman_input, to_tensor
+from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_tensor
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
-from .batches import maybe_flip, to_device
+from .batches import maybe_flip, random_similarity, to_device, training_warp
 from .train import TrainConfig, compute_loss
 
 
@@ -38,20 +37,6 @@ class FinetuneConfig:
     max_rotation: float = 12.0  # degrees
     max_shift: float = 0.08     # share of the crop side
     seed: int = 0
-
-
-def _moved(image: np.ndarray, mask: np.ndarray, pose: Pose, rng: np.random.Generator,
-           cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray, Pose]:
-    """The crop, its mask and pose under one random similarity transform."""
-    size = image.shape[0]
-    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-cfg.max_rotation, cfg.max_rotation),
-                                1 + rng.uniform(-cfg.max_scale, cfg.max_scale))
-    m[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size
-    grey = (BACKGROUND_GREY,) * 3
-    image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=grey)
-    mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-    xy = pose.xy @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
-    return image, mask, Pose(xy.astype(np.float32), pose.score.copy())
 
 
 def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
@@ -84,16 +69,21 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
     torch.manual_seed(cfg.seed)  # the posterior samples: same subject + seed -> same tuned model
     try:
         for step in range(cfg.steps):
-            stick, parts, images, masks = [], [], [], []
+            stick, parts, images, masks, warps = [], [], [], [], []
             for _ in range(cfg.batch_size):
-                image, msk, pose, app = views[int(rng.integers(2))]
-                image, msk, pose = _moved(image, msk, pose, rng, cfg)
+                view, view_mask, view_pose, app = views[int(rng.integers(2))]
+                image, msk, pose = random_similarity(view, view_mask, view_pose, rng, cfg.max_scale,
+                                                     cfg.max_rotation, cfg.max_shift)
                 stick.append(stickman_input(pose, size))
                 parts.append(app)
                 images.append(to_tensor(image))
                 masks.append(torch.from_numpy(msk).float() / 255.0)
+                if model.cfg.warp_skip:  # the untransformed photo's parts onto the moved pose, as at inference
+                    warps.append(training_warp(view, view_mask, view_pose, pose, False, rng))
             batch = {"stickman": torch.stack(stick), "parts": torch.stack(parts),
                      "image": torch.stack(images), "mask": torch.stack(masks)}
+            if warps:
+                batch["warp"] = torch.stack(warps)
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss, _ = compute_loss(tuned, batch, loss_cfg, 1)

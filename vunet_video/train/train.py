@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -81,7 +81,7 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def compute_loss(model: VUNet, batch: dict, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, dict]:
-    out, kl = model(batch["stickman"], batch["parts"])
+    out, kl = model(batch["stickman"], batch["parts"], batch.get("warp"))
     # The loss itself runs in fp32: SSIM's variance terms cancel catastrophically in bf16.
     with torch.autocast(out.device.type, enabled=False):
         return _loss_terms(out.float(), kl.float(), batch, cfg, step)
@@ -113,21 +113,24 @@ def _atomic_torch_save(obj, path: Path) -> None:
 
 
 def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
-    """PNG rows: target stickman | appearance source (torso part) | reconstruction | target."""
+    """PNG rows: target stickman | appearance source (torso part) | [warp input |]
+    reconstruction | target."""
     from ..model.inputs import to_image
 
     model.eval()
     with torch.no_grad():
         n = min(6, batch["image"].shape[0])
         latents = model.encode(batch["parts"][:n].float())
-        out = model.decode(batch["stickman"][:n].float(), latents).float()
+        warp = batch["warp"][:n].float() if "warp" in batch else None
+        out = model.decode(batch["stickman"][:n].float(), latents, warp=warp).float()
     model.train()
     s = batch["image"].shape[-1]
     rows = []
     for k in range(n):
         torso = batch["parts"][k, :3].float()
         torso = torch.nn.functional.interpolate(torso[None], size=(s, s), mode="nearest")[0]
-        cells = [batch["stickman"][k], torso, out[k, :3], batch["image"][k]]
+        cells = [batch["stickman"][k], torso] + ([warp[k, :3]] if warp is not None else []) \
+            + [out[k, :3], batch["image"][k]]
         rows.append(np.concatenate([to_image(c) for c in cells], 1))
     tmp = path.with_name(path.name + ".partial.png")
     cv2.imwrite(str(tmp), np.concatenate(rows, 0)[:, :, ::-1])
@@ -153,9 +156,12 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         from ..model.io import load_model
 
         start_from = load_model(cfg.init)
-        if start_from.cfg != cfg.model:
+        # Weights without a warp branch may start a model with one (the branch starts at zero).
+        if replace(start_from.cfg, warp_skip=cfg.model.warp_skip) != cfg.model:
             raise VunetError(cfg.init, f"weights are for {start_from.cfg}, not the configured {cfg.model}")
-        model.load_state_dict(start_from.state_dict())
+        missing, _ = model.load_state_dict(start_from.state_dict(), strict=False)
+        if any(not k.startswith("warp_skip.") for k in missing):
+            raise VunetError(cfg.init, f"weights lack {missing[0]}")
         log(f"initialised from {cfg.init} (its step {start_from.extra.get('step', '?')})")
     if resume:
         state = torch.load(resume, map_location=device, weights_only=False)
@@ -178,7 +184,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     start = time.time()
     t_last, n_last = time.time(), 0
     while step < cfg.steps:
-        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng)
+        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip)
         batch = to_device(batch, device)
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
