@@ -1,6 +1,6 @@
 """Flicker of `animate`'s output with and without output-side temporal smoothing.
 
-    python benchmarks/flicker.py [--weights runs/vunet128/vunet.safetensors] [--seconds 3]
+    python benchmarks/flicker.py [--weights vunet_video/weights/vunet_128.safetensors] [--seconds 3]
         [--subject ../shared/data/dev/subjects/deepfashion_women_blouse_00004955.jpg]
         [--driving ../shared/data/dev/driving/musepose_dance.mp4] [--out benchmarks/results/flicker.md]
 
@@ -70,7 +70,8 @@ def run(weights, subject, driving, seconds, size, overrides, reference=None):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--weights", type=Path, default=REPO / "runs" / "vunet128" / "vunet.safetensors")
+    ap.add_argument("--weights", type=Path, default=REPO / "vunet_video" / "weights" / "vunet_128.safetensors",
+                    help="checkpoint to animate with (default: the shipped weights)")
     ap.add_argument("--subject", type=Path,
                     default=SHARED / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg")
     ap.add_argument("--driving", type=Path, default=SHARED / "data" / "dev" / "driving" / "musepose_dance.mp4")
