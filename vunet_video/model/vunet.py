@@ -19,6 +19,11 @@ chosen at the coarser one.
 
 Output: RGB in [-1, 1] plus one alpha logit (person vs. background), which the paper
 does not have; it lets the pipeline composite the person on any background.
+
+Optional (`warp_skip`, on in the shipped model; not in the paper): `WarpSkip` reads the
+subject's body parts warped onto the target pose, adds its features to the two finest
+skips and blends the output colour towards the warp where a small head says it can be
+trusted, so detail no longer has to pass through the 4 and 8 px latents.
 """
 
 from __future__ import annotations
