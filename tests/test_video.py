@@ -163,7 +163,7 @@ def test_container_without_frame_count_is_counted(clips):
 def test_frames_come_in_order_with_source_times(clips, backend):
     with VideoReader(clips["plain"], backend=backend) as reader:
         frames = [(f.index, f.time, green_square_x(f.image), f.image.shape) for f in reader]
-    assert reader.backend == ("decord" if backend == "auto" else backend)
+    assert reader.backend == ("pyav" if backend == "auto" else backend)
     assert [f[0] for f in frames] == list(range(N))
     assert [f[1] for f in frames] == pytest.approx([i / FPS for i in range(N)], abs=1e-4)
     assert [f[2] for f in frames] == pytest.approx([4 * i + 3.5 for i in range(N)], abs=0.6)

@@ -1,17 +1,18 @@
 """Reading photos and driving videos as upright RGB frames, one at a time.
 
-Why two video backends:
-- decord is the default where it is right: it decodes sequentially with little Python
-  overhead and keeps a compact frame index, so `start` maps to an exact frame number.
-- PyAV (libav 8 bundled in its wheel) is used wherever decord is wrong or cannot open the
-  file. decord 0.6 ignores the display matrix that phones write for portrait clips
-  (dmlc/decord#24; on our rotated test clip it returns a sideways 4-channel array), has
-  been reported to return wrong frames on clips with irregular timestamps (dmlc/decord#54;
-  it read our simple variable-rate test clip correctly, so sending those to PyAV is a
-  precaution), and fails on truncated files and at the end of MPEG-TS files. PyAV reports
-  the display-matrix rotation per frame (`VideoFrame.rotation`, counter-clockwise
-  degrees, libavutil `av_display_rotation_get`), gives real timestamps and lets us skip
-  damaged packets.
+Two video backends; PyAV is the default:
+- PyAV (libav bundled in its wheel) decodes one frame per request. It reports the
+  display-matrix rotation per frame (`VideoFrame.rotation`, counter-clockwise degrees,
+  libavutil `av_display_rotation_get`), gives real timestamps and lets us skip damaged
+  packets.
+- decord, on request (`backend="decord"`), decodes sequentially with little Python
+  overhead. It is not the default because its decoder runs ahead of a slow consumer and
+  keeps what it decoded: inside `animate` (about 8 frames/s) a 1,500-frame 750x1101 clip
+  grew the process to 3.9 GiB within 60 frames, against a flat 0.6 GiB with PyAV on the
+  same file (decord 0.6; `num_threads=1` did not help). It also ignores the display matrix
+  of portrait phone clips (dmlc/decord#24), has been reported to return wrong frames on
+  clips with irregular timestamps (dmlc/decord#54) and fails on truncated files and at the
+  end of MPEG-TS files; for those files it is refused or avoided.
 
 Memory never grows with the video's length: both backends decode one frame at a time and
 the reader never keeps frames it has handed out.
@@ -47,8 +48,6 @@ _IMAGE_DEMUXERS = ("image2", "_pipe")
 # Containers whose index lists every sample with its byte position (ISO BMFF), which
 # lets us count frames and spot a truncated file without decoding.
 _MP4_FAMILY = "mov,mp4"
-# Containers decord 0.6 reads reliably; it fails at the end of MPEG-TS files, for one.
-_DECORD_FORMATS = ("mov,mp4", "matroska", "avi")
 # Beyond this size a container without a frame count is not read end to end just to
 # count packets; the count is estimated from duration * fps instead.
 _COUNT_BY_DEMUX_MAX_BYTES = 2 << 30
@@ -321,7 +320,7 @@ def _decord_module():
 class VideoReader:
     """Iterate over a video's frames as `Frame`s (upright RGB uint8), one at a time.
 
-    backend: "auto" (decord where it is right, else PyAV), "decord" or "pyav". The name
+    backend: "auto" (= PyAV), "decord" or "pyav". The name
     actually used is in `.backend`. start/end (seconds, source timeline) select frames with
     start <= time < end; `index` and `time` stay those of the source. Iterating again
     starts a new pass. Use as a context manager or call close() to stop early.
@@ -361,12 +360,8 @@ class VideoReader:
             if info.rotation:
                 raise VunetError(self.path, f"decord cannot read rotated videos ({info.rotation} degrees); use backend 'pyav' or 'auto'")
             return "decord"
-        # auto: PyAV wherever decord would be wrong.
-        if decord is None or info.rotation or info.variable_fps or info.truncated:
-            return "pyav"
-        if not any(info.container.startswith(f) for f in _DECORD_FORMATS):
-            return "pyav"
-        return "decord"
+        # auto: PyAV, whose memory stays flat however slowly frames are taken (module docstring).
+        return "pyav"
 
     # -- iteration
 
