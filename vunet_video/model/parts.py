@@ -63,11 +63,17 @@ def part_matrices(pose: Pose, side: int, min_score: float = MIN_SCORE) -> list[n
         head = None if m is None else np.vstack([m, [0, 0, 1]])
     out.append(head)
 
-    for a_name, b_name in SEGMENTS:
-        a, b = J[a_name], J[b_name]
-        m = _segment_matrix(xy[a], xy[b], side) if ok[a] and ok[b] else None
-        out.append(None if m is None else np.vstack([m, [0, 0, 1]]))
+    out += [_segment_part(pose, a, b, side, min_score) for a, b in SEGMENTS]
     return out
+
+
+def _segment_part(pose: Pose, a_name: str, b_name: str, side: int, min_score: float) -> np.ndarray | None:
+    """3x3 map from image pixels to the square of the segment a -> b (None where missing)."""
+    a, b = J[a_name], J[b_name]
+    ok = pose.visible(min_score)
+    m = _segment_matrix(pose.xy[a].astype(np.float32), pose.xy[b].astype(np.float32), side) \
+        if ok[a] and ok[b] else None
+    return None if m is None else np.vstack([m, [0, 0, 1]])
 
 
 def part_crops(image: np.ndarray, pose: Pose, side: int, min_score: float = MIN_SCORE) -> np.ndarray:
@@ -98,16 +104,8 @@ def warp_parts(image: np.ndarray, pose: Pose, target: Pose, min_score: float = M
     they cover. Limbs are pasted first and torso and head last, so the body's core is on top.
     """
     size = image.shape[0]
-    src_ms = part_matrices(pose, side, min_score)
-    dst_ms = part_matrices(target, side, min_score)
-    for a, b in SHINS:
-        ms = []
-        for p in (pose, target):
-            ok = p.visible(min_score)
-            m = _segment_matrix(p.xy[J[a]], p.xy[J[b]], side) if ok[J[a]] and ok[J[b]] else None
-            ms.append(None if m is None else np.vstack([m, [0, 0, 1]]))
-        src_ms.append(ms[0])
-        dst_ms.append(ms[1])
+    src_ms, dst_ms = ([*part_matrices(p, side, min_score), *(_segment_part(p, a, b, side, min_score) for a, b in SHINS)]
+                      for p in (pose, target))
     rgb = np.zeros((size, size, 3), np.float32)
     coverage = np.zeros((size, size), np.float32)
     square = np.ones((side, side), np.float32)
