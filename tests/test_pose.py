@@ -305,8 +305,10 @@ def test_rtmlib_cache_folder_matches_rtmlib(monkeypatch, tmp_path):
 def test_missing_model_file_is_a_one_line_error(tmp_path, monkeypatch):
     from vunet_video.pose.rtmlib_backend import RTMLibPose
 
+    # The pose file is checked before any detector is loaded (or downloaded), so the
+    # detector named here is never looked at.
     with pytest.raises(VunetError, match="not found") as e:
-        RTMLibPose(tmp_path / "nope.onnx", YOLOX)
+        RTMLibPose(tmp_path / "nope.onnx", tmp_path / "detector_not_looked_at.onnx")
     assert "nope.onnx" in str(e.value) and "\n" not in str(e.value)
     monkeypatch.setenv("VUNET_RTMPOSE_MODEL", str(tmp_path / "gone.onnx"))
     with pytest.raises(VunetError, match="VUNET_RTMPOSE_MODEL"):
@@ -315,6 +317,67 @@ def test_missing_model_file_is_a_one_line_error(tmp_path, monkeypatch):
         make_estimator("mediapipe", pose_modle="x.onnx")
     with pytest.raises(VunetError, match="unknown pose backend"):
         make_estimator("openpose")
+
+
+def test_backend_registry_names_and_cheap_import():
+    """backend_names() is what presets and help texts list; the registered modules agree
+    with the table; importing the pose package loads no pose library."""
+    import subprocess
+    import sys
+
+    from vunet_video.pose import backend_names
+    from vunet_video.pose.estimator import _BACKEND_MODULES, _backend
+
+    assert backend_names() == ("auto", "mediapipe", "rtmlib")
+    assert [_backend(n).name for n in _BACKEND_MODULES] == list(backend_names()[1:])
+    code = ("import sys, vunet_video.pose; "
+            "print([m for m in ('mediapipe', 'rtmlib', 'onnxruntime', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_new_backend_is_one_module_and_one_table_line(monkeypatch):
+    """A backend module defining BACKEND, plus its line in the table, is all make_estimator
+    needs: its name and options are accepted, 'auto' ranks it, the mask rule applies."""
+    import types
+
+    from vunet_video.pose import backend_names, estimator
+
+    built = []
+
+    class Fake:
+        name = "fake"
+
+    def build(options, *, video_mode, segmentation):
+        built.append((options, video_mode, segmentation))
+        return Fake()
+
+    local = {"yes": True}
+    module = types.ModuleType("vunet_video.pose.fake_backend")
+    module.BACKEND = estimator.PoseBackend(name="fake", options=frozenset({"fake_model"}), gives_mask=False,
+                                           auto_rank=5, models_local=lambda options: local["yes"], build=build)
+    monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
+    monkeypatch.setitem(estimator._BACKEND_MODULES, "fake", "fake_backend")
+
+    assert backend_names() == ("auto", "mediapipe", "rtmlib", "fake")
+    assert make_estimator("fake", video_mode=True, fake_model="m.bin", det_model=None).name == "fake"
+    assert built[-1] == ({"fake_model": "m.bin"}, True, False)  # only its own, given options
+    assert make_estimator("auto").name == "fake"  # highest rank, models local
+    with pytest.raises(VunetError, match="the fake pose backend gives no person mask; use mediapipe"):
+        make_estimator("fake", segmentation=True)
+    with pytest.raises(VunetError, match="fake_model"):  # listed among the known options
+        make_estimator("auto", fake_modle="x")
+    local["yes"] = False
+    monkeypatch.setenv("VUNET_RTMPOSE_MODEL", "/nonexistent/rtmpose.onnx")
+    with pytest.raises(VunetError, match="VUNET_RTMPOSE_MODEL"):  # next in rank: rtmlib's files checked
+        make_estimator("auto")
+
+
+def test_auto_with_segmentation_is_mediapipe_without_looking_at_rtmlib_files(monkeypatch):
+    monkeypatch.setenv("VUNET_RTMPOSE_MODEL", "/nonexistent/rtmpose.onnx")
+    est = make_estimator("auto", segmentation=True, person_boxes=False)
+    assert est.name == "mediapipe" and est.segmentation and est.detector is None
+    est.close()
 
 
 @needs_shared

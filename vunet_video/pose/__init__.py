@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from .estimator import estimate_image_pose, make_estimator
+from .estimator import backend_names, estimate_image_pose, make_estimator
 from .io import read_pose_json, write_pose_json
 from .keypoints import Pose
 from .smoothing import PoseSmoother
 from .tracking import SubjectTracker
 
-__all__ = ["Pose", "make_estimator", "estimate_image_pose", "SubjectTracker", "PoseSmoother",
+__all__ = ["Pose", "make_estimator", "backend_names", "estimate_image_pose", "SubjectTracker", "PoseSmoother",
            "read_pose_json", "write_pose_json", "track_poses"]
 
 

@@ -1,31 +1,35 @@
 """Choosing and building a pose estimator, and the main subject of a photo.
 
-Backends (every estimator is a callable `estimator(rgb) -> list[Pose]` with a `.name`):
+Every estimator is a callable `estimator(rgb) -> list[Pose]` with a `.name`. Backends are
+registered in `_BACKEND_MODULES` (name -> module of this package); each module defines a
+`BACKEND = PoseBackend(...)` saying which options it accepts, whether it gives a person
+mask, whether its model files are local, and how to build it. Adding a backend is one new
+module plus one line in that table. The modules are imported only when an estimator is
+made, and import their heavy libraries (mediapipe, rtmlib, onnxruntime) only when they
+build one, so importing the pose package stays cheap.
 
+* 'mediapipe': MediaPipe Pose, bundled with the wheel, always offline; the one backend
+               that gives a person mask. Runs in person-detector boxes when a detector
+               file is local (`mediapipe_backend.py`).
 * 'rtmlib':    person detector + RTMPose (all people; `rtmlib_backend.py`). Needs the two
                ONNX files; rtmlib downloads its defaults when they are not cached.
-* 'mediapipe': MediaPipe Pose, bundled with the wheel, always offline. When a person
-               detector file is available locally (option `det_model`,
-               $VUNET_DET_MODEL, or rtmlib's default detector in rtmlib's cache),
-               MediaPipe's landmark model runs on every detected person's box, so the
-               subject tracker can choose among everybody, and people whose face
-               MediaPipe's own detector misses are found; otherwise MediaPipe's own
-               detector picks one person.
-* 'auto':      'rtmlib' when both its model files are present locally (arguments,
-               environment or rtmlib's cache; never downloads), else 'mediapipe'.
-               With segmentation=True it is always 'mediapipe': only MediaPipe gives a
-               person mask.
+* 'auto':      of the backends whose model files are present locally (arguments,
+               environment or rtmlib's cache; never downloads), the one of highest
+               `auto_rank`: 'rtmlib' when both its files are local, else 'mediapipe'.
+               With segmentation=True only backends that give a person mask count, so it
+               is always 'mediapipe'.
 
-Options (from presets' [pose] table or keyword arguments):
-  rtmlib:    pose_model, det_model, det_kind, det_input_size, det_score_thr,
-             pose_input_size, device
-  mediapipe: min_detection_confidence, person_boxes (True/False/None = when a detector
-             is available), det_model, det_kind, det_input_size, det_score_thr, device
+Options (presets' [pose] table or keyword arguments) are each backend's own (see its
+module); an option no backend knows is an error, an option another backend knows is
+ignored, and None means "not given".
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -35,54 +39,66 @@ from .tracking import SubjectTracker, main_subject  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "rtmlib", "mediapipe")
-_DET_OPTIONS = {"det_model", "det_kind", "det_input_size", "det_score_thr", "device"}
-_RTMLIB_OPTIONS = _DET_OPTIONS | {"pose_model", "pose_input_size"}
-_MEDIAPIPE_OPTIONS = _DET_OPTIONS | {"min_detection_confidence", "person_boxes"}
+
+@dataclass(frozen=True)
+class PoseBackend:
+    """What make_estimator needs to know about a backend; each backend module defines one
+    as `BACKEND`.
+
+    name:         the name users choose it by (must equal its key in _BACKEND_MODULES).
+    options:      the keyword options its build accepts.
+    gives_mask:   whether its poses carry a person mask (Pose.mask) when asked for.
+    auto_rank:    'auto' takes the highest-ranked backend whose models are local.
+    models_local: options -> True when its model files load without a download; may
+                  raise VunetError for a path given explicitly that does not exist.
+    build:        (options, *, video_mode, segmentation) -> estimator; options holds only
+                  this backend's own, non-None options.
+    """
+
+    name: str
+    options: frozenset
+    gives_mask: bool
+    auto_rank: int
+    models_local: Callable[[dict], bool]
+    build: Callable[..., object]
 
 
-def _pick(options: dict, names: set) -> dict:
+# name -> module (in this package) defining BACKEND. The order is the order names are
+# listed in (help texts, error messages, preset validation).
+_BACKEND_MODULES = {
+    "mediapipe": "mediapipe_backend",
+    "rtmlib": "rtmlib_backend",
+}
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every name make_estimator accepts, 'auto' first, in a stable order; for validating
+    settings and for help texts without importing any backend."""
+    return ("auto", *_BACKEND_MODULES)
+
+
+
+def _backend(name: str) -> PoseBackend:
+    spec = importlib.import_module(f".{_BACKEND_MODULES[name]}", __package__).BACKEND
+    if spec.name != name:
+        raise RuntimeError(f"pose backend registered as {name!r} calls itself {spec.name!r}")
+    return spec
+
+
+def _pick(options: dict, names) -> dict:
     return {k: v for k, v in options.items() if k in names and v is not None}
 
 
-def rtmlib_models_local(pose_model=None, det_model=None) -> bool:
-    """True when rtmlib's pose and detector files can be loaded without a download.
-
-    A path given explicitly (argument or environment variable) that does not exist is an
-    error rather than a silent fallback.
-    """
-    try:
-        from .rtmlib_backend import is_local, resolve_det_model, resolve_pose_model
-    except ImportError:  # rtmlib not installed
-        return False
-    return is_local(resolve_pose_model(pose_model)) and is_local(resolve_det_model(det_model))
-
-
-def _local_detector_spec(det_model=None) -> str | None:
-    try:
-        from .rtmlib_backend import is_local, resolve_det_model
-    except ImportError:
-        return None
-    spec = resolve_det_model(det_model)
-    return spec if is_local(spec) else None
-
-
-def _make_mediapipe(video_mode: bool, segmentation: bool, options: dict):
-    from .mediapipe_backend import MediaPipePose
-
-    mp_kwargs = _pick(options, {"min_detection_confidence"})
-    boxes = options.get("person_boxes")
-    det_spec = _local_detector_spec(options.get("det_model")) if boxes is not False else None
-    if boxes and det_spec is None:
-        raise VunetError(None, "person_boxes needs a person detector file (det_model or $VUNET_DET_MODEL)")
-    detector = None
-    if det_spec is not None:
-        from .rtmlib_backend import PersonDetector
-
-        detector = PersonDetector(det_spec, options.get("det_kind") or "auto", options.get("det_input_size"),
-                                  options.get("det_score_thr"), options.get("device") or "cpu")
-        log.info("mediapipe landmarks in person boxes from %s", detector.model)
-    return MediaPipePose(video_mode=video_mode, segmentation=segmentation, detector=detector, **mp_kwargs)
+def _auto(segmentation: bool, options: dict) -> PoseBackend:
+    """The backend 'auto' stands for (see the module docstring). Candidates are tried
+    from the highest rank down, so a lower-ranked one's files are never looked at once a
+    higher-ranked one is found local."""
+    candidates = [_backend(n) for n in _BACKEND_MODULES]
+    candidates = [b for b in candidates if b.gives_mask or not segmentation]
+    for spec in sorted(candidates, key=lambda b: -b.auto_rank):  # stable: table order on ties
+        if spec.models_local(_pick(options, spec.options)):
+            return spec
+    raise VunetError(None, "no pose backend has its model files locally")
 
 
 def make_estimator(backend: str = "auto", *, video_mode: bool = False, segmentation: bool = False,
@@ -90,28 +106,25 @@ def make_estimator(backend: str = "auto", *, video_mode: bool = False, segmentat
     """A pose estimator `est(rgb) -> list[Pose]`; `est.name` says which backend it is.
 
     video_mode: frames come from one video in order (lets MediaPipe track between frames).
-    segmentation: also give a person mask (Pose.mask); MediaPipe only.
+    segmentation: also give a person mask (Pose.mask); only backends with gives_mask.
     """
-    if backend not in BACKENDS:
-        raise VunetError(None, f"unknown pose backend {backend!r} (use one of {', '.join(BACKENDS)})")
-    unknown = set(backend_options) - _RTMLIB_OPTIONS - _MEDIAPIPE_OPTIONS
+    names = backend_names()
+    if backend not in names:
+        raise VunetError(None, f"unknown pose backend {backend!r} (use one of {', '.join(names)})")
+    known = frozenset().union(*(_backend(n).options for n in _BACKEND_MODULES))
+    unknown = set(backend_options) - known
     if unknown:
-        known = ", ".join(sorted(_RTMLIB_OPTIONS | _MEDIAPIPE_OPTIONS))
-        raise VunetError(None, f"unknown pose option(s) {', '.join(sorted(unknown))} (known: {known})")
+        raise VunetError(None, f"unknown pose option(s) {', '.join(sorted(unknown))} "
+                               f"(known: {', '.join(sorted(known))})")
     if backend == "auto":
-        if segmentation:
-            backend = "mediapipe"
-        else:
-            rtm = _pick(backend_options, {"pose_model", "det_model"})
-            backend = "rtmlib" if rtmlib_models_local(**rtm) else "mediapipe"
-        log.info("pose backend: %s (auto)", backend)
-    if backend == "rtmlib":
-        if segmentation:
-            raise VunetError(None, "the rtmlib pose backend gives no person mask; use mediapipe for segmentation")
-        from .rtmlib_backend import RTMLibPose
-
-        return RTMLibPose(**_pick(backend_options, _RTMLIB_OPTIONS))
-    return _make_mediapipe(video_mode, segmentation, backend_options)
+        spec = _auto(segmentation, backend_options)
+        log.info("pose backend: %s (auto)", spec.name)
+    else:
+        spec = _backend(backend)
+    if segmentation and not spec.gives_mask:
+        with_mask = " or ".join(n for n in _BACKEND_MODULES if _backend(n).gives_mask)
+        raise VunetError(None, f"the {spec.name} pose backend gives no person mask; use {with_mask} for segmentation")
+    return spec.build(_pick(backend_options, spec.options), video_mode=video_mode, segmentation=segmentation)
 
 
 def estimate_image_pose(image_rgb: np.ndarray, estimator, min_score: float = MIN_SCORE) -> Pose:

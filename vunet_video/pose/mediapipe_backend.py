@@ -10,18 +10,28 @@ finds. On its own it follows one person, and misses people whose face it cannot 
 (back views, small or blurred faces). Given person boxes from a body detector,
 `poses_in_boxes` runs the landmark model on each box directly, the way RTMPose is run
 top-down; choosing among several people is done by the caller (see `tracking.py`).
+
+Registered as 'mediapipe' (`BACKEND`, see estimator.py). Options: min_detection_confidence,
+person_boxes (True / False / None = when a detector file is local), and the person
+detector's det_model, det_kind, det_input_size, det_score_thr, device.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import warnings
 
 import numpy as np
 
+from ..errors import VunetError
+from .estimator import PoseBackend
 from .keypoints import NUM_JOINTS, Pose
+from .rtmlib_backend import DETECTOR_OPTIONS, PersonDetector, local_detector
+
+log = logging.getLogger(__name__)
 
 # The landmark half of MediaPipe's pose graph (pose_landmark_cpu.binarypb runs the
 # registered subgraph PoseLandmarkByRoiCpu after its detector), fed a region of our own.
@@ -184,3 +194,35 @@ class MediaPipePose:
         self._pose.close()
         if self._in_region is not None:
             self._in_region.close()
+
+
+def _build(options: dict, *, video_mode: bool, segmentation: bool) -> MediaPipePose:
+    """MediaPipe Pose, in person boxes when a detector file is local.
+
+    person_boxes: True = a detector is required (error without one), False = never,
+    absent = whenever a detector file is available locally (det_model, $VUNET_DET_MODEL,
+    or rtmlib's default detector in rtmlib's cache). Never downloads a detector.
+    """
+    mp_kwargs = {k: options[k] for k in ("min_detection_confidence",) if k in options}
+    boxes = options.get("person_boxes")
+    det_spec = local_detector(options.get("det_model")) if boxes is not False else None
+    if boxes and det_spec is None:
+        raise VunetError(None, "person_boxes needs a person detector file (det_model or $VUNET_DET_MODEL)")
+    detector = None
+    if det_spec is not None:
+        detector = PersonDetector(det_spec, options.get("det_kind") or "auto", options.get("det_input_size"),
+                                  options.get("det_score_thr"), options.get("device") or "cpu")
+        log.info("mediapipe landmarks in person boxes from %s", detector.model)
+    return MediaPipePose(video_mode=video_mode, segmentation=segmentation, detector=detector, **mp_kwargs)
+
+
+BACKEND = PoseBackend(
+    name="mediapipe",
+    options=DETECTOR_OPTIONS | {"min_detection_confidence", "person_boxes"},
+    gives_mask=True,
+    # 'auto's fallback: its models are bundled in the mediapipe wheel, so it is always
+    # available, and any backend that needs model files is preferred when they are local.
+    auto_rank=0,
+    models_local=lambda options: True,
+    build=_build,
+)

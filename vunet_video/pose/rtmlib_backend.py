@@ -29,6 +29,10 @@ OpenCV's BGR, but the models were not all trained that way:
   (projects/rtmpose/rtmpose/body_2d_keypoint/rtmpose-m_8xb256-420e_coco-256x192.py).
   rtmlib.RTMPose applies exactly that mean/std channel by channel to whatever it is
   given, so it gets the RGB image unchanged (rtmlib issue #48 reports the BGR mix-up).
+
+Registered as 'rtmlib' (`BACKEND`, see estimator.py). Options: pose_model, pose_input_size
+and the person detector's det_model, det_kind, det_input_size, det_score_thr, device (the
+detector is also what the mediapipe backend runs its landmark model in).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import VunetError
+from .estimator import PoseBackend
 from .keypoints import NUM_JOINTS, Pose
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,10 @@ _DEFAULT_DET_INPUT = (640, 640)
 # edge (the third person on the dev photo ultralytics_bus.jpg scores between 0.5 and 0.7
 # with YOLOX-nano); RTMDet keeps rtmlib's 0.3.
 _DEFAULT_DET_SCORE = {"yolox": 0.5, "rtmdet": 0.3}
+
+# Options of the person detector (PersonDetector's arguments); the mediapipe backend,
+# which can run its landmark model in these boxes, accepts them too.
+DETECTOR_OPTIONS = frozenset({"det_model", "det_kind", "det_input_size", "det_score_thr", "device"})
 
 
 def rtmlib_cache_dir() -> Path:
@@ -201,8 +210,11 @@ class RTMLibPose:
                  det_score_thr: float | None = None, pose_input_size: tuple[int, int] | None = None):
         import rtmlib
 
-        self.detector = PersonDetector(det_model, det_kind, det_input_size, det_score_thr, device)
+        # The pose file is checked before the detector is loaded: a mistyped pose path is
+        # reported at once, not after loading (or, for rtmlib's default, downloading) a
+        # detector that would not be used.
         spec = resolve_pose_model(pose_model)
+        self.detector = PersonDetector(det_model, det_kind, det_input_size, det_score_thr, device)
         with _quiet_rtmlib():
             self._pose = rtmlib.RTMPose(spec, model_input_size=pose_input_size or _DEFAULT_POSE_INPUT,
                                         backend="onnxruntime", device=device)
@@ -236,3 +248,38 @@ class RTMLibPose:
 
     def close(self) -> None:
         pass
+
+
+def local_detector(det_model: str | os.PathLike | None = None) -> str | None:
+    """The person detector's file when it can be loaded without a download, else None
+    (a path given explicitly that does not exist is an error, as in resolve_model)."""
+    spec = resolve_det_model(det_model)
+    return spec if is_local(spec) else None
+
+
+def _models_local(options: dict) -> bool:
+    """True when rtmlib's pose and detector files can be loaded without a download.
+
+    A path given explicitly (option or environment variable) that does not exist is an
+    error rather than a silent fallback: 'auto' must not quietly ignore a typo.
+    """
+    return (is_local(resolve_pose_model(options.get("pose_model")))
+            and is_local(resolve_det_model(options.get("det_model"))))
+
+
+def _build(options: dict, *, video_mode: bool, segmentation: bool) -> RTMLibPose:
+    # Every frame is detected and posed afresh, so video_mode changes nothing here; a
+    # person mask was refused by make_estimator (gives_mask=False).
+    return RTMLibPose(**options)
+
+
+BACKEND = PoseBackend(
+    name="rtmlib",
+    options=DETECTOR_OPTIONS | {"pose_model", "pose_input_size"},
+    gives_mask=False,
+    # Preferred by 'auto' over MediaPipe, but only when both files are already local:
+    # 'auto' never downloads.
+    auto_rank=1,
+    models_local=_models_local,
+    build=_build,
+)
