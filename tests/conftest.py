@@ -17,6 +17,28 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ["VUNET_SHARED"]) if os.environ.get("VUNET_SHARED") else REPO.parent / "shared"
 
 
+def _tested_package() -> str:
+    import vunet_video
+
+    where = Path(vunet_video.__file__).resolve().parent
+    kind = "source tree" if where.is_relative_to(REPO) else "installed package"
+    return f"vunet_video {vunet_video.__version__} imported from {where} ({kind})"
+
+
+def pytest_report_header(config) -> str:
+    """Which vunet_video the tests run against, so a CI log shows whether it was the
+    installed wheel or the source tree (`python -m pytest` puts the current folder first
+    on sys.path and would test the source tree even when a wheel is installed)."""
+    return _tested_package()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """-q leaves out the header above, and `pytest -q` is the test command: say it at the
+    end instead."""
+    if config.get_verbosity() < 0:
+        terminalreporter.write_line(_tested_package())
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The shared media folder; skips the test (with the reason) when it is not there."""
