@@ -32,7 +32,7 @@ SUBJECTS = SHARED / "data" / "dev" / "subjects"
 YOLOX = SHARED / "models" / "det" / "yolox_nano_416x416.onnx"
 RTMDET = SHARED / "models" / "det" / "rtmdet_nano.onnx"
 
-needs_shared = pytest.mark.skipif(not SUBJECTS.is_dir(), reason="../shared media not present")
+needs_shared = pytest.mark.skipif(not SUBJECTS.is_dir(), reason=f"shared media not found at {SHARED}")
 
 
 def load_rgb(name: str) -> np.ndarray:
@@ -198,7 +198,7 @@ def test_mediapipe_in_detected_person_boxes_sees_everybody():
 FACELESS_PHOTO = SHARED / "data" / "train" / "pidm_ecommerce" / "11879acf-2b4e-46b1-9fe8-c10cb5bdccae1668181442691Dresses1.jpg"
 
 
-@pytest.mark.skipif(not FACELESS_PHOTO.is_file(), reason="../shared media not present")
+@pytest.mark.skipif(not FACELESS_PHOTO.is_file(), reason=f"shared media not found at {SHARED}")
 def test_landmarks_in_a_person_box_find_a_person_whose_face_is_hidden():
     """MediaPipe's own detector looks for a face first; in a body detector's box the
     landmark model needs none (as for back views and blurred renders)."""
@@ -621,7 +621,7 @@ def short_clip(tmp_path_factory) -> Path:
     import av
 
     if not DRIVING.is_file():
-        pytest.skip("../shared driving video not present")
+        pytest.skip(f"shared driving video not found at {DRIVING}")
     out = tmp_path_factory.mktemp("clip") / "short.mp4"
     with av.open(str(DRIVING)) as src, av.open(str(out), "w") as dst:
         vs = src.streams.video[0]
