@@ -21,7 +21,8 @@ def _tested_package() -> str:
     import vunet_video
 
     where = Path(vunet_video.__file__).resolve().parent
-    kind = "source tree" if where.is_relative_to(REPO) else "installed package"
+    # (An installed copy can also lie under REPO, in a virtual environment made there.)
+    kind = "source tree" if where == REPO / "vunet_video" else "installed package"
     return f"vunet_video {vunet_video.__version__} imported from {where} ({kind})"
 
 
