@@ -319,12 +319,13 @@ def test_missing_model_file_is_a_one_line_error(tmp_path, monkeypatch):
         make_estimator("openpose")
 
 
-def test_backend_registry_names_and_cheap_import():
+def test_backend_registry_names_and_cheap_import(tmp_path):
     """backend_names() is what presets and help texts list; the registered modules agree
     with the table; importing the pose package loads no pose library."""
     import subprocess
     import sys
 
+    import vunet_video
     from vunet_video.pose import backend_names
     from vunet_video.pose.estimator import _BACKEND_MODULES, _backend
 
@@ -332,7 +333,10 @@ def test_backend_registry_names_and_cheap_import():
     assert [_backend(n).name for n in _BACKEND_MODULES] == list(backend_names()[1:])
     code = ("import sys, vunet_video.pose; "
             "print([m for m in ('mediapipe', 'rtmlib', 'onnxruntime', 'torch') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # The same vunet_video as this process (source tree or installed wheel), whatever the cwd.
+    env = {**os.environ, "PYTHONPATH": str(Path(vunet_video.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path, env=env).stdout
     assert out.strip() == "[]"
 
 
