@@ -6,7 +6,7 @@ Reports, on this machine (CPU, and CUDA when present):
   - training samples/s for fp32 and for bf16 autocast + channels_last (the fast path),
   - decoder time per frame at batch 1 and batch 8 (what `animate` pays per frame), and the
     one-off subject encoding time,
-  - the one-off per-subject fine-tune (train/finetune.py): time per step and for the
+  - the one-off per-subject fine-tune (model/finetune.py): time per step and for the
     default number of steps,
   - with --warp-skip (the shipped model's setting), the per-frame warp of the subject's
     body parts onto the target pose that the model's warp branch reads (OpenCV, CPU).
@@ -106,7 +106,7 @@ def bench_warp(cfg: VUNetConfig, steps: int) -> list[tuple[str, str]]:
 def bench_finetune(device: str, cfg: VUNetConfig, steps: int) -> list[tuple[str, str]]:
     import numpy as np
 
-    from vunet_video.train.finetune import FinetuneConfig, finetune_on_subject
+    from vunet_video.model.finetune import FinetuneConfig, finetune_on_subject
 
     s = cfg.image_size
     pose = _standing_pose(s)

@@ -78,6 +78,38 @@ def test_save_load_round_trip(tmp_path):
         assert torch.equal(m.decode(stick, m.encode(parts)), loaded.decode(stick, loaded.encode(parts)))
 
 
+def test_shipped_recipe_file_is_the_shipped_model(tmp_path, monkeypatch):
+    """configs/vunet_128.toml, read by `vunet-video train --config` itself, describes the
+    model that ships: its [model] table is the weights' own config, and it names every
+    field, so a copy for another size leaves nothing to the defaults."""
+    import tomllib
+    from dataclasses import fields
+
+    from typer.testing import CliRunner
+
+    import vunet_video.train.train as training
+    from vunet_video.cli import app
+    from vunet_video.model.loss import LossConfig
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "vunet_128.toml"
+    seen = []
+    monkeypatch.setattr(training, "train", lambda cfg, resume=None, log=print: seen.append(cfg) or "w.safetensors")
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    cfg = seen[0]
+    assert cfg.model == load_model().cfg
+    assert cfg.model.warp_skip and cfg.model.image_size == 128
+    assert cfg.data == str(tmp_path) and cfg.steps == 11000 and cfg.lr == 2e-4
+    assert cfg.loss == LossConfig()  # the loss defaults (which the fine-tune uses) are the shipped run's
+    raw = tomllib.loads(path.read_text())
+    assert set(raw) == {f.name for f in fields(training.TrainConfig)}
+    assert set(raw["model"]) == {f.name for f in fields(VUNetConfig)}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace("[model]", "[model]\nwidth = 3"))
+    with pytest.raises(VunetError, match="bad.toml: not a valid config"):
+        training.load_config(bad)
+
+
 def test_bad_checkpoints_give_one_line_errors(tmp_path):
     with pytest.raises(VunetError, match="no such checkpoint"):
         load_model(tmp_path / "missing.safetensors")
@@ -162,9 +194,10 @@ def _train_cfg(data: Path, out: Path, steps: int):
 
 
 def test_training_steps_lower_the_loss_on_real_images(tiny_dataset, tmp_path):
+    from vunet_video.model.loss import compute_loss
     from vunet_video.train.batches import sample_batch
     from vunet_video.train.dataset import PairDataset
-    from vunet_video.train.train import compute_loss, train
+    from vunet_video.train.train import train
 
     data, _ = tiny_dataset
     cfg = _train_cfg(data, tmp_path / "run", steps=40)
@@ -174,7 +207,7 @@ def test_training_steps_lower_the_loss_on_real_images(tiny_dataset, tmp_path):
     def loss_of(model):
         torch.manual_seed(0)  # same posterior noise for both measurements
         with torch.no_grad():
-            return compute_loss(model, batch, cfg, cfg.steps)[0].item()
+            return compute_loss(model, batch, cfg.loss, cfg.steps)[0].item()
 
     torch.manual_seed(cfg.seed)
     before = loss_of(VUNet(SMALL))
@@ -252,7 +285,7 @@ def test_finetune_on_a_subject_learns_them_and_leaves_the_model_alone(tiny_datas
     from vunet_video.model.inputs import on_plain_background, to_tensor
     from vunet_video.render.synthesizer import Synthesizer
     from vunet_video.train.dataset import PairDataset
-    from vunet_video.train.finetune import FinetuneConfig, finetune_on_subject
+    from vunet_video.model.finetune import FinetuneConfig, finetune_on_subject
 
     data, _ = tiny_dataset
     ds = PairDataset(data, 64, "heldout")
@@ -329,10 +362,11 @@ def test_warp_skip_starts_as_the_model_without_it():
 def test_warp_skip_trains_from_plain_weights_and_renders(tiny_dataset, tmp_path):
     from dataclasses import replace
 
+    from vunet_video.model.loss import compute_loss
     from vunet_video.render.synthesizer import Synthesizer
     from vunet_video.train.batches import sample_batch
     from vunet_video.train.dataset import PairDataset
-    from vunet_video.train.train import compute_loss, train
+    from vunet_video.train.train import train
 
     data, _ = tiny_dataset
     start = tmp_path / "plain.safetensors"
@@ -345,7 +379,7 @@ def test_warp_skip_trains_from_plain_weights_and_renders(tiny_dataset, tmp_path)
     def loss_of(model):
         torch.manual_seed(0)
         with torch.no_grad():
-            return compute_loss(model, batch, cfg, cfg.steps)[0].item()
+            return compute_loss(model, batch, cfg.loss, cfg.steps)[0].item()
 
     before = load_model(start)
     tuned = load_model(train(cfg, log=lambda *_: None))

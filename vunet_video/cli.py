@@ -105,7 +105,8 @@ def dataset_build(
 @user_errors
 def train(
     data: Path = typer.Option(..., help="Dataset cache from `vunet-video dataset build`."),
-    config: Path = typer.Option(None, help="TOML or JSON file of TrainConfig fields ([model] for VUNetConfig)."),
+    config: Path = typer.Option(None, help="TOML or JSON file of TrainConfig fields, a \\[model] table for "
+                                "VUNetConfig (the shipped model's: configs/vunet_128.toml)."),
     out: Path = typer.Option(None, help="Run folder (checkpoint, log.csv, sample grids, weights)."),
     resume: Path = typer.Option(None, help="checkpoint.pt to continue from, exactly."),
     steps: int = typer.Option(0, help="Override the number of steps."),
@@ -114,12 +115,9 @@ def train(
     snapshot_every: int = typer.Option(0, min=0, help="Keep the weights of every n-th step in OUT/snapshots/ (0 = off)."),
 ):
     """Train the VUNet."""
-    from .train.train import TrainConfig, train as run_training
+    from .train.train import TrainConfig, load_config, train as run_training
 
-    fields = {}
-    if config:
-        fields = _read_config(config)
-    cfg = TrainConfig.from_dict(fields)
+    cfg = load_config(config) if config else TrainConfig()
     cfg.data = str(data)
     if out:
         cfg.out = str(out)
@@ -135,20 +133,6 @@ def train(
         raise VunetError(resume, "no such checkpoint")
     weights = run_training(cfg, resume=str(resume) if resume else None, log=typer.echo)
     typer.echo(f"weights: {weights}")
-
-
-def _read_config(path: Path) -> dict:
-    import json
-    import tomllib
-
-    if not path.is_file():
-        raise VunetError(path, "no such config file")
-    try:
-        if path.suffix == ".json":
-            return json.loads(path.read_text())
-        return tomllib.loads(path.read_text())
-    except (ValueError, tomllib.TOMLDecodeError) as e:
-        raise VunetError(path, f"not a valid config ({e})") from None
 
 
 @app.command("eval")
@@ -281,7 +265,7 @@ def sample_cmd(
 
     from .pipeline import render_stickman, shape_input, stickman_crop, write_image
     from .render.framing import person_box
-    from .render.stickman import draw_stickman
+    from .model.stickman import draw_stickman
     from .render.synthesizer import sample_appearances
 
     synth = _synthesizer(weights)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..pose.keypoints import Pose
-from ..render.stickman import draw_stickman
+from .stickman import draw_stickman
 from .parts import part_crops, warp_parts
 
 

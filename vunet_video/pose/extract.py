@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from ..errors import VunetError, require_file
-from ..render.stickman import draw_preview
 from . import track_poses
+from .drawing import draw_preview
 from .estimator import estimate_image_pose, make_estimator
 from .io import write_pose_json
 from .keypoints import Pose

@@ -34,6 +34,17 @@ BONES = (
     (0, 1), (0, 2), (1, 3), (2, 4),  # face
 )
 
+# Limb lines of the stickman (model input) and of the preview, by body side; TORSO is the
+# polygon shoulders-to-hips. The same lists for both drawings, so a preview shows what the
+# model is given.
+RIGHT_LINES = ((INDEX["right_ankle"], INDEX["right_knee"]), (INDEX["right_knee"], INDEX["right_hip"]),
+               (INDEX["right_hip"], INDEX["right_shoulder"]), (INDEX["right_shoulder"], INDEX["right_elbow"]),
+               (INDEX["right_elbow"], INDEX["right_wrist"]))
+LEFT_LINES = ((INDEX["left_ankle"], INDEX["left_knee"]), (INDEX["left_knee"], INDEX["left_hip"]),
+              (INDEX["left_hip"], INDEX["left_shoulder"]), (INDEX["left_shoulder"], INDEX["left_elbow"]),
+              (INDEX["left_elbow"], INDEX["left_wrist"]))
+TORSO = [INDEX["left_hip"], INDEX["left_shoulder"], INDEX["right_shoulder"], INDEX["right_hip"]]
+
 # Default confidence below which a joint counts as missing.
 MIN_SCORE = 0.3
 

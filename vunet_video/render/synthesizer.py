@@ -88,7 +88,7 @@ class Synthesizer:
         """A Synthesizer whose model is a copy of this one fine-tuned for `steps` on one
         framed S x S subject crop (train/finetune.py); this one is left unchanged.
         progress: called with the number of steps done after each step."""
-        from ..train.finetune import FinetuneConfig, finetune_on_subject
+        from ..model.finetune import FinetuneConfig, finetune_on_subject
 
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,

@@ -11,7 +11,7 @@ Methods scored on the same pairs:
                  rendered person (by its predicted alpha) over the subject frame with the
                  subject removed, as `animate --background subject` does.
   vunet_finetuned  the same after fine-tuning a copy of the model on the subject frame
-                 (train/finetune.py), as `animate` does by default.
+                 (model/finetune.py), as `animate` does by default.
   unchanged      the subject frame itself (what you get by doing nothing).
   affine_parts   each body part of the subject (torso, head, upper/lower arms, thighs,
                  shins) warped onto the target pose with the same joint-normalised
@@ -105,7 +105,7 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     """
     if estimator is None:
         estimator = make_estimator("auto")
-    size = synth.size
+    size = synth.model.cfg.image_size
     ds = PairDataset(data_dir, size, split="heldout", cross_prob=0.0)
     pairs = heldout_pairs(ds, per_group, seed, subjects_per_group)
     method_names = [m for m in METHODS if finetune_steps > 0 or m != "vunet_finetuned"]

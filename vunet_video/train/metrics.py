@@ -1,62 +1,22 @@
-"""Image and pose metrics, shared by the training loss and the evaluation.
+"""Image and pose metrics of the evaluation.
 
-SSIM follows Wang et al. 2004 (Gaussian window sigma 1.5, K1 = 0.01, K2 = 0.03) with an
-11-pixel window; multi-scale SSIM follows Wang, Simoncelli, Bovik 2003, using the first
-three of its five scale weights (renormalised) because a 128 px image is too small for five.
+SSIM is Wang et al. 2004 with an 11-pixel Gaussian window, from the same terms as the
+training loss's MS-SSIM (model/loss.py, which documents them); SSIM and PSNR default to
+images in [-1, 1]; PCK scores the pose stage's joints on a render against the target's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-# Wang et al. 2003, Table/eq. weights for scales 1..5; we use the first three.
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
-
-
-def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    w = (g[:, None] * g[None, :]).to(dtype)
-    return w.expand(channels, 1, size, size).contiguous()
-
-
-def _ssim_terms(a: torch.Tensor, b: torch.Tensor, data_range: float, window: int = 11):
-    c = a.shape[1]
-    w = _gaussian_window(window, 1.5, c, a.device, a.dtype)
-    mu_a = F.conv2d(a, w, groups=c)
-    mu_b = F.conv2d(b, w, groups=c)
-    var_a = F.conv2d(a * a, w, groups=c) - mu_a ** 2
-    var_b = F.conv2d(b * b, w, groups=c) - mu_b ** 2
-    cov = F.conv2d(a * b, w, groups=c) - mu_a * mu_b
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    cs = (2 * cov + c2) / (var_a + var_b + c2)
-    lum = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1)
-    return lum * cs, cs
+from ..model.loss import ssim_terms
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
     """Mean SSIM per image, (B,). Inputs (B, C, H, W) float, same range."""
-    s, _ = _ssim_terms(a.float(), b.float(), data_range)
+    s, _ = ssim_terms(a.float(), b.float(), data_range)
     return s.flatten(1).mean(1)
-
-
-def ms_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0, window: int = 7) -> torch.Tensor:
-    """Three-scale MS-SSIM per image, (B,). Negative contrast terms are clamped (they make the
-    product's gradient undefined early in training)."""
-    a, b = a.float(), b.float()
-    weights = torch.tensor(MS_SSIM_WEIGHTS, device=a.device)
-    weights = weights / weights.sum()
-    values = []
-    for k in range(len(MS_SSIM_WEIGHTS)):
-        s, cs = _ssim_terms(a, b, data_range, window)
-        last = k == len(MS_SSIM_WEIGHTS) - 1
-        values.append((s if last else cs).flatten(1).mean(1).clamp_min(1e-4))
-        if not last:
-            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-    return torch.stack([v ** w for v, w in zip(values, weights)], 0).prod(0)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:

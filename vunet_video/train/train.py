@@ -1,14 +1,9 @@
 """The training loop, in one readable file (in the spirit of nanoGPT's train.py).
 
-Objective per sample (image values in [-1, 1], averaged over pixels):
-    loss = l1_weight * L1(rgb, x) + ssim_weight * (1 - MS-SSIM(rgb, x))
-         + mask_weight * BCE(alpha, person mask)
-         + kl_weight(step) * KL(q || p) / (3 * S * S)
-The KL is divided by the number of RGB values so that kl_weight = 1 is the per-pixel
-ELBO trade-off; it ramps linearly from 0 over `kl_warmup` steps so the decoder first learns
-to use the appearance code before the prior pulls it in. No pretrained VGG exists offline,
-so the paper's perceptual loss is replaced by MS-SSIM plus L1 (the mix Zhao et al. 2017,
-"Loss Functions for Image Restoration with Neural Networks", found best, alpha = 0.84).
+The objective (L1 + MS-SSIM on the person over grey, BCE of the matte, KL ramped in) is
+model/loss.py, shared with the per-subject fine-tune; TrainConfig carries its weights as
+flat fields (`cfg.loss` gathers them). The shipped model's settings are
+configs/vunet_128.toml at the repository root (`load_config` reads such a file).
 
 Fast paths: bf16 autocast + channels_last on CPU (about 3x over fp32 on the 2-core dev
 machines), CUDA autocast when a GPU is present. Checkpoints hold model, optimiser, step and
@@ -28,14 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import VunetError
+from ..model.augment import to_device
 from ..model.io import save_weights
+from ..model.loss import LossConfig, compute_loss, kl_weight_at
 from ..model.vunet import VUNet, VUNetConfig
-from .batches import sample_batch, to_device
+from .batches import sample_batch
 from .dataset import PairDataset
-from .metrics import ms_ssim
 
 
 @dataclass
@@ -47,11 +42,13 @@ class TrainConfig:
     lr: float = 2e-4
     lr_final: float = 2e-5         # cosine decay to this by `steps`
     steps: int = 100_000
-    kl_weight: float = 1.0
-    kl_warmup: int = 2000
-    l1_weight: float = 0.16        # Zhao et al. 2017 mix: 0.84 MS-SSIM + 0.16 L1
-    ssim_weight: float = 0.84
-    mask_weight: float = 0.1
+    # The loss weights (model/loss.py, LossConfig), flat so that config files and checkpoints
+    # keep their shape; `loss` gathers them.
+    kl_weight: float = LossConfig.kl_weight
+    kl_warmup: int = LossConfig.kl_warmup
+    l1_weight: float = LossConfig.l1_weight
+    ssim_weight: float = LossConfig.ssim_weight
+    mask_weight: float = LossConfig.mask_weight
     cross_prob: float = 0.5        # share of video samples whose appearance comes from another frame
     grad_clip: float = 1.0
     seed: int = 0
@@ -64,6 +61,11 @@ class TrainConfig:
     max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
     init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser
 
+    @property
+    def loss(self) -> LossConfig:
+        return LossConfig(l1_weight=self.l1_weight, ssim_weight=self.ssim_weight, mask_weight=self.mask_weight,
+                          kl_weight=self.kl_weight, kl_warmup=self.kl_warmup)
+
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
         d = dict(d)
@@ -71,33 +73,26 @@ class TrainConfig:
         return TrainConfig(model=model, **d)
 
 
-def kl_weight_at(cfg: TrainConfig, step: int) -> float:
-    return cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup))
+def load_config(path: str | Path) -> TrainConfig:
+    """TrainConfig from a TOML (or .json) file of its fields, with a [model] table of
+    VUNetConfig fields; fields left out keep their defaults. What `vunet-video train
+    --config` reads. VunetError for a missing file, bad syntax or an unknown field."""
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise VunetError(path, "no such config file")
+    try:
+        text = path.read_text()
+        fields = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return TrainConfig.from_dict(fields)
+    except (ValueError, TypeError) as e:  # TOMLDecodeError is a ValueError; unknown fields are TypeErrors
+        raise VunetError(path, f"not a valid config ({e})") from None
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
     t = min(1.0, step / max(1, cfg.steps))
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
-
-
-def compute_loss(model: VUNet, batch: dict, cfg: TrainConfig, step: int) -> tuple[torch.Tensor, dict]:
-    out, kl = model(batch["stickman"], batch["parts"], batch.get("warp"))
-    # The loss itself runs in fp32: SSIM's variance terms cancel catastrophically in bf16.
-    with torch.autocast(out.device.type, enabled=False):
-        return _loss_terms(out.float(), kl.float(), batch, cfg, step)
-
-
-def _loss_terms(out: torch.Tensor, kl: torch.Tensor, batch: dict, cfg: TrainConfig, step: int):
-    rgb, alpha = out[:, :3], out[:, 3]
-    target = batch["image"]
-    l1 = (rgb - target).abs().mean()
-    ssim_loss = 1 - ms_ssim(rgb, target).mean()
-    mask_loss = F.binary_cross_entropy_with_logits(alpha, batch["mask"])
-    kl = kl.mean() / (3 * target.shape[-1] * target.shape[-2])
-    loss = (cfg.l1_weight * l1 + cfg.ssim_weight * ssim_loss + cfg.mask_weight * mask_loss
-            + kl_weight_at(cfg, step) * kl)
-    return loss, {"loss": loss.item(), "l1": l1.item(), "ms_ssim": 1 - ssim_loss.item(),
-                  "mask_bce": mask_loss.item(), "kl": kl.item()}
 
 
 def _checkpoint_state(model, opt, step: int, rng: np.random.Generator, cfg: TrainConfig) -> dict:
@@ -181,6 +176,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
 
+    loss_cfg = cfg.loss
     start = time.time()
     t_last, n_last = time.time(), 0
     while step < cfg.steps:
@@ -190,7 +186,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast(device.type, dtype=amp_dtype):
-            loss, parts = compute_loss(model, batch, cfg, step)
+            loss, parts = compute_loss(model, batch, loss_cfg, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -202,7 +198,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
             rate = n_last / (time.time() - t_last)
             t_last, n_last = time.time(), 0
             row = {"step": step, "time": round(time.time() - start, 1), "lr": f"{lr:.3g}",
-                   "kl_weight": round(kl_weight_at(cfg, step), 4), **{k: f"{v:.5g}" for k, v in parts.items()},
+                   "kl_weight": round(kl_weight_at(loss_cfg, step), 4), **{k: f"{v:.5g}" for k, v in parts.items()},
                    "samples_per_s": round(rate, 2)}
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([row[k] for k in fields])

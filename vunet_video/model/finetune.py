@@ -10,7 +10,8 @@ at inference. The stickman encoder (`shape_up`) stays frozen: the tune is about 
 person looks, not how poses are read, and freezing it kept the renders' pose accuracy
 closer to the untuned model's. Measured: benchmarks/results/finetune.md.
 
-This is once-per-subject work (like the appearance code), never per frame.
+This is once-per-subject work (like the appearance code), never per frame. It is part of
+inference (`Synthesizer.personalised`), so it needs only the model and the pose, not train/.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_tensor
-from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
-from .batches import maybe_flip, random_similarity, to_device, training_warp
-from .train import TrainConfig, compute_loss
+from .augment import maybe_flip, random_similarity, to_device, training_warp
+from .inputs import appearance_input, on_plain_background, stickman_input, to_tensor
+from .loss import LossConfig, compute_loss
+from .vunet import VUNet
 
 
 @dataclass
@@ -63,7 +64,7 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
         p.requires_grad_(False)
     trainable = [p for p in tuned.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=(0.5, 0.9))
-    loss_cfg = TrainConfig(model=model.cfg, kl_warmup=1)  # training's loss weights, KL at full weight
+    loss_cfg = LossConfig(kl_warmup=1)  # training's loss weights, KL at full weight
     rng = np.random.default_rng(cfg.seed)
     gen_state = torch.get_rng_state()
     torch.manual_seed(cfg.seed)  # the posterior samples: same subject + seed -> same tuned model
