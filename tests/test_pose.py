@@ -712,12 +712,15 @@ def test_pose_cli_real_console_has_no_traceback(tmp_path):
     import subprocess
     import sys
 
-    repo = Path(__file__).resolve().parents[1]
+    import vunet_video
+
+    # The same vunet_video as this process (source tree or installed wheel), whatever the cwd.
+    env = {**os.environ, "PYTHONPATH": str(Path(vunet_video.__file__).resolve().parents[1])}
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((300, 200, 3), 200, np.uint8))
     for source, problem in ((tmp_path / "nope.mp4", "no such file"), (blank, "no person found in the photo")):
         proc = subprocess.run([sys.executable, "-m", "vunet_video", "pose", str(source), "-o", str(tmp_path / "p.json"),
-                               "--backend", "mediapipe"], capture_output=True, text=True, cwd=repo)
+                               "--backend", "mediapipe"], capture_output=True, text=True, cwd=tmp_path, env=env)
         assert proc.returncode == 1
         assert proc.stderr.strip().splitlines() == [f"error: {source}: {problem}"]
         assert not (tmp_path / "p.json").exists()
