@@ -525,7 +525,7 @@ def test_output_is_all_or_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
     out.write_bytes(b"earlier result")
-    with pytest.raises(VunetError, match="result.mp4: already exists; pass overwrite"):
+    with pytest.raises(VunetError, match=r"result.mp4: already exists \(use --overwrite"):
         VideoWriter(out, FPS)
     with pytest.raises(RuntimeError):
         with VideoWriter(out, FPS, overwrite=True) as writer:
@@ -583,7 +583,7 @@ def test_png_sequence_replaces_only_a_previous_export(tmp_path):
     with PngSequenceWriter(folder) as writer:
         writer.write(rgba_frame(0))
         writer.write(rgba_frame(1))
-    with pytest.raises(VunetError, match="frames: already exists; pass overwrite"):
+    with pytest.raises(VunetError, match=r"frames: already exists \(use --overwrite"):
         PngSequenceWriter(folder)
     with pytest.raises(RuntimeError):
         with PngSequenceWriter(folder, overwrite=True) as writer:

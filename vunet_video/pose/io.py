@@ -24,10 +24,10 @@ Coordinates are pixels of the source (x right, y down), rounded to 0.01 px; scor
 seconds.
 
 Writing streams one frame at a time into a temporary file next to the destination and
-renames it into place at the end, so a failed run leaves no partial file and an existing
-file is never replaced unless asked. Reading streams too: the header is read first and the
-frames are decoded one by one as the iterator is consumed, so memory does not grow with
-the length of the video.
+renames it into place at the end (`files.atomic_output`), so a failed run leaves no
+partial file and an existing file is never replaced unless asked. Reading streams too:
+the header is read first and the frames are decoded one by one as the iterator is
+consumed, so memory does not grow with the length of the video.
 
 OpenPose import: `read_pose_json` also accepts OpenPose's per-frame output
 (`{"people": [{"pose_keypoints_2d": [x0, y0, c0, x1, ...]}, ...]}`), one file or a
@@ -42,13 +42,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..errors import VunetError
+from ..files import EXISTS, atomic_output
 from .keypoints import NAMES, NUM_JOINTS, Pose
 from .tracking import SubjectTracker
 
@@ -85,62 +85,37 @@ def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tupl
     header: source, backend, fps, width, height, smoothed (missing keys become null;
             version, joints and frame_count are filled in here).
     frames: (index, time in seconds, Pose) in order; consumed lazily. If iterating it
-            raises, the exception propagates and nothing is left at `path`.
+            raises, the exception propagates and nothing is left at `path` (an
+            OSError, like the file's own, becomes a VunetError naming `path`).
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise VunetError(path, "already exists (use --overwrite to replace it)")
+        raise VunetError(path, EXISTS)
     if path.is_dir():
         raise VunetError(path, "is a folder, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     head = {k: header.get(k) for k in ("source", "backend", "fps", "width", "height", "smoothed")}
     head["source"] = None if head["source"] is None else str(head["source"])
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            def put(text: str) -> None:
-                f.write(text.encode("ascii"))
+    with atomic_output(path, overwrite) as tmp, open(tmp, "wb") as f:
+        def put(text: str) -> None:
+            f.write(text.encode("ascii"))
 
-            put('{\n "version": %d,\n' % VERSION)
-            for key, value in head.items():
-                put(f" {json.dumps(key)}: {json.dumps(value)},\n")
-            put(f' "joints": {json.dumps(list(NAMES))},\n "frame_count": ')
-            count_at = f.tell()
-            put(" " * _COUNT_FIELD + ',\n "frames": [')
-            for index, time, pose in frames:
-                put(("\n  " if count == 0 else ",\n  ") + json.dumps(_frame_record(index, time, pose)))
-                count += 1
-            put("\n ]\n}\n")
-            f.seek(count_at)
-            put(str(count).ljust(_COUNT_FIELD))
-        _publish(tmp, path, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
+        put('{\n "version": %d,\n' % VERSION)
+        for key, value in head.items():
+            put(f" {json.dumps(key)}: {json.dumps(value)},\n")
+        put(f' "joints": {json.dumps(list(NAMES))},\n "frame_count": ')
+        # The count is not known until the frames (a lazy iterator) are used up: leave a
+        # blank field for it and patch it in at the end instead of holding the frames.
+        count_at = f.tell()
+        put(" " * _COUNT_FIELD + ',\n "frames": [')
+        for index, time, pose in frames:
+            put(("\n  " if count == 0 else ",\n  ") + json.dumps(_frame_record(index, time, pose)))
+            count += 1
+        put("\n ]\n}\n")
+        f.seek(count_at)
+        put(str(count).ljust(_COUNT_FIELD))
     return count
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file to `path`; without overwrite, never replace a file."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)  # atomic and fails if `path` appeared meanwhile
-    except FileExistsError:
-        raise VunetError(path, "already exists (use --overwrite to replace it)") from None
-    except OSError:  # file systems without hard links
-        if path.exists():
-            raise VunetError(path, "already exists (use --overwrite to replace it)") from None
-        os.rename(tmp, path)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -4,9 +4,10 @@ driving clip's sound, and alpha exports (PNG sequence, ProRes 4444) for editors.
 from .audio import AudioCopy
 from .exports import PngSequenceWriter, ProResWriter
 from .reader import Frame, VideoInfo, VideoReader, probe, read_image
-from .writer import VideoWriter, exact_rate
+from .writer import AtomicOutput, VideoWriter, exact_rate
 
 __all__ = [
+    "AtomicOutput",
     "AudioCopy",
     "Frame",
     "PngSequenceWriter",

@@ -7,9 +7,9 @@ channel, which H.264 cannot carry:
   the usual intermediate for Final Cut, Premiere, Resolve and After Effects; 4:4:4 so odd
   sizes need no padding, with the driving clip's sound as in VideoWriter.
 
-Both follow VideoWriter's rules: nothing appears at the target until close() succeeds,
-an existing target is only replaced with overwrite=True, and a failure leaves nothing
-behind.
+Both follow the rules of `files.py` (its checks and wording): nothing appears at the
+target until close() succeeds, an existing target is only replaced with overwrite=True,
+a failure leaves nothing behind, and the files get a normal mode (0666 minus the umask).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from ..errors import VunetError
-from .writer import AtomicOutput, VideoWriter, check_output_folder
+from ..files import APPEARED, EXISTS, PRORES_SUFFIXES, check_output_folder
+from .writer import AtomicOutput, VideoWriter
 
 
 def _rgba(image, what: str) -> np.ndarray:
@@ -59,7 +60,7 @@ class PngSequenceWriter(AtomicOutput):
                 raise VunetError(self.folder, "exists and is not a folder")
             if any(self.folder.iterdir()):
                 if not overwrite:
-                    raise VunetError(self.folder, "already exists; pass overwrite=True to replace it")
+                    raise VunetError(self.folder, EXISTS)
                 self._check_replaceable()
         check_output_folder(self.folder.parent)
         self._tmp = self.folder.with_name(f".{self.folder.name}.partial")
@@ -92,7 +93,7 @@ class PngSequenceWriter(AtomicOutput):
             ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
             if not ok:
                 raise OSError("PNG encoding failed")
-            name.write_bytes(data.tobytes())
+            name.write_bytes(data.tobytes())  # a plain open(): the normal mode, 0666 minus the umask
         except OSError as e:
             self.abort()
             raise VunetError(self.folder, f"writing failed ({e.strerror or e})") from None
@@ -110,7 +111,7 @@ class PngSequenceWriter(AtomicOutput):
             if self.folder.exists():
                 if any(self.folder.iterdir()):
                     if not self.overwrite:
-                        raise VunetError(self.folder, "appeared while writing; pass overwrite=True to replace it")
+                        raise VunetError(self.folder, APPEARED)
                     self._check_replaceable()
                     shutil.rmtree(old, ignore_errors=True)
                     os.replace(self.folder, old)  # keep it until the new one is in place
@@ -141,7 +142,7 @@ class ProResWriter(VideoWriter):
     write(image) takes (H, W, 4) RGBA or (H, W, 3) RGB (opaque) uint8.
     """
 
-    suffixes = (".mov",)
+    suffixes = PRORES_SUFFIXES
     codec = "prores_ks"
     pix_fmt = "yuva444p10le"
     channels = (3, 4)

@@ -17,12 +17,14 @@ Why it is built this way:
   folder, so the final rename is atomic on one filesystem) and are renamed over the target
   only when close() succeeds. An exception inside the `with` block, or closing with no
   frames written, deletes the partial file and leaves any existing output untouched.
+  The encoder streams into the partial file itself, so this does not use
+  `files.atomic_output`'s `with` block, but it takes the same checks, partial name and
+  final `files.publish` (normal mode, no clobbering of a file that appeared meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +32,10 @@ import av
 import numpy as np
 
 from ..errors import VunetError
+# check_output_folder is only re-exported, for the committed pipeline.py that still imports
+# the checks from here; drop it once that import is gone (new code uses ..files).
+from ..files import check_output_folder  # noqa: F401
+from ..files import VIDEO_OUTPUT_SUFFIXES, check_output_path, partial_path, publish, remove_quietly
 from .audio import AudioCopy
 
 # AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange values
@@ -49,41 +55,6 @@ def exact_rate(fps: float | Fraction | int) -> Fraction:
     if rate <= 0:
         raise ValueError(f"fps must be positive, not {fps!r}")
     return rate
-
-
-def check_output_path(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
-    """Validate an output file path; VunetError for anything that would fail later."""
-    p = Path(path)
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise VunetError(p, f"unsupported output extension {p.suffix or '(none)'}; use one of {', '.join(suffixes)}")
-    if p.is_dir():
-        raise VunetError(p, "is a folder; give a file name for the output")
-    if p.exists() and not overwrite:
-        raise VunetError(p, "already exists; pass overwrite=True to replace it")
-    check_output_folder(p.parent)
-    return p
-
-
-def check_output_folder(folder: Path) -> None:
-    folder = folder if str(folder) else Path(".")
-    if not folder.exists():
-        raise VunetError(folder, "output folder does not exist")
-    if not folder.is_dir():
-        raise VunetError(folder, "output folder is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise VunetError(folder, "output folder is not writable")
-
-
-def partial_path(p: Path) -> Path:
-    """The temporary name a result is written under before the final rename."""
-    return p.with_name(f".{p.stem}.partial{p.suffix}")
-
-
-def remove_quietly(p: Path) -> None:
-    try:
-        p.unlink()
-    except FileNotFoundError:
-        pass
 
 
 class AtomicOutput:
@@ -110,7 +81,7 @@ class VideoWriter(AtomicOutput):
     write(image) takes (H, W, 3) uint8 RGB; the first frame fixes the size.
     """
 
-    suffixes: tuple[str, ...] = (".mp4", ".m4v", ".mov", ".mkv")
+    suffixes: tuple[str, ...] = VIDEO_OUTPUT_SUFFIXES
     codec = "libx264"
     pix_fmt = "yuv420p"
     channels = (3,)  # accepted input channel counts
@@ -245,9 +216,7 @@ class VideoWriter(AtomicOutput):
                 self._audio.finish(self.duration)
             self._container.close()
             self._container = None
-            if self.path.exists() and not self.overwrite:
-                raise VunetError(self.path, "appeared while writing; pass overwrite=True to replace it")
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path, self.overwrite)
         self._closed = True
 
     def abort(self) -> None:

@@ -1,0 +1,145 @@
+"""Files in and out: what each kind of file is called, and writing outputs all or nothing.
+
+Every output the project writes (videos, image sequences, images, pose JSON, weights,
+checkpoints, summaries) goes through `atomic_output` (or, for a folder of frames,
+`PngSequenceWriter`, which follows the same rules): the data goes to a hidden
+`.<stem>.partial<suffix>` beside the target, in the same folder so the final rename is
+atomic, and is renamed over the target only when it is complete. A failure deletes the
+partial file and leaves any existing output as it was; an existing output is only
+replaced when `overwrite` is asked for. Finished files get a normal file's mode
+(0666 minus the umask), even where the library that wrote them made them private.
+
+The suffix tables here are the only ones: inputs are recognised by them and outputs are
+checked against the export registry (`video/formats.py`), which uses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from .errors import VunetError
+
+# Inputs, by what they hold (lower-case suffixes).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                  ".wmv", ".flv", ".3gp")
+POSE_SUFFIXES = (".json",)
+
+# Outputs: images and pose JSON take the input tables above; videos are narrower, being
+# the containers the encoders' streams can go into.
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # H.264 (VideoWriter)
+PRORES_SUFFIXES = (".mov",)  # ProRes 4444 with alpha (ProResWriter)
+
+# The one wording for an output that is already there, so callers never match on text.
+EXISTS = "already exists (use --overwrite to replace it)"
+# ... and for one that turned up while ours was being written.
+APPEARED = "appeared while writing; use --overwrite to replace it"
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_pose_file(path: str | Path) -> bool:
+    """A pose JSON file, or a folder (of OpenPose per-frame JSON files)."""
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() in POSE_SUFFIXES
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """VunetError unless `folder` exists, is a folder, and can be written to."""
+    folder = Path(folder) if str(folder) else Path(".")
+    if not folder.exists():
+        raise VunetError(folder, "output folder does not exist")
+    if not folder.is_dir():
+        raise VunetError(folder, "output folder is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VunetError(folder, "output folder is not writable")
+
+
+def check_output_path(path: str | Path, overwrite: bool = False, suffixes: tuple[str, ...] | None = None) -> Path:
+    """An output file path that can be written: the right suffix, not a folder, not an
+    existing file (unless overwrite), in a writable folder. VunetError otherwise, before
+    any work is done."""
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise VunetError(p, f"unsupported output extension {p.suffix or '(none)'}; use one of {', '.join(suffixes)}")
+    if p.is_dir():
+        raise VunetError(p, "is a folder; give a file name for the output")
+    if p.exists() and not overwrite:
+        raise VunetError(p, EXISTS)
+    check_output_folder(p.parent)
+    return p
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name an output is written under: hidden, beside the target, with the
+    target's suffix (encoders and muxers choose their format by it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def give_normal_mode(path: Path) -> None:
+    """0666 minus the umask: what `open()` would have given (mkstemp and safetensors make
+    files private)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move a finished temporary file over `path` (with a normal mode).
+
+    Without overwrite the move is a hard link, which fails atomically if `path` appeared
+    meanwhile (another run writing the same output), so a file is never replaced unasked
+    even in a race; file systems without hard links fall back to check-then-rename."""
+    give_normal_mode(tmp)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise VunetError(path, APPEARED) from None
+    except OSError:  # no hard links here
+        if path.exists():
+            raise VunetError(path, APPEARED) from None
+        os.rename(tmp, path)
+    else:
+        remove_quietly(tmp)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Write an output file all or nothing:
+
+        with atomic_output("out.json", overwrite) as tmp:
+            tmp.write_text(...)          # or any library writing to str(tmp)
+
+    On success the file at `tmp` is renamed to `path`; if the block raises, `tmp` is
+    deleted and `path` is left as it was. OS errors become one-line VunetErrors.
+    """
+    path = Path(path)
+    if path.is_dir():  # checked first, as check_output_path does: replacing it would fail at the end
+        raise VunetError(path, "is a folder; give a file name for the output")
+    if path.exists() and not overwrite:
+        raise VunetError(path, EXISTS)
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        publish(tmp, path, overwrite)
+    except OSError as e:
+        raise VunetError(path, f"writing failed ({e.strerror or e})") from None
+    finally:
+        remove_quietly(tmp)
