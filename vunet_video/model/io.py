@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from ..errors import VunetError
+from ..files import atomic_output
 from .vunet import VUNet, VUNetConfig
 
 # The weights this project trained and ships (see weights/MODEL_CARD.md).
@@ -16,7 +16,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vunet_12
 
 
 def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half: bool = False) -> None:
-    """Write `model` to `path` atomically; `half` stores fp16 (half the size, for shipping)."""
+    """Write `model` to `path` all or nothing, replacing any file there; `half` stores fp16
+    (half the size, for shipping)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -24,13 +25,9 @@ def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": "vunet-video", "config": json.dumps(model.cfg.to_dict()),
             "extra": json.dumps(extra or {})}
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=meta)
-    # safetensors creates the file private (0600); give it a normal file's mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    # safetensors creates the file private (0600); atomic_output gives it a normal file's mode.
+    with atomic_output(path, overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> VUNet:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import VunetError, require_file
+from ..files import EXISTS, atomic_output, is_image
 from . import track_poses
 from .drawing import draw_preview
 from .estimator import estimate_image_pose, make_estimator
@@ -23,13 +24,8 @@ from .io import write_pose_json
 from .keypoints import Pose
 from .smoothing import PoseSmoother
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # The video shows through the preview at this brightness, so the skeleton stands out.
 PREVIEW_BACKGROUND = 0.4
-
-
-def is_photo(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def preview_frame(image: np.ndarray, pose: Pose) -> np.ndarray:
@@ -42,22 +38,16 @@ def _check_new_file(path: Path, overwrite: bool) -> None:
     if path.is_dir():
         raise VunetError(path, "is a folder, not a file")
     if path.exists() and not overwrite:
-        raise VunetError(path, "already exists (use --overwrite to replace it)")
+        raise VunetError(path, EXISTS)
 
 
 def _write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
-    """Write an image atomically (temp file, then rename)."""
+    """Write an image all or nothing (files.atomic_output)."""
     ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise VunetError(path, "cannot encode an image of this type")
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
+    with atomic_output(path, overwrite) as tmp:
         tmp.write_bytes(data.tobytes())
-        if path.exists() and not overwrite:
-            raise VunetError(path, "already exists (use --overwrite to replace it)")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def extract_poses(source: str | os.PathLike, output: str | os.PathLike, *,
@@ -78,7 +68,7 @@ def extract_poses(source: str | os.PathLike, output: str | os.PathLike, *,
     _check_new_file(output, overwrite)
     if preview is not None:
         _check_new_file(preview, overwrite)
-    if is_photo(source):
+    if is_image(source):
         return _photo(source, output, preview, backend, overwrite, backend_options)
     return _video(source, output, preview, backend, smooth, overwrite, progress, smoother_options or {},
                   backend_options)
@@ -101,7 +91,7 @@ def _photo(source: Path, output: Path, preview: Path | None, backend: str, overw
               "smoothed": False}
     if preview is not None:
         drawn = preview_frame(image, pose)
-        if is_photo(preview):
+        if is_image(preview):
             _write_image(preview, drawn, overwrite)
         else:
             with VideoWriter(preview, 1, overwrite=overwrite) as writer:

@@ -21,7 +21,6 @@ here, before any training.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 
 from ..errors import VunetError
+from ..files import atomic_output
 from ..pose.keypoints import INDEX, Pose
 from ..render.framing import crop, person_box
 
@@ -142,9 +142,9 @@ def build_dataset(sources: list[str | Path], out_dir: str | Path, opts: BuildOpt
     estimator.close()
 
     index = {"size": opts.size, "samples": samples, "counts": counts}
-    tmp = out / "index.json.partial"
-    tmp.write_text(json.dumps(index))
-    os.replace(tmp, out / "index.json")
+    # Written last and all or nothing: a cache without its index is not a dataset.
+    with atomic_output(out / "index.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(index))
     return counts
 
 

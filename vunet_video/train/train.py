@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import VunetError
+from ..files import atomic_output
 from ..model.augment import to_device
 from ..model.io import save_weights
 from ..model.loss import LossConfig, compute_loss, kl_weight_at
@@ -102,9 +102,8 @@ def _checkpoint_state(model, opt, step: int, rng: np.random.Generator, cfg: Trai
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
@@ -127,9 +126,8 @@ def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
         cells = [batch["stickman"][k], torso] + ([warp[k, :3]] if warp is not None else []) \
             + [out[k, :3], batch["image"][k]]
         rows.append(np.concatenate([to_image(c) for c in cells], 1))
-    tmp = path.with_name(path.name + ".partial.png")
-    cv2.imwrite(str(tmp), np.concatenate(rows, 0)[:, :, ::-1])
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=True) as tmp:
+        cv2.imwrite(str(tmp), np.concatenate(rows, 0)[:, :, ::-1])
 
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
@@ -169,7 +167,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
 
     log(f"{len(ds)} training samples, model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, device {device}")
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    with atomic_output(out / "config.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(asdict(cfg), indent=2))
     log_path = out / "log.csv"
     fields = ["step", "time", "lr", "kl_weight", "loss", "l1", "ms_ssim", "mask_bce", "kl", "samples_per_s"]
     if not log_path.exists() or step == 0:
