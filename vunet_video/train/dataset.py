@@ -77,7 +77,7 @@ def build_dataset(sources: list[str | Path], out_dir: str | Path, opts: BuildOpt
     Returns the per-source counts, also stored in index.json.
     """
     from ..pose.mediapipe_backend import MediaPipePose
-    from ..video.reader import VideoReader, read_image
+    from ..video import VideoReader, read_image
 
     opts = opts or BuildOptions()
     out = Path(out_dir)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Iterator
 
 import av
-import cv2
 import numpy as np
 
 from ..errors import VunetError, require_file
@@ -51,28 +50,6 @@ _MP4_FAMILY = "mov,mp4"
 # Beyond this size a container without a frame count is not read end to end just to
 # count packets; the count is estimated from duration * fps instead.
 _COUNT_BY_DEMUX_MAX_BYTES = 2 << 30
-
-
-# --------------------------------------------------------------------------- images
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a photo as an (H, W, 3) uint8 RGB array, turned upright by its EXIF orientation.
-
-    Grey, palette, 16-bit and RGBA images are converted to 8-bit RGB (alpha is dropped).
-    """
-    p = require_file(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)  # imdecode instead of imread: any path encoding
-    except OSError as e:
-        raise VunetError(p, f"cannot read file ({e.strerror or e})") from None
-    if data.size == 0:
-        raise VunetError(p, "empty file, not an image")
-    # IMREAD_COLOR converts grey/RGBA/16-bit to 8-bit BGR and applies EXIF orientation.
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise VunetError(p, "not an image OpenCV can read (or the file is damaged)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 # --------------------------------------------------------------------------- probing

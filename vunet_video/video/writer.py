@@ -32,9 +32,6 @@ import av
 import numpy as np
 
 from ..errors import VunetError
-# check_output_folder is only re-exported, for the committed pipeline.py that still imports
-# the checks from here; drop it once that import is gone (new code uses ..files).
-from ..files import check_output_folder  # noqa: F401
 from ..files import VIDEO_OUTPUT_SUFFIXES, check_output_path, partial_path, publish, remove_quietly
 from .audio import AudioCopy
 
