@@ -295,7 +295,7 @@ def test_finetune_on_a_subject_learns_them_and_leaves_the_model_alone(tiny_datas
 
     def error_of(m):  # the subject re-rendered in its own pose against the subject on grey
         synth = Synthesizer(m)
-        rgb, _ = synth.render(synth.encode_crop(image, pose, mask), [pose])
+        rgb, _ = synth.render(synth.encode_crop(image, pose, mask), [pose], on_grey=True)
         return (to_tensor(rgb[0]) - to_tensor(on_plain_background(image, mask))).abs().mean().item()
 
     cfg = FinetuneConfig(steps=30, lr=1e-3)

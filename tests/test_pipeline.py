@@ -145,7 +145,7 @@ def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):
     # Frames at 3/24 ... 7/24 s: start <= t < end.
     assert [s[0] for s in seen] == [3, 4, 5, 6, 7]
     np.testing.assert_allclose([s[1] for s in seen], np.arange(3, 8) / 24, atol=1e-6)
-    h, w = encoded.size
+    w, h = encoded.frame_size
     assert all(s[2] == (h, w, 4) and s[3] == np.uint8 for s in seen)
     info = probe(out)
     assert (info.frame_count, result.frames) == (5, 5)
@@ -156,7 +156,7 @@ def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):
 
 def test_subject_is_fine_tuned_once_and_renders_with_its_own_copy(animator, encoded, media, tiny_weights, tmp_path):
     # The default preset fine-tunes a copy of the model on the photo; the shared model stays as loaded.
-    assert animator.settings["model"]["finetune_steps"] > 0
+    assert animator.settings.model.finetune_steps > 0
     assert encoded.synth is not None and encoded.synth.model is not animator.synth.model
     k = "decoder.out.weight"
     assert not torch.equal(encoded.synth.model.state_dict()[k], animator.synth.model.state_dict()[k])
@@ -184,7 +184,7 @@ def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tm
     assert result.frames == header["frame_count"] == len(frames) == FRAMES
     assert [f[0] for f in frames] == list(range(FRAMES))
     np.testing.assert_allclose([f[1] for f in frames], np.arange(FRAMES) / 24, atol=1e-6)
-    assert (header["width"], header["height"]) == (encoded.size[1], encoded.size[0])
+    assert (header["width"], header["height"]) == encoded.frame_size
     assert header["fps"] == 24.0
     # The retargeted poses have the subject's torso length, not the dancer's.
     from vunet_video.render.retarget import EDGES, HIPS, NECK, bone_lengths, extended
@@ -245,7 +245,7 @@ def test_png_and_prores_exports_are_frame_accurate_with_alpha(tiny_weights, medi
     pngs = sorted(folder.glob("*.png"))
     assert result.frames == len(pngs) == 6
     first = cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)
-    assert first.shape == (*street.size, 4)
+    assert first.shape == (street.frame_size[1], street.frame_size[0], 4)
     assert first[..., 3][0, 0] == 0 and first[..., 3][-1, -1] == 0  # transparent background
     assert (first[..., 3] > 0).mean() > 0.02                      # ... around an opaque person
 
@@ -366,7 +366,7 @@ def test_other_bad_inputs_are_one_line_errors(media, tiny_weights, tmp_path):
 def test_subject_background_has_no_ghost_of_the_original_person(encoded):
     photo, plate, pose = encoded.image, encoded.plate, encoded.pose
     person = pose.mask > 0.5
-    hole = person_hole(pose.mask, pose, encoded.size)
+    hole = person_hole(pose.mask, pose, encoded.image.shape[:2])
     assert person.mean() > 0.05
     # Outside the painted region the scene is untouched ...
     np.testing.assert_array_equal(plate[~hole], photo[~hole])
@@ -384,12 +384,12 @@ def test_compositor_places_the_crop_through_the_box_and_keeps_alpha():
     alpha = np.zeros((64, 64), np.float32)
     alpha[16:48, 16:48] = 1.0  # the crop's middle half
     box = Box(100.0, 50.0, 128.0)  # 2x upscale into a 300 x 400 canvas
-    rgba = Compositor((300, 400), "alpha")(rgb, alpha, box)
+    rgba = Compositor((400, 300), "alpha")(rgb, alpha, box)
     assert rgba[..., 3].max() == 255 and rgba[0, 0, 3] == 0
     ys, xs = np.nonzero(rgba[..., 3] > 127)
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((132, 195, 82, 145), abs=1)
     assert (rgba[ys, xs, 0] == 200).all()
-    colour = Compositor((300, 400), "color", color="#0000ff")(rgb, alpha, box)
+    colour = Compositor((400, 300), "color", color="#0000ff")(rgb, alpha, box)
     assert tuple(colour[0, 0, :3]) == (0, 0, 255) and tuple(colour[100, 150, :3]) == (200, 0, 0)
     with pytest.raises(VunetError, match="unknown background"):
         Compositor((10, 10), "beach")
@@ -447,7 +447,7 @@ def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, enco
     assert cv2.imread(str(out)).shape == (64, 64, 3)
     # A stickman image in the model's convention is used as the shape input itself.
     stick = tmp_path / "stick.png"
-    cv2.imwrite(str(stick), cv2.cvtColor(draw_stickman(encoded.pose, encoded.size), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(stick), cv2.cvtColor(draw_stickman(encoded.pose, encoded.image.shape[:2]), cv2.COLOR_RGB2BGR))
     out2 = tmp_path / "render2.png"
     assert cli("render", media["subject"], stick, "-o", out2, *base).exit_code == 0
     assert cv2.imread(str(out2)).shape == (64, 64, 3)

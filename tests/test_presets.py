@@ -15,44 +15,44 @@ from vunet_video.presets import PRESETS_DIR, available, load_settings
 def test_shipped_presets_load_and_default_has_every_key():
     names = available()
     assert {"default", "fast", "quality", "editor"} <= set(names)
-    default = load_settings("default")
+    default = load_settings("default").to_dict()
     for name in names:
-        settings = load_settings(name)
+        settings = load_settings(name).to_dict()
+        assert set(settings) == set(default), name
         for section, table in default.items():
-            if section != "preset":
-                assert set(settings[section]) == set(table), name
+            assert set(settings[section]) == set(table), name
 
 
 def test_preset_by_name_changes_only_its_keys():
     default, fast, editor = load_settings("default"), load_settings("fast"), load_settings("editor")
-    assert fast["render"]["size"] == 512 and default["render"]["size"] == 0
-    assert fast["output"]["x264_preset"] == "veryfast"
-    assert fast["render"]["background"] == default["render"]["background"] == "subject"
-    assert (editor["render"]["background"], editor["output"]["export"]) == ("alpha", "prores")
+    assert fast.render.size == 512 and default.render.size == 0
+    assert fast.output.x264_preset == "veryfast"
+    assert fast.render.background == default.render.background == "subject"
+    assert (editor.render.background, editor.output.export) == ("alpha", "prores")
 
 
 def test_preset_by_path(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text('[render]\nsize = 200\ncolor = "#00ff00"\n[smoothing]\nbeta = 0.2\n')
     settings = load_settings(str(mine))
-    assert settings["render"]["size"] == 200
-    assert settings["render"]["color"] == "#00ff00"
-    assert settings["smoothing"]["beta"] == 0.2
-    assert settings["smoothing"]["min_cutoff"] == load_settings()["smoothing"]["min_cutoff"]
-    assert settings["preset"]["path"] == str(mine)
+    assert settings.render.size == 200
+    assert settings.render.color == "#00ff00"
+    assert settings.smoothing.beta == 0.2
+    assert settings.smoothing.min_cutoff == load_settings().smoothing.min_cutoff
+    assert settings.preset_path == str(mine)
     # File names in a preset are relative to the preset's folder; options stay as given.
     mine.write_text('[model]\nweights = "w/model.safetensors"\n')
-    assert load_settings(str(mine))["model"]["weights"] == str(tmp_path / "w" / "model.safetensors")
-    assert load_settings(str(mine), {"model.weights": "x.safetensors"})["model"]["weights"] == "x.safetensors"
+    assert load_settings(str(mine)).model.weights == str(tmp_path / "w" / "model.safetensors")
+    assert load_settings(str(mine), {"model.weights": "x.safetensors"}).model.weights == "x.safetensors"
 
 
 def test_overrides_win_and_none_means_not_given():
     settings = load_settings("fast", {"size": 96, "render.batch_size": 2, "smooth": False, "background": None})
-    assert settings["render"]["size"] == 96
-    assert settings["render"]["batch_size"] == 2
-    assert settings["smoothing"]["enabled"] is False
-    assert settings["render"]["background"] == "subject"
-    assert load_settings("default", {"min_cutoff": 2})["smoothing"]["min_cutoff"] == 2.0  # int for a float
+    assert settings.render.size == 96
+    assert settings.render.batch_size == 2
+    assert settings.smoothing.enabled is False
+    assert settings.render.background == "subject"
+    assert load_settings("default", {"min_cutoff": 2}).smoothing.min_cutoff == 2.0  # int for a float
 
 
 @pytest.mark.parametrize("text, words", [
@@ -104,6 +104,6 @@ def test_cli_option_is_checked_like_a_preset_value(tmp_path):
 def test_readme_documents_every_key():
     readme = (PRESETS_DIR / "README.md").read_text()
     documented = set(re.findall(r"`(\w+\.\w+)`", readme))
-    settings = load_settings()
-    keys = {f"{s}.{k}" for s, table in settings.items() if s != "preset" for k in table}
+    settings = load_settings().to_dict()
+    keys = {f"{s}.{k}" for s, table in settings.items() for k in table}
     assert keys <= documented, keys - documented

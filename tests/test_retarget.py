@@ -143,8 +143,8 @@ def test_empty_reference_is_an_error(poses):
 def test_frame_fit_keeps_the_dancers_own_framing():
     pose = Pose(np.full((NUM_JOINTS, 2), 100.0, np.float32), np.ones(NUM_JOINTS, np.float32))
     pose.xy[0] = (540.0, 960.0)  # centre of a 1080 x 1920 frame
-    same = FrameFit((1920, 1080), (1920, 1080))(pose)
+    same = FrameFit((1080, 1920), (1080, 1920))(pose)
     np.testing.assert_array_equal(same.xy, pose.xy)
-    fitted = FrameFit((1920, 1080), (600, 800))(pose)  # into a landscape photo: height-bound
+    fitted = FrameFit((1080, 1920), (800, 600))(pose)  # into a landscape photo: height-bound
     np.testing.assert_allclose(fitted.xy[0], (400.0, 300.0))
     np.testing.assert_allclose(fitted.xy[1], (100 * 600 / 1920 + (800 - 1080 * 600 / 1920) / 2, 100 * 600 / 1920))

@@ -22,13 +22,19 @@ _EXPORTS = {
     "load_model": ".model.io",
     "save_weights": ".model.io",
     "Synthesizer": ".render.synthesizer",
-    "render_in_pose": ".render.synthesizer",
-    "transfer_appearance": ".render.synthesizer",
-    "sample_appearances": ".render.synthesizer",
+    "render_in_pose": ".stills",
+    "transfer_appearance": ".stills",
+    "sample_appearances": ".stills",
+    "render_pose": ".stills",
+    "transfer": ".stills",
+    "sample": ".stills",
+    "batch_folder": ".batch",
+    "run_batch": ".batch",
     "Retargeter": ".render.retarget",
     "VunetError": ".errors",
     "Pose": ".pose.keypoints",
     "load_settings": ".presets",
+    "Settings": ".settings",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,9 @@
 """Batch runs: `animate` over many (subject photo, driving clip) pairs.
 
+    results = batch_folder("out/", subjects="photos/", driving="dances/", jobs=2)  # all of it
+
+or step by step:
+
     pairs = pairs_from_folders("photos/", "dances/", "out/")     # every photo x every clip
     pairs = pairs_from_csv("pairs.csv", "out/")                   # or a list of pairs
     results = run_batch(pairs, preset="fast", jobs=2)
@@ -30,7 +34,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 import traceback
 from collections import OrderedDict, deque
@@ -41,11 +44,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import VunetError
+from .files import IMAGE_SUFFIXES, POSE_SUFFIXES, VIDEO_SUFFIXES, atomic_output
+from .video.formats import EXPORTS, ExportFormat
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                  ".wmv", ".flv", ".3gp")
-POSE_SUFFIXES = (".json",)
 SUMMARY_NAME = "batch_summary.csv"
 SUMMARY_COLUMNS = ("subject", "driving", "output", "status", "frames", "seconds", "error", "notes")
 # Encoded subjects a worker keeps: pairs arrive grouped by subject, so the current one and
@@ -82,17 +83,15 @@ class PairResult:
 
 # ----------------------------------------------------------------------------- the pairs
 
-def _export_suffix(export: str) -> str:
-    from .pipeline import EXPORT_SUFFIX
-
-    if export not in EXPORT_SUFFIX:
-        raise VunetError(None, f"unknown export {export!r} (use one of {', '.join(EXPORT_SUFFIX)})")
-    return EXPORT_SUFFIX[export]
+def _export(export: str) -> ExportFormat:
+    if export not in EXPORTS:
+        raise VunetError(None, f"unknown export {export!r} (use one of {', '.join(EXPORTS)})")
+    return EXPORTS[export]
 
 
 def output_name(subject: str | Path, driving: str | Path, export: str = "video") -> str:
     """`<subject-stem>_<driving-stem>` + the export's suffix."""
-    return f"{Path(subject).stem}_{Path(driving).stem}{_export_suffix(export)}"
+    return f"{Path(subject).stem}_{Path(driving).stem}{_export(export).suffix}"
 
 
 def _listing(folder: Path, what: str) -> list[Path]:
@@ -197,24 +196,17 @@ def pairs_from_csv(path: str | Path, outdir: str | Path, export: str = "video") 
 
 
 def output_exists(output: Path, export: str = "video") -> bool:
-    """Whether a finished output is there (a PNG export: a non-empty folder)."""
-    if export == "png":
-        return output.is_dir() and any(output.iterdir())
-    return output.exists()
+    """Whether a finished output is there (a folder export: a non-empty folder)."""
+    return _export(export).exists(output)
 
 
 def _existing_frames(output: Path, export: str) -> int | None:
     """Frames of an output left by an earlier run, for the summary (None when unknown)."""
+    count = _export(export).count_frames
     try:
-        if export == "png":
-            return sum(1 for p in output.iterdir() if p.suffix.lower() == ".png")
-        if export in ("video", "prores"):
-            from .video import probe
-
-            return probe(output).frame_count
+        return None if count is None else count(output)
     except (VunetError, OSError):
-        pass
-    return None
+        return None
 
 
 # ----------------------------------------------------------------------------- one worker
@@ -306,15 +298,11 @@ def check_run(weights: str | Path | None = None, preset: str | Path = "default",
               overrides: dict | None = None) -> dict:
     """The run's settings; VunetError, before any work, for what would fail every pair
     (bad preset or option, alpha background on H.264, no checkpoint file)."""
-    from .pipeline import WEIGHTS_ENV
+    from .model.io import resolve_weights
     from .presets import load_settings
 
-    settings = load_settings(preset, {k: v for k, v in (overrides or {}).items() if v is not None})
-    if settings["output"]["export"] == "video" and settings["render"]["background"] == "alpha":
-        raise VunetError(None, "background 'alpha' needs export png or prores (H.264 has no alpha channel)")
-    from .model.io import DEFAULT_WEIGHTS
-
-    path = Path(weights or settings["model"]["weights"] or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
+    settings = load_settings(preset, overrides)
+    path = resolve_weights(weights or settings.model.weights or None)
     if not path.is_file():
         raise VunetError(path, "no such checkpoint")
     return settings
@@ -344,7 +332,7 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if jobs < 1:
         raise VunetError(None, f"jobs must be at least 1, not {jobs}")
-    export = check_run(weights, preset, overrides)["output"]["export"]
+    export = check_run(weights, preset, overrides).output.export
     results: dict[int, PairResult] = {}
     total = len(pairs)
 
@@ -374,6 +362,32 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
     else:
         _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), overwrite, finish)
     return [results[i] for i in range(total)]
+
+
+def batch_folder(outdir: str | Path, *, subjects: str | Path | None = None, driving: str | Path | None = None,
+                 pairs_csv: str | Path | None = None, weights: str | Path | None = None,
+                 preset: str | Path = "default", overrides: dict | None = None, jobs: int = 1,
+                 overwrite: bool = False, fps: float | None = None,
+                 on_result: Callable[[PairResult, int, int], None] | None = None) -> list[PairResult]:
+    """The `batch` command: the pairs of two folders (every photo in `subjects` x every
+    driving input in `driving`) or of a CSV file, rendered into `outdir`, with the
+    summary written to outdir/batch_summary.csv. Everything that would fail every pair
+    is checked before the output folder is made. Other arguments as for `run_batch`."""
+    from .presets import load_settings
+
+    if pairs_csv is not None and (subjects is not None or driving is not None):
+        raise VunetError(None, "give either --pairs CSV or --subjects and --driving folders, not both")
+    if pairs_csv is None and (subjects is None or driving is None):
+        raise VunetError(None, "give --subjects and --driving folders, or a --pairs CSV")
+    export = load_settings(preset, overrides).output.export
+    todo = pairs_from_csv(pairs_csv, outdir, export) if pairs_csv is not None else \
+        pairs_from_folders(subjects, driving, outdir, export)
+    check_run(weights, preset, overrides)
+    outdir = prepare_outdir(outdir)
+    results = run_batch(todo, weights=weights, preset=preset, overrides=overrides, jobs=jobs, overwrite=overwrite,
+                        fps=fps, on_result=on_result)
+    write_summary(results, outdir / SUMMARY_NAME)
+    return results
 
 
 _DIED = "worker process died while rendering it (crash or out of memory)"
@@ -475,16 +489,8 @@ def write_summary(results: list[PairResult], path: str | Path) -> Path:
     for r in results:
         w.writerow([r.pair.subject, r.pair.driving, r.pair.output, r.status,
                     "" if r.frames is None else r.frames, f"{r.seconds:.2f}", r.error, "; ".join(r.notes)])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise VunetError(path, f"cannot write the summary ({e.strerror or e})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8", newline="")
     return path
 
 

@@ -36,11 +36,8 @@ The output canvas is the subject photo's frame, scaled so its longer side is
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time as _time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from itertools import chain, islice
 from pathlib import Path
 from typing import Callable, Iterator
@@ -51,12 +48,10 @@ import numpy as np
 from .errors import VunetError
 from .pose.keypoints import Pose, usable
 from .presets import load_settings
+from .settings import Settings
+from .video.formats import export_format
 
 log = logging.getLogger(__name__)
-
-EXPORT_SUFFIX = {"video": ".mp4", "png": "", "prores": ".mov", "keypoints": ".json"}
-_POSE_SUFFIXES = (".json",)
-WEIGHTS_ENV = "VUNET_WEIGHTS"
 
 
 @dataclass
@@ -73,9 +68,9 @@ class EncodedSubject:
     synth: object = None        # what renders them: the Animator's Synthesizer or its copy tuned on them
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the output canvas."""
-        return self.image.shape[:2]
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the output canvas."""
+        return self.image.shape[1], self.image.shape[0]
 
 
 @dataclass
@@ -87,7 +82,7 @@ class AnimationResult:
     frames: int
     fps: float
     duration: float
-    size: tuple[int, int]        # (width, height)
+    frame_size: tuple[int, int]  # (width, height)
     audio: bool
     held_frames: int             # frames without a driving person (last pose held)
     seconds: float               # wall-clock time of the run
@@ -96,7 +91,7 @@ class AnimationResult:
     def __str__(self) -> str:
         where = str(self.output) if self.output else "(no file)"
         sound = "with sound" if self.audio else "silent"
-        text = (f"{where}: {self.frames} frames, {self.size[0]}x{self.size[1]}, {self.fps:.3f} fps, "
+        text = (f"{where}: {self.frames} frames, {self.frame_size[0]}x{self.frame_size[1]}, {self.fps:.3f} fps, "
                 f"{self.duration:.2f} s, {sound}; took {self.seconds:.1f} s "
                 f"({self.frames / max(self.seconds, 1e-9):.1f} frames/s)")
         if self.held_frames:
@@ -106,235 +101,31 @@ class AnimationResult:
 
 def default_output(subject: str | Path, driving: str | Path, export: str = "video") -> Path:
     """`<subject-stem>_<driving-stem>` + the export's suffix, in the current folder."""
-    return Path(f"{Path(subject).stem}_{Path(driving).stem}{EXPORT_SUFFIX[export]}")
-
-
-def write_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:
-    """Save an RGB or RGBA image atomically (temp file + rename); never clobbers unasked."""
-    from .video.writer import check_output_path
-
-    path = check_output_path(path, overwrite, (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"))
-    code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, data = cv2.imencode(path.suffix, cv2.cvtColor(np.ascontiguousarray(image), code))
-    if not ok:
-        raise VunetError(path, "image encoding failed")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        if not overwrite and path.exists():
-            raise VunetError(path, "already exists (use --overwrite to replace it)")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-# ----------------------------------------------------------------------------- driving poses
-
-class _CountingEstimator:
-    """Passes an estimator through and remembers the most people seen in one frame."""
-
-    def __init__(self, estimator):
-        self.estimator, self.name, self.most_people = estimator, estimator.name, 0
-
-    def __call__(self, image):
-        people = self.estimator(image)
-        self.most_people = max(self.most_people, len(people))
-        return people
-
-    def close(self):
-        close = getattr(self.estimator, "close", None)
-        if close:
-            close()
-
-
-class DrivingSource:
-    """The driving motion as (index, time, pose): from a video (pose estimated per frame)
-    or from a pose JSON file / OpenPose output. Streams; holds no frames."""
-
-    def __init__(self, path: str | Path, settings: dict, start: float | None = None, end: float | None = None,
-                 fps: float | None = None, audio: str | Path | None = None):
-        self.path = Path(path)
-        self.settings = settings
-        self.start, self.end = start, end
-        pose = settings["pose"]
-        self.min_score = pose["min_score"]
-        self.is_pose_file = self.path.is_dir() or self.path.suffix.lower() in _POSE_SUFFIXES
-        self._estimator = None
-        if self.is_pose_file:
-            from .pose.io import read_pose_json
-
-            self.header, self._records = read_pose_json(self.path, fps=fps)
-            rate = self.header.get("fps") or fps or 25.0
-            from .video.writer import exact_rate
-
-            self.rate = exact_rate(rate)
-            w, h = self.header.get("width"), self.header.get("height")
-            self.frame_size = (int(h), int(w)) if w and h else None
-            self.frame_count = self.header.get("frame_count")
-            self.backend = self.header.get("backend") or "file"
-            self.presmoothed = bool(self.header.get("smoothed"))
-            self.audio_path = Path(audio) if audio else None
-        else:
-            from .video import VideoReader
-
-            self.reader = VideoReader(self.path, start=start, end=end)
-            info = self.reader.info
-            self.rate = info.rate or Fraction(25)
-            self.frame_size = (info.height, info.width)
-            self.frame_count = len(self.reader)
-            self.presmoothed = False
-            self.audio_path = Path(audio) if audio else (self.path if info.has_audio else None)
-            self._estimator = _CountingEstimator(self._make_estimator(pose))
-            self.backend = self._estimator.name
-
-    @staticmethod
-    def _make_estimator(pose: dict):
-        from .pose import make_estimator
-
-        options = {k: (pose[k] or None) for k in ("det_model", "pose_model")}
-        if pose["backend"] == "mediapipe":
-            options.pop("pose_model")
-        return make_estimator(pose["backend"], video_mode=True, **options)
-
-    @property
-    def most_people(self) -> int:
-        return self._estimator.most_people if self._estimator else 1
-
-    def _smoother(self):
-        s = self.settings["smoothing"]
-        if not s["enabled"] or self.presmoothed:
-            return None
-        from .pose import PoseSmoother
-
-        return PoseSmoother(s["min_cutoff"], s["beta"], s["d_cutoff"], min_score=self.min_score)
-
-    def __iter__(self) -> Iterator[tuple[int, float, Pose]]:
-        smoother = self._smoother()
-        if self.is_pose_file:
-            for n, (index, t, pose) in enumerate(self._records):
-                t = n / float(self.rate) if t is None else t
-                if self.start is not None and t < self.start - 1e-6:
-                    continue
-                if self.end is not None and t >= self.end - 1e-6:
-                    break
-                yield index, t, (smoother(pose, t) if smoother else pose)
-            return
-        from .pose import SubjectTracker, track_poses
-
-        tracker = SubjectTracker(min_score=self.min_score)
-        with self.reader:
-            for frame, pose in track_poses(self.reader, self._estimator, smoother, tracker):
-                yield frame.index, frame.time, pose
-
-    def close(self) -> None:
-        if self._estimator is not None:
-            self._estimator.close()
-
-
-# ----------------------------------------------------------------------------- outputs
-
-class _Sink:
-    """Where frames go for one export; created at the first frame (the audio slice starts
-    at that frame's time, exactly)."""
-
-    def __init__(self, export: str, path: Path | None, settings: dict, overwrite: bool):
-        self.export, self.path, self.overwrite = export, path, overwrite
-        self.source: DrivingSource | None = None  # set once the driving input is open
-        self.settings = settings
-        self.writer = None
-        self.alpha = settings["render"]["background"] == "alpha"
-
-    def check(self) -> None:
-        """Fail before any work for an output that cannot be written."""
-        from .video.writer import check_output_folder, check_output_path
-
-        if self.path is None:
-            return
-        if self.export == "png":
-            if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())) and not self.overwrite:
-                raise VunetError(self.path, "already exists (use --overwrite to replace it)")
-            check_output_folder(self.path.parent)
-        else:
-            suffixes = {"video": (".mp4", ".m4v", ".mov", ".mkv"), "prores": (".mov",), "keypoints": (".json",)}
-            try:
-                check_output_path(self.path, self.overwrite, suffixes[self.export])
-            except VunetError as e:
-                if "already exists" in e.problem:
-                    raise VunetError(self.path, "already exists (use --overwrite to replace it)") from None
-                raise
-
-    def _open(self, first_time: float):
-        from .video import PngSequenceWriter, ProResWriter, VideoWriter
-
-        # The sound from the first rendered frame's time for as long as the video lasts
-        # (the writer stops it at the last frame's end, which may lie just past `end`).
-        audio = self.source.audio_path
-        a_start = first_time if audio == self.source.path else 0.0
-        a_end = None
-        if self.export == "png":
-            return PngSequenceWriter(self.path, overwrite=self.overwrite)
-        if self.export == "prores":
-            return ProResWriter(self.path, self.source.rate, audio_from=audio, audio_start=a_start,
-                                audio_end=a_end, overwrite=self.overwrite)
-        out = self.settings["output"]
-        return VideoWriter(self.path, self.source.rate, audio_from=audio, audio_start=a_start, audio_end=a_end,
-                           overwrite=self.overwrite, crf=out["crf"], preset=out["x264_preset"])
-
-    def write(self, time: float, rgba: np.ndarray) -> None:
-        if self.path is None:
-            return
-        if self.writer is None:
-            self.writer = self._open(time)
-        if self.export == "video":
-            self.writer.write(rgba[..., :3])
-        elif self.alpha:
-            self.writer.write(rgba)
-        else:  # an opaque background stays opaque in the export
-            self.writer.write(rgba[..., :3])
-
-    def close(self) -> bool:
-        """Finish the file; True when it carries sound."""
-        if self.writer is None:
-            return False
-        self.writer.close()
-        return bool(getattr(self.writer, "has_audio", False))  # PNG sequences have none
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-
-
-# ----------------------------------------------------------------------------- the animator
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return Path(f"{Path(subject).stem}_{Path(driving).stem}{export_format(export).suffix}")
 
 
 class Animator:
     """Animates subject photos with driving videos (see the module docstring).
 
-    weights: checkpoint path; None = the preset's model.weights, else $VUNET_WEIGHTS,
-             else the shipped weights.
-    preset:  preset name (presets/<name>.toml) or path; **overrides win over it
-             (e.g. background="alpha", size=512, smooth=False, "render.temporal"=0).
+    weights:  checkpoint path; None = the preset's model.weights, else $VUNET_WEIGHTS,
+              else the shipped weights.
+    preset:   preset name (a shipped one, see vunet_video/presets/) or path; **overrides
+              win over it (e.g. background="alpha", size=512, smooth=False, "render.temporal"=0).
+    settings: a ready `Settings` instead of preset and overrides.
+    synthesizer: a ready `Synthesizer` (model loaded) instead of loading `weights`.
     """
 
-    def __init__(self, weights: str | Path | None = None, preset: str | Path = "default", **overrides):
-        from .model.io import load_model
-        from .render.synthesizer import Synthesizer
+    def __init__(self, weights: str | Path | None = None, preset: str | Path = "default", *,
+                 settings: Settings | None = None, synthesizer=None, **overrides):
+        self.settings = settings if settings is not None else load_settings(preset, overrides)
+        if synthesizer is None:
+            from .model.io import load_model, resolve_device, resolve_weights
+            from .render.synthesizer import Synthesizer
 
-        self.settings = load_settings(preset, overrides)
-        model_cfg = self.settings["model"]
-        path = weights or model_cfg["weights"] or os.environ.get(WEIGHTS_ENV) or None
-        device = _device(model_cfg["device"])
-        self.synth = Synthesizer(load_model(path, device=device), device=device)
-        self.size = self.synth.size
+            device = resolve_device(self.settings.model.device)
+            path = resolve_weights(weights or self.settings.model.weights or None)
+            synthesizer = Synthesizer(load_model(path, device=device), device=device)
+        self.synth = synthesizer
 
     # -- the subject, once per run
 
@@ -352,36 +143,36 @@ class Animator:
             from .video import read_image
 
             image, source = read_image(photo), str(photo)
-        render = self.settings["render"]
-        pose_cfg = self.settings["pose"]
+        render, pose_cfg = self.settings.render, self.settings.pose
+        min_score = pose_cfg.min_score
         # The photo is always posed by MediaPipe, the one backend that gives a person mask:
         # the appearance encoder takes the person cut out on grey (as in training) and the
         # 'subject' background paints the person out by it.
-        estimator = make_estimator("mediapipe", segmentation=True, det_model=pose_cfg["det_model"] or None)
+        estimator = make_estimator("mediapipe", segmentation=True, det_model=pose_cfg.det_model or None)
         try:
-            people = [p for p in estimator(image) if not p.is_empty(pose_cfg["min_score"])]
+            people = [p for p in estimator(image) if not p.is_empty(min_score)]
         finally:
             getattr(estimator, "close", lambda: None)()
-        pose = main_subject(people, image.shape[:2], pose_cfg["min_score"])
-        if pose.is_empty(pose_cfg["min_score"]) or not usable(pose, pose_cfg["min_score"]):
+        pose = main_subject(people, image.shape[:2], min_score)
+        if pose.is_empty(min_score) or not usable(pose, min_score):
             raise VunetError(source, "no person found in the photo")
         notes = []
         if len(people) > 1:
             x0, y0, x1, y1 = pose.bbox()
             notes.append(f"{source}: {len(people)} people in the photo; animating the most prominent one "
                          f"(around x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f})")
-        if not pose.visible(pose_cfg["min_score"])[[13, 14, 15, 16]].any():
+        if not pose.visible(min_score)[[13, 14, 15, 16]].any():
             notes.append(f"{source}: no legs visible (half-body photo); legs take the dancer's proportions")
         # Full resolution: the best crop. With model.finetune_steps the model is first tuned
         # on this photo (once per subject; every frame then renders with the tuned copy).
-        # A keypoints export renders nothing, so it skips the tune.
-        steps = 0 if self.settings["output"]["export"] == "keypoints" else self.settings["model"]["finetune_steps"]
+        # An export that renders nothing (keypoints) skips the tune.
+        steps = self.settings.model.finetune_steps if export_format(self.settings.output.export).frames else 0
         with tqdm(total=steps, unit="step", desc="fine-tune on subject", disable=quiet or not steps,
                   dynamic_ncols=True, leave=False) as bar:
             encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps,
                                         progress=lambda n: bar.update(n - bar.n))
 
-        scale = 1.0 if not render["size"] else render["size"] / max(image.shape[:2])
+        scale = 1.0 if not render.size else render.size / max(image.shape[:2])
         if scale != 1.0:
             h, w = image.shape[:2]
             size = (max(2, round(w * scale)), max(2, round(h * scale)))
@@ -389,7 +180,7 @@ class Animator:
             mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
             image, pose = small, Pose(pose.transformed(scale).xy, pose.score, mask)
         subject = EncodedSubject(source, image, pose, encoded.appearance, None, len(people), notes, encoded.synth)
-        if render["background"] == "subject":
+        if render.background == "subject":
             self._add_plate(subject)
         return subject
 
@@ -399,7 +190,7 @@ class Animator:
         from .render.compose import person_hole, remove_person
 
         if subject.plate is None:
-            hole = person_hole(subject.pose.mask, subject.pose, subject.size)
+            hole = person_hole(subject.pose.mask, subject.pose, subject.image.shape[:2])
             subject.plate = remove_person(subject.image, hole)
 
     # -- a run
@@ -420,27 +211,30 @@ class Animator:
                   file to take the sound from.
         quiet:    no progress bar.
         """
+        from .pose.driving import DrivingSource
+        from .video.sink import OutputSink
+
         settings = self.settings
-        export = settings["output"]["export"]
-        if export in ("video",) and settings["render"]["background"] == "alpha":
-            raise VunetError(output, "background 'alpha' needs export png or prores (H.264 has no alpha channel)")
+        export = export_format(settings.output.export)
         t0 = _time.perf_counter()
-        sink = _Sink(export, None if output is None else Path(output), settings, overwrite)
+        sink = OutputSink(export, output, alpha=settings.render.background == "alpha", overwrite=overwrite,
+                          crf=settings.output.crf, x264_preset=settings.output.x264_preset)
         sink.check()  # before any work, as is opening the driving input
-        source = sink.source = DrivingSource(driving, settings, start, end, fps, audio)
+        source = DrivingSource(driving, settings.pose, settings.smoothing, start, end, fps, audio)
+        sink.set_timing(source.rate, source.audio_path, source.audio_follows_frames)
         stats = {"held": 0}
         try:
             if not isinstance(subject, EncodedSubject):
                 subject = self.encode_subject(subject, quiet=quiet)
-            if settings["render"]["background"] == "subject":
+            if settings.render.background == "subject":
                 self._add_plate(subject)
             targets = self._targets(subject, source, stats)
-            if export == "keypoints":
-                written = self._write_keypoints(sink, source, subject, targets, quiet)
-                has_audio = False
-            else:
+            if export.frames:
                 written = self._render(subject, targets, sink, on_frame, source, quiet)
                 has_audio = sink.close()
+            else:
+                written = self._write_keypoints(sink, source, subject, targets, quiet)
+                has_audio = False
         except BaseException:
             sink.abort()
             raise
@@ -449,21 +243,20 @@ class Animator:
         notes = list(subject.notes)
         if source.most_people > 1:
             notes.append(f"{driving}: up to {source.most_people} people in a frame; following the most prominent one")
-        h, w = subject.size
-        return AnimationResult(sink.path, export, written, float(source.rate), written / float(source.rate),
-                               (w, h), has_audio, stats["held"], _time.perf_counter() - t0, notes)
+        return AnimationResult(sink.path, export.name, written, float(source.rate), written / float(source.rate),
+                               subject.frame_size, has_audio, stats["held"], _time.perf_counter() - t0, notes)
 
-    def _targets(self, subject: EncodedSubject, source: DrivingSource, stats: dict) -> Iterator[tuple[int, float, Pose]]:
+    def _targets(self, subject: EncodedSubject, source, stats: dict) -> Iterator[tuple[int, float, Pose]]:
         """(index, time, target pose in output pixels) for every driving frame."""
         from .render.retarget import FrameFit, Retargeter, is_confident
 
-        min_score = self.settings["pose"]["min_score"]
-        window = max(1, self.settings["retarget"]["reference_frames"])
+        min_score = self.settings.pose.min_score
+        retarget = self.settings.retarget
         stream = iter(source)
-        head = list(islice(stream, window))  # poses only: a bounded look-ahead
+        head = list(islice(stream, max(1, retarget.reference_frames)))  # poses only: a bounded look-ahead
         mapping = None
-        if not self.settings["retarget"]["enabled"]:
-            mapping = FrameFit(source.frame_size, subject.size)
+        if not retarget.enabled:
+            mapping = FrameFit(source.frame_size, subject.frame_size)
 
         def make_mapping(refs):
             return Retargeter(subject.pose, refs, min_score) if refs else None
@@ -488,36 +281,29 @@ class Animator:
         if not seen_anyone:
             raise VunetError(source.path, "no person found in any driving frame")
 
-    def _progress(self, source: DrivingSource, quiet: bool):
+    @staticmethod
+    def _progress(source, quiet: bool):
         from tqdm import tqdm
 
         return tqdm(total=source.frame_count or None, unit="frame", desc="animate", disable=quiet,
                     dynamic_ncols=True, leave=True)
 
-    def _render(self, subject: EncodedSubject, targets, sink: _Sink, on_frame, source: DrivingSource,
-                quiet: bool) -> int:
-        from .model.inputs import off_plain_background
+    def _render(self, subject: EncodedSubject, targets, sink, on_frame, source, quiet: bool) -> int:
         from .render.compose import Compositor, TemporalFilter
         from .render.framing import person_box
 
-        render = self.settings["render"]
-        compositor = Compositor(subject.size, render["background"], subject.plate, render["color"])
-        temporal = TemporalFilter(render["temporal"])
-        batch_size = max(1, render["batch_size"])
+        render = self.settings.render
+        synth = subject.synth or self.synth
+        compositor = Compositor(subject.frame_size, render.background, subject.plate, render.color)
+        temporal = TemporalFilter(render.temporal)
         written = 0
         with self._progress(source, quiet) as bar:
-            while True:
-                batch = list(islice(targets, batch_size))
-                if not batch:
-                    break
+            while batch := list(islice(targets, render.batch_size)):
                 boxes = [person_box(target) for _, _, target in batch]
-                crop_poses = [box.pose_to_crop(target, self.size) for box, (_, _, target) in zip(boxes, batch)]
-                rgbs, alphas = (subject.synth or self.synth).render(subject.appearance, crop_poses)
+                crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, (_, _, target) in zip(boxes, batch)]
+                rgbs, alphas = synth.render(subject.appearance, crop_poses)
                 for (index, t, _), box, rgb, alpha in zip(batch, boxes, rgbs, alphas):
-                    # The model paints the person over grey; take the grey out by the matte
-                    # so no grey fringe shows on the real background.
-                    rgb, alpha = temporal(off_plain_background(rgb, alpha), alpha, box)
-                    rgba = compositor(rgb, alpha, box)
+                    rgba = compositor(*temporal(rgb, alpha, box), box)
                     sink.write(t, rgba)
                     if on_frame is not None:
                         on_frame(index, t, rgba)
@@ -525,12 +311,13 @@ class Animator:
                 bar.update(len(batch))
         return written
 
-    def _write_keypoints(self, sink: _Sink, source: DrivingSource, subject: EncodedSubject, targets, quiet) -> int:
+    def _write_keypoints(self, sink, source, subject: EncodedSubject, targets, quiet: bool) -> int:
         from .pose.io import write_pose_json
 
-        h, w = subject.size
+        w, h = subject.frame_size
+        smoothed = self.settings.smoothing.enabled or source.presmoothed
         header = {"source": str(source.path), "backend": source.backend, "fps": float(source.rate),
-                  "width": w, "height": h, "smoothed": bool(self.settings["smoothing"]["enabled"] or source.presmoothed)}
+                  "width": w, "height": h, "smoothed": bool(smoothed)}
         with self._progress(source, quiet) as bar:
             def frames():
                 for item in targets:
@@ -539,74 +326,3 @@ class Animator:
             if sink.path is None:
                 return sum(1 for _ in frames())
             return write_pose_json(sink.path, header, frames(), overwrite=sink.overwrite)
-
-
-# ----------------------------------------------------------------------------- single images
-
-def looks_like_stickman(image: np.ndarray) -> bool:
-    """An image drawn in the model's stickman convention (render/stickman.py): mostly black,
-    the rest pure channel colours (limbs red/green, torso blue), not a photo."""
-    dark = image.max(axis=2) < 16
-    if dark.mean() < 0.5:
-        return False
-    lit = image[~dark]
-    return bool(len(lit)) and float(np.median(lit.min(axis=1))) < 40
-
-
-def stickman_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """A stickman image framed like the model's crops (person_box around its drawn
-    pixels, padded the same way) at size x size: the VUNet's shape input."""
-    from .render.framing import Box
-
-    ys, xs = np.nonzero(image.max(axis=2) >= 16)
-    if len(xs) == 0:
-        raise VunetError(None, "the stickman image is blank")
-    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
-    h = y1 - y0
-    y0, y1 = y0 - 0.10 * h, y1 + 0.05 * h  # as person_box pads joint extents
-    side = max(x1 - x0, y1 - y0, 1.0) / 0.8
-    box = Box(0.5 * (x0 + x1) - side / 2, 0.5 * (y0 + y1) - side / 2, side)
-    return cv2.warpAffine(image, box.matrix(size), (size, size), flags=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
-def read_pose_frame(path: str | Path, frame: int = 0) -> Pose:
-    """Pose number `frame` (0 = first) of a pose JSON file or OpenPose output."""
-    from .pose.io import read_pose_json
-
-    _, records = read_pose_json(path, fps=25.0)
-    for n, (_, _, pose) in enumerate(records):
-        if n == frame:
-            if pose.is_empty():
-                raise VunetError(path, f"frame {frame} has no person")
-            return pose
-    raise VunetError(path, f"has no frame {frame}")
-
-
-def shape_input(path: str | Path, frame: int = 0) -> Pose | np.ndarray:
-    """What a pose argument names: a Pose (from a pose JSON file, or estimated from a photo)
-    or, for an image in the stickman convention, the stickman image itself."""
-    path = Path(path)
-    if path.is_dir() or path.suffix.lower() in _POSE_SUFFIXES:
-        return read_pose_frame(path, frame)
-    from .video import read_image
-
-    image = read_image(path)
-    from .pose.estimator import photo_pose
-
-    return image if looks_like_stickman(image) else photo_pose(image, path)
-
-
-def render_stickman(synth, appearance, stickman: np.ndarray, generator=None) -> np.ndarray:
-    """Decode a stickman image (S x S, the model's shape input) with an Appearance (None =
-    drawn from the prior): (S, S, 3) RGB. A drawn stickman has no joints to warp the
-    subject's parts to, so a warp-skip model renders from the appearance code alone."""
-    import torch
-
-    from .model.inputs import to_image, to_tensor
-
-    stick = to_tensor(stickman)[None].to(synth.device)
-    with torch.no_grad(), synth._autocast():
-        latents = None if appearance is None else appearance.latents
-        out = synth.model.decode(stick, latents, generator=generator).float()
-    return to_image(out[0, :3])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -13,6 +14,22 @@ from .vunet import VUNet, VUNetConfig
 
 # The weights this project trained and ships (see weights/MODEL_CARD.md).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "vunet_128.safetensors"
+# Weights to use when none are named (a preset's model.weights or a --weights option win).
+WEIGHTS_ENV = "VUNET_WEIGHTS"
+
+
+def resolve_weights(path: str | Path | None = None) -> Path:
+    """The checkpoint to load: `path` when given, else $VUNET_WEIGHTS, else the shipped weights."""
+    return Path(path or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
+
+
+def resolve_device(name: str | None = "auto") -> str:
+    """A torch device name: 'auto' (or None) is CUDA when available, else the CPU."""
+    if name and name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise VunetError(None, f"device {name!r}: no CUDA GPU is available here (use auto or cpu)")
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half: bool = False) -> None:

@@ -23,12 +23,12 @@ def line_width(width: int) -> int:
     return max(1, int(round(3 * width / 128)))
 
 
-def draw_stickman(pose: Pose, size: tuple[int, int], min_score: float = MIN_SCORE) -> np.ndarray:
+def draw_stickman(pose: Pose, shape: tuple[int, int], min_score: float = MIN_SCORE) -> np.ndarray:
     """Shape image (H, W, 3) uint8 for `pose`, whose coordinates are in this image's pixels.
 
-    size: (height, width).
+    shape: (height, width), as numpy gives an image's shape.
     """
-    h, w = size
+    h, w = shape
     t = line_width(w)
     ch = [np.zeros((h, w), np.uint8) for _ in range(3)]
     ok = pose.visible(min_score)

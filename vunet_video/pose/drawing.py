@@ -21,12 +21,13 @@ def pixel(xy: np.ndarray) -> tuple[int, int]:
     return int(round(float(xy[0]))), int(round(float(xy[1])))
 
 
-def draw_preview(pose: Pose, image: np.ndarray | None = None, size: tuple[int, int] | None = None,
+def draw_preview(pose: Pose, image: np.ndarray | None = None, shape: tuple[int, int] | None = None,
                  min_score: float = MIN_SCORE) -> np.ndarray:
-    """Coloured skeleton for people to look at, over `image` (RGB) or on black of `size` (h, w)."""
+    """Coloured skeleton for people to look at, over `image` (RGB) or on black of numpy
+    `shape` (h, w)."""
     if image is None:
-        assert size is not None, "give an image or a size"
-        canvas = np.zeros((*size, 3), np.uint8)
+        assert shape is not None, "give an image or a shape"
+        canvas = np.zeros((*shape, 3), np.uint8)
     else:
         canvas = np.ascontiguousarray(image, dtype=np.uint8).copy()
     h, w = canvas.shape[:2]

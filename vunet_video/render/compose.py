@@ -156,18 +156,18 @@ class TemporalFilter:
 class Compositor:
     """Scale rendered crops into the output canvas and composite them over the background.
 
-    size:       (height, width) of the output canvas (the subject photo's frame).
+    frame_size: (width, height) of the output canvas (the subject photo's frame).
     background: 'subject' (needs `plate`), 'color' or 'alpha'.
     Calling it returns (H, W, 4) uint8 RGBA: the output frame in RGB and the person matte
     in A (for 'alpha' the RGB is the person's own colour and A is the transparency).
     """
 
-    def __init__(self, size: tuple[int, int], background: str = "subject", plate: np.ndarray | None = None,
+    def __init__(self, frame_size: tuple[int, int], background: str = "subject", plate: np.ndarray | None = None,
                  color: tuple[int, int, int] = (255, 255, 255)):
         if background not in BACKGROUNDS:
             raise VunetError(None, f"unknown background {background!r} (use one of {', '.join(BACKGROUNDS)})")
-        h, w = size
-        self.size = (h, w)
+        w, h = frame_size
+        self.frame_size = (w, h)
         self.background = background
         if background == "subject":
             if plate is None or plate.shape[:2] != (h, w):
@@ -180,7 +180,7 @@ class Compositor:
             self._bg = np.zeros((h, w, 3), np.uint8)
 
     def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
-        h, w = self.size
+        w, h = self.frame_size
         size = rgb.shape[0]
         out = np.empty((h, w, 4), np.uint8)
         out[..., :3] = self._bg

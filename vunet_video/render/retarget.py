@@ -193,11 +193,11 @@ class FrameFit:
     """No retargeting: the driving frame scaled (uniformly, centred) to fit the photo."""
 
     def __init__(self, driving_size: tuple[int, int] | None, subject_size: tuple[int, int]):
-        """Sizes are (height, width); driving_size None (unknown) maps coordinates as they are."""
+        """Sizes are (width, height); driving_size None (unknown) maps coordinates as they are."""
         if driving_size is None or tuple(driving_size) == tuple(subject_size):
             self.scale, self.offset = 1.0, np.zeros(2)
             return
-        (dh, dw), (sh, sw) = driving_size, subject_size
+        (dw, dh), (sw, sh) = driving_size, subject_size
         self.scale = min(sw / dw, sh / dh)
         self.offset = np.array([(sw - self.scale * dw) / 2, (sh - self.scale * dh) / 2])
 

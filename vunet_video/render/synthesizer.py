@@ -7,9 +7,9 @@ that pose, a few milliseconds of OpenCV), which is what makes video cheap. Poses
 subject's crop frame (model pixels, S x S); `Subject.box` maps between that frame and the
 photo.
 
-The module-level functions are the paper's three uses on whole photos: render a subject
-in a given pose, put the appearance of one photo on the shape of another, and sample new
-appearances for a pose from the prior.
+The paper's three uses on whole photos (render a subject in a given pose, put the
+appearance of one photo on the shape of another, sample new appearances from the prior)
+are built on this in `vunet_video/stills.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_image, warp_input
+from ..model.inputs import (appearance_input, off_plain_background, on_plain_background, stickman_input, to_image,
+                            to_tensor, warp_input)
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
 from .framing import Box, crop, person_box
@@ -56,7 +57,7 @@ class Synthesizer:
             model = load_model(device=device)
         self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.size = model.cfg.image_size
+        self.crop_size = model.cfg.image_size  # S: the model's square person crop, in px
         # bf16 autocast is about 2x faster on CPUs with native bf16 and on GPUs; fp32 otherwise.
         self.bf16 = (self.device.type == "cuda") if bf16 is None else bf16
 
@@ -76,9 +77,9 @@ class Synthesizer:
         for `personalised`.
         """
         box = person_box(pose, fill)
-        cropped = crop(image, box, self.size)
-        crop_mask = None if mask is None else crop(mask.astype(np.float32), box, self.size, border="constant")
-        crop_pose = box.pose_to_crop(pose, self.size)
+        cropped = crop(image, box, self.crop_size)
+        crop_mask = None if mask is None else crop(mask.astype(np.float32), box, self.crop_size, border="constant")
+        crop_pose = box.pose_to_crop(pose, self.crop_size)
         synth = self.personalised(cropped, crop_pose, crop_mask, finetune_steps, progress=progress) \
             if finetune_steps > 0 else self
         return Subject(image, pose, box, crop_pose, synth.encode_crop(cropped, crop_pose, crop_mask), synth)
@@ -86,7 +87,7 @@ class Synthesizer:
     def personalised(self, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
                      steps: int = 100, seed: int = 0, progress=None) -> "Synthesizer":
         """A Synthesizer whose model is a copy of this one fine-tuned for `steps` on one
-        framed S x S subject crop (train/finetune.py); this one is left unchanged.
+        framed S x S subject crop (model/finetune.py); this one is left unchanged.
         progress: called with the number of steps done after each step."""
         from ..model.finetune import FinetuneConfig, finetune_on_subject
 
@@ -106,60 +107,41 @@ class Synthesizer:
         return Appearance(latents, crop_image, crop_pose)
 
     @torch.no_grad()
-    def render(self, appearance: Appearance | None, poses: list[Pose],
-               generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, appearance: Appearance | None, poses: list[Pose], generator: torch.Generator | None = None,
+               on_grey: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Render poses (model pixels) with one appearance.
 
         appearance: from `encode_crop` (a Subject's `appearance`), or None to draw
         appearances from the prior.
-        Returns (rgb (N, S, S, 3) uint8, alpha (N, S, S) float32 in [0, 1]).
+        Returns (rgb (N, S, S, 3) uint8, alpha (N, S, S) float32 in [0, 1]). The decoder
+        paints the person over plain grey; rgb is the person's own colour with that grey
+        taken out by the matte (straight alpha, ready to composite), or with on_grey the
+        image as the decoder drew it (the model's S x S crop, as `render`/`sample` save).
         """
-        stick = torch.stack([stickman_input(p, self.size) for p in poses]).to(self.device)
+        stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
         latents, warp = None, None
         if appearance is not None:
             latents = appearance.latents
             if self.model.cfg.warp_skip:
                 warp = torch.stack([warp_input(appearance.crop, appearance.pose, p) for p in poses]).to(self.device)
+        return self._decode(stick, latents, warp, generator, on_grey)
+
+    @torch.no_grad()
+    def render_stickman(self, appearance: Appearance | None, stickman: np.ndarray,
+                        generator: torch.Generator | None = None, on_grey: bool = True) -> np.ndarray:
+        """Decode a drawn stickman image (S x S, the model's shape input) with an appearance
+        (None = drawn from the prior): (S, S, 3) RGB, on grey unless on_grey=False. A drawn
+        stickman has no joints to warp the subject's parts to, so a warp-skip model renders
+        it from the appearance code alone."""
+        latents = None if appearance is None else appearance.latents
+        rgb, _ = self._decode(to_tensor(stickman)[None].to(self.device), latents, None, generator, on_grey)
+        return rgb[0]
+
+    def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
         with self._autocast():
             out = self.model.decode(stick, latents, generator=generator, warp=warp).float()
         rgb = np.stack([to_image(o[:3]) for o in out])
         alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
+        if not on_grey:
+            rgb = np.stack([off_plain_background(c, a) for c, a in zip(rgb, alpha)])
         return rgb, alpha
-
-
-def render_in_pose(subject_image: np.ndarray, target_pose: Pose, synth: Synthesizer | None = None,
-                   subject_pose: Pose | None = None, finetune_steps: int = 0) -> np.ndarray:
-    """The subject of a photo in `target_pose` (given in model pixels, S x S): (S, S, 3) RGB.
-
-    subject_pose: the photo's pose with its mask (photo_pose); found here when not given.
-    finetune_steps: fine-tune a copy of the model on the subject first (Synthesizer.personalised).
-    """
-    from ..pose.estimator import photo_pose
-
-    synth = synth or Synthesizer()
-    subject_pose = subject_pose or photo_pose(subject_image, "subject photo")
-    subject = synth.encode(subject_image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
-    return subject.synth.render(subject.appearance, [target_pose])[0][0]
-
-
-def transfer_appearance(appearance_image: np.ndarray, shape_image: np.ndarray | None,
-                        synth: Synthesizer | None = None, appearance_pose: Pose | None = None,
-                        shape_pose: Pose | None = None, finetune_steps: int = 0) -> np.ndarray:
-    """The person of `appearance_image` standing as the person of `shape_image` does,
-    framed like the shape photo's person crop: (S, S, 3) RGB. Poses found here when not given;
-    finetune_steps as in `render_in_pose`."""
-    from ..pose.estimator import photo_pose
-
-    synth = synth or Synthesizer()
-    a_pose = appearance_pose or photo_pose(appearance_image, "appearance photo")
-    a = synth.encode(appearance_image, a_pose, a_pose.mask, finetune_steps=finetune_steps)
-    s_pose = shape_pose or photo_pose(shape_image, "shape photo")
-    target = person_box(s_pose).pose_to_crop(s_pose, synth.size)
-    return a.synth.render(a.appearance, [target])[0][0]
-
-
-def sample_appearances(pose: Pose, n: int = 4, seed: int = 0, synth: Synthesizer | None = None) -> np.ndarray:
-    """`n` new people drawn from the prior, all in `pose` (model pixels): (n, S, S, 3) RGB."""
-    synth = synth or Synthesizer()
-    g = torch.Generator(device=synth.device).manual_seed(seed)
-    return synth.render(None, [pose] * n, generator=g)[0]

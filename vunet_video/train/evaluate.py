@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model.inputs import off_plain_background, to_tensor
+from ..model.inputs import to_tensor
 from ..model.parts import warp_parts
 from ..pose import estimate_image_pose, make_estimator
 from ..pose.keypoints import Pose
@@ -105,7 +105,7 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     """
     if estimator is None:
         estimator = make_estimator("auto")
-    size = synth.model.cfg.image_size
+    size = synth.crop_size
     ds = PairDataset(data_dir, size, split="heldout", cross_prob=0.0)
     pairs = heldout_pairs(ds, per_group, seed, subjects_per_group)
     method_names = [m for m in METHODS if finetune_steps > 0 or m != "vunet_finetuned"]
@@ -132,9 +132,9 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
             scene = remove_person(subject_img, person_hole(ds.masks[i] / 255.0, subject_pose, subject_img.shape[:2]))
         outputs = {}
         for m, (s, appearance) in encoded.items():
-            rgb, alpha = s.render(appearance, [target_pose])
+            rgb, alpha = s.render(appearance, [target_pose])  # the person's own colour, grey taken out
             # As `animate --background subject` does: the rendered person over the subject's scene.
-            outputs[m] = composite(off_plain_background(rgb[0], alpha[0]), alpha[0], scene)
+            outputs[m] = composite(rgb[0], alpha[0], scene)
         outputs["affine_parts"] = affine_parts_warp(subject_img, subject_pose, target_pose)
         outputs["unchanged"] = subject_img
         outputs["target_frame"] = target_img  # PCK of the pose stage on ground truth, for reference

@@ -1,0 +1,127 @@
+"""`DrivingSource`: the driving motion as a stream of (index, time, pose).
+
+From a video, each frame's main subject is posed (tracked across frames, One Euro
+smoothed); from a pose JSON file or OpenPose output, the poses are read as they are
+(smoothed too unless the file says it already is). Streams: frames and poses are handed
+on one at a time and never kept.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+from ..files import is_pose_file
+from .keypoints import Pose
+
+
+class CountingEstimator:
+    """Passes an estimator through and remembers the most people seen in one frame."""
+
+    def __init__(self, estimator):
+        self.estimator, self.name, self.most_people = estimator, estimator.name, 0
+
+    def __call__(self, image):
+        people = self.estimator(image)
+        self.most_people = max(self.most_people, len(people))
+        return people
+
+    def close(self):
+        close = getattr(self.estimator, "close", None)
+        if close:
+            close()
+
+
+def driving_estimator(pose_settings):
+    """The pose estimator a driving video gets from the [pose] settings."""
+    from .estimator import make_estimator
+
+    # Each backend takes the options it knows ("" in a preset = the backend's default).
+    return make_estimator(pose_settings.backend, video_mode=True, det_model=pose_settings.det_model or None,
+                          pose_model=pose_settings.pose_model or None)
+
+
+class DrivingSource:
+    """The driving motion of `path` (a video, pose JSON file or OpenPose folder).
+
+    pose, smoothing: the [pose] and [smoothing] settings (vunet_video.settings).
+    start, end: seconds of the input to keep. fps: frame rate of a pose file that has none.
+    audio: a file to take the sound from (default: a video's own sound; none for pose files).
+    estimator: the pose estimator for a video (default: built from `pose`); any callable
+    rgb -> list[Pose] with a `.name`.
+    """
+
+    def __init__(self, path: str | Path, pose, smoothing, start: float | None = None, end: float | None = None,
+                 fps: float | None = None, audio: str | Path | None = None, estimator=None):
+        self.path = Path(path)
+        self.smoothing = smoothing
+        self.start, self.end = start, end
+        self.min_score = pose.min_score
+        self.is_pose_file = is_pose_file(self.path)
+        self._estimator = None
+        if self.is_pose_file:
+            from ..video import exact_rate
+            from .io import read_pose_json
+
+            self.header, self._records = read_pose_json(self.path, fps=fps)
+            self.rate = exact_rate(self.header.get("fps") or fps or 25.0)
+            w, h = self.header.get("width"), self.header.get("height")
+            self.frame_size = (int(w), int(h)) if w and h else None
+            self.frame_count = self.header.get("frame_count")
+            self.backend = self.header.get("backend") or "file"
+            self.presmoothed = bool(self.header.get("smoothed"))
+            self.audio_path = Path(audio) if audio else None
+        else:
+            from ..video import VideoReader
+
+            self.reader = VideoReader(self.path, start=start, end=end)
+            info = self.reader.info
+            self.rate = info.rate or Fraction(25)
+            self.frame_size = (info.width, info.height)
+            self.frame_count = len(self.reader)
+            self.presmoothed = False
+            self.audio_path = Path(audio) if audio else (self.path if info.has_audio else None)
+            self._estimator = CountingEstimator(estimator or driving_estimator(pose))
+            self.backend = self._estimator.name
+
+    @property
+    def audio_follows_frames(self) -> bool:
+        """The sound is the driving clip's own (cut to the rendered frames' times)."""
+        return self.audio_path is not None and self.audio_path == self.path
+
+    @property
+    def most_people(self) -> int:
+        return self._estimator.most_people if self._estimator else 1
+
+    def _smoother(self):
+        s = self.smoothing
+        if not s.enabled or self.presmoothed:
+            return None
+        from .smoothing import PoseSmoother
+
+        return PoseSmoother(s.min_cutoff, s.beta, s.d_cutoff, min_score=self.min_score)
+
+    def __iter__(self) -> Iterator[tuple[int, float, Pose]]:
+        smoother = self._smoother()
+        if self.is_pose_file:
+            for n, (index, t, pose) in enumerate(self._records):
+                t = n / float(self.rate) if t is None else t
+                if self.start is not None and t < self.start - 1e-6:
+                    continue
+                if self.end is not None and t >= self.end - 1e-6:
+                    break
+                yield index, t, (smoother(pose, t) if smoother else pose)
+            return
+        from . import track_poses
+        from .tracking import SubjectTracker
+
+        tracker = SubjectTracker(min_score=self.min_score)
+        with self.reader:
+            for frame, pose in track_poses(self.reader, self._estimator, smoother, tracker):
+                yield frame.index, frame.time, pose
+
+    def close(self) -> None:
+        if self._estimator is not None:
+            self._estimator.close()
+
