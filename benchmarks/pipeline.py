@@ -2,7 +2,7 @@
 
     python benchmarks/pipeline.py [--video PATH ...] [--frames N] [--subject PHOTO] [--out FILE]
 
-Default settings (presets/default.toml) with the shipped model (weights/vunet_128.safetensors;
+Default settings (vunet_video/presets/default.toml) with the shipped model (weights/vunet_128.safetensors;
 when it is missing, a randomly initialised VUNetConfig(base_channels=16) stands in and the
 report says so: the network's cost depends on its shape, not on its training). Each run is
 a fresh subprocess, so its peak RSS (getrusage ru_maxrss) is its own:
@@ -76,11 +76,13 @@ def _instrument(animator, watch: Stopwatch, subject) -> None:
     """Wrap the building blocks `Animator.animate` calls with stopwatches. The pipeline
     imports them from their modules at call time, so replacing the module attributes
     (in this throwaway process) reaches them."""
-    import vunet_video.pose as pose_pkg
+    import vunet_video.pose.driving as driving_mod
+    import vunet_video.pose.smoothing as smoothing_mod
+    import vunet_video.pose.tracking as tracking_mod
     import vunet_video.render.compose as compose_mod
     import vunet_video.render.retarget as retarget_mod
     import vunet_video.video as video_pkg
-    from vunet_video import pipeline
+    import vunet_video.video.writer as writer_mod
 
     class TimedReader(video_pkg.VideoReader):
         def __iter__(self):
@@ -108,8 +110,8 @@ def _instrument(animator, watch: Stopwatch, subject) -> None:
         def close(self):
             getattr(self.estimator, "close", lambda: None)()
 
-    make_estimator = pipeline.DrivingSource._make_estimator
-    pipeline.DrivingSource._make_estimator = staticmethod(lambda pose: TimedEstimator(make_estimator(pose)))
+    driving_estimator = driving_mod.driving_estimator
+    driving_mod.driving_estimator = lambda pose: TimedEstimator(driving_estimator(pose))
 
     def timed_calls(cls, stage: str, count: bool = True):
         class Timed(cls):
@@ -128,14 +130,14 @@ def _instrument(animator, watch: Stopwatch, subject) -> None:
 
     # The tracker's time goes with the estimator's (both are "pose"); counted once per frame
     # by the estimator.
-    pose_pkg.SubjectTracker = timed_calls(pose_pkg.SubjectTracker, "pose", count=False)
-    pose_pkg.PoseSmoother = timed_calls(pose_pkg.PoseSmoother, "smooth")
+    tracking_mod.SubjectTracker = timed_calls(tracking_mod.SubjectTracker, "pose", count=False)
+    smoothing_mod.PoseSmoother = timed_calls(smoothing_mod.PoseSmoother, "smooth")
     retarget_mod.Retargeter = timed_calls(retarget_mod.Retargeter, "retarget")
     retarget_mod.FrameFit = timed_calls(retarget_mod.FrameFit, "retarget")
     compose_mod.TemporalFilter = timed_calls(compose_mod.TemporalFilter, "compose", count=False)
     compose_mod.Compositor = timed_calls(compose_mod.Compositor, "compose")
 
-    class TimedWriter(video_pkg.VideoWriter):
+    class TimedWriter(writer_mod.VideoWriter):
         def write(self, image):
             t = time.perf_counter()
             super().write(image)
@@ -147,7 +149,7 @@ def _instrument(animator, watch: Stopwatch, subject) -> None:
             watch.add("encode", t, 0)
 
     video_pkg.VideoReader = TimedReader
-    video_pkg.VideoWriter = TimedWriter
+    writer_mod.VideoWriter = TimedWriter
 
     # The subject's own Synthesizer renders (the fine-tuned copy, or the Animator's).
     synth = subject.synth or animator.synth
@@ -192,7 +194,7 @@ def run_child(spec: dict) -> dict:
     # a usable person (they hold the last pose).
     seen = {"decode": watch.items["decode"], "pose": watch.items["pose"], "render": watch.items["render"],
             "compose": watch.items["compose"], "encode": watch.items["encode"],
-            "smooth": watch.items["smooth"] if animator.settings["smoothing"]["enabled"] else frames}
+            "smooth": watch.items["smooth"] if animator.settings.smoothing.enabled else frames}
     missed = {k: v for k, v in seen.items() if v != frames}
     if watch.items["retarget"] + result.held_frames < frames:  # a frame can be retargeted, then held
         missed["retarget"] = watch.items["retarget"]
@@ -202,12 +204,12 @@ def run_child(spec: dict) -> dict:
     stages = {k: watch.seconds[k] for k in ("decode", "pose", "render", "compose", "encode")}
     stages["smooth_retarget"] = watch.seconds["smooth"] + watch.seconds["retarget"]
     return {
-        "frames": frames, "size": list(result.size), "fps": result.fps, "held": result.held_frames,
+        "frames": frames, "size": list(result.frame_size), "fps": result.fps, "held": result.held_frames,
         "animate_s": result.seconds, "load_s": load_s, "encode_subject_s": encode_s, "stages": stages,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # kB on Linux
         "rss_samples": [rss[min(len(rss) - 1, max(0, math.ceil(q * len(rss)) - 1))] for q in (0.1, 0.5, 1.0)],
-        "backend": animator.settings["pose"]["backend"], "device": str(animator.synth.device),
-        "torch_threads": torch.get_num_threads(), "batch_size": animator.settings["render"]["batch_size"],
+        "backend": animator.settings.pose.backend, "device": str(animator.synth.device),
+        "torch_threads": torch.get_num_threads(), "batch_size": animator.settings.render.batch_size,
     }
 
 
@@ -296,7 +298,7 @@ def _report(runs: list[tuple[Path, dict, dict]], weights_note: str, subject: Pat
              "Made by `python benchmarks/pipeline.py" + (f" --frames {frames_arg}" if frames_arg else "") + "`.", ""]
     lines += _machine()
     lines += [f"- model: {weights_note}",
-              f"- settings: presets/default.toml (pose backend {first['backend']}, model device {first['device']}, "
+              f"- settings: vunet_video/presets/default.toml (pose backend {first['backend']}, model device {first['device']}, "
               f"decoder batch {first['batch_size']}, torch threads {first['torch_threads']})",
               f"- subject: `{subject.name}`; output at the photo's size, {first['size'][0]}x{first['size'][1]}", ""]
     for video, short, long in runs:
