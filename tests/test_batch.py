@@ -208,3 +208,35 @@ def test_bad_batch_input_is_one_line_error(inputs, tmp_path):
     assert "no such checkpoint" in one_line_error(batch("--subjects", inputs["subjects"], "--driving", inputs["driving"],
                                                         "--weights", tmp_path / "missing.safetensors"))
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_csv_outputs_stay_inside_the_output_folder(inputs, tmp_path):
+    """An output cell naming a place outside -o (absolute, `..`, a subfolder linked to
+    elsewhere) is refused before any work: nothing is written there, an existing file there
+    is neither replaced nor reported as done."""
+    outdir, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outdir.mkdir()
+    (outdir / "linked").symlink_to(elsewhere)
+    existing = elsewhere / "system.mp4"
+    existing.write_bytes(b"not ours")
+    root = inputs["root"]
+    for line_2 in (str(existing), str(elsewhere / "new.mp4"), "../elsewhere/new.mp4", "clips/../../elsewhere/new.mp4",
+                   "linked/new.mp4", "linked/system.mp4", "..", "~/new.mp4"):
+        pairs_csv = root / "escape.csv"
+        pairs_csv.write_text("subject,driving,output\nsubjects/woman.jpg,driving/dance.mp4,fine.mp4\n"
+                             f"subjects/woman.jpg,driving/dance.mp4,{line_2}\n", encoding="utf-8")
+        result = CliRunner().invoke(app, ["batch", "--pairs", str(pairs_csv), "-o", str(outdir), "--weights",
+                                          str(inputs["weights"]), "--size", "128", "-q"])
+        line = one_line_error(result)
+        assert str(pairs_csv) in line and "line 3" in line and line_2 in line and "outside the output folder" in line
+        assert "skipped" not in result.output
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["system.mp4"] and existing.read_bytes() == b"not ours"
+    assert sorted(p.name for p in outdir.iterdir()) == ["linked"]  # no summary, no render: nothing was started
+    # Inside is fine, also through a `..` that stays inside and a linked folder that points inside.
+    (outdir / "inner").mkdir()
+    (outdir / "to_inner").symlink_to(outdir / "inner")
+    ok = root / "inside.csv"
+    ok.write_text("subject,driving,output\nsubjects/woman.jpg,driving/dance.mp4,a/../b.mp4\n"
+                  "subjects/woman.jpg,driving/broken.mp4,to_inner/c.mp4\n", encoding="utf-8")
+    assert [p.output.name for p in pairs_from_csv(ok, outdir)] == ["b.mp4", "c.mp4"]

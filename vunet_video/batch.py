@@ -140,19 +140,36 @@ def _check_outputs(pairs: list[Pair], where: str | Path | None) -> list[Pair]:
     return pairs
 
 
+def inside_folder(output: Path, folder: Path) -> bool:
+    """Whether `output` lies inside `folder` once `..` and symlinks are resolved (those of
+    the output's folder: the output itself is replaced, never written through). An
+    absolute path, `../x` or a subfolder linked to elsewhere is outside."""
+    if output.name in ("", ".", ".."):
+        return False  # the folder itself or one above it
+    try:
+        where, top = output.parent.resolve(), folder.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return where.is_relative_to(top)
+
+
 def pairs_from_folders(subjects: str | Path, driving: str | Path, outdir: str | Path,
                        export: str = "video") -> list[Pair]:
     """Every photo in `subjects` with every driving input in `driving`, subject by subject."""
     photos, clips = subject_photos(subjects), driving_inputs(driving)
     outdir = Path(outdir).expanduser()
     pairs = [Pair(s, d, outdir / output_name(s, d, export)) for s in photos for d in clips]
+    for pair in pairs:  # names are stems, so this only fails for names like '..'
+        if not inside_folder(pair.output, outdir):
+            raise VunetError(pair.output, f"output of {pair.name} is outside the output folder {outdir}")
     return _check_outputs(pairs, None)
 
 
 def pairs_from_csv(path: str | Path, outdir: str | Path, export: str = "video") -> list[Pair]:
     """Pairs listed in a CSV file with a header row: columns subject, driving and optionally
     output. Relative subject/driving paths are taken from the CSV's folder, relative outputs
-    from `outdir`; an empty output cell gets the default name."""
+    from `outdir`; an empty output cell gets the default name. Every output must lie inside
+    `outdir` (no absolute path, no `..` out of it, no subfolder linked to outside it)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise VunetError(path, "no such pairs file")
@@ -189,6 +206,9 @@ def pairs_from_csv(path: str | Path, outdir: str | Path, export: str = "video") 
         driving = base / Path(cells["driving"]).expanduser()
         output = outdir / Path(cells["output"]).expanduser() if cells.get("output") else \
             outdir / output_name(subject, driving, export)
+        if not inside_folder(output, outdir):
+            raise VunetError(path, f"line {line}: output {cells.get('output') or output.name!r} is outside the "
+                             f"output folder {outdir} (outputs are relative to it and stay in it)")
         pairs.append(Pair(subject, driving, output))
     if not pairs:
         raise VunetError(path, "no pairs listed (only a header row)")
