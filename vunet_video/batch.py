@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import sys
 import time
 import traceback
@@ -282,11 +283,38 @@ def _one_line(text: str) -> str:
 # pool initializer, where an exception would break the whole pool without a message).
 _worker_args: tuple | None = None
 _worker: BatchWorker | None = None
+_rendering = False  # a pair is being rendered in this worker process
+
+
+def _worker_sigterm(signum, frame) -> None:
+    """A worker's SIGTERM (from the batch stopping it, or sent to the whole process group):
+    mid-pair, unwind the render like Ctrl-C so the writer deletes its partial file, then
+    exit (in _run_in_process); between pairs, exit at once, there is nothing to clean."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup
+    if _rendering:
+        raise KeyboardInterrupt
+    _exit_worker()
+
+
+def _exit_worker() -> None:
+    """End this worker process now. Not through an exception: the pool's worker loop would
+    catch it and wait for the next pair. The exit handlers multiprocessing would run at a
+    normal exit run first (they release this process's semaphores, e.g. tqdm's lock)."""
+    from multiprocessing import util
+
+    try:
+        util._exit_function()
+    finally:
+        os._exit(143)
 
 
 def _init_process(args: tuple, threads: int) -> None:
     global _worker_args
     _worker_args = args
+    # Ctrl-C reaches every process of the terminal's process group: the batch (the parent)
+    # handles it and stops the workers with SIGTERM, which they handle as above.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
     # N workers share the cores: without a cap each would start one thread per core.
     import cv2
     import torch
@@ -296,13 +324,19 @@ def _init_process(args: tuple, threads: int) -> None:
 
 
 def _run_in_process(pair: Pair, overwrite: bool) -> PairResult:
-    global _worker
-    if _worker is None:
-        try:
-            _worker = BatchWorker(*_worker_args)
-        except VunetError as e:
-            return PairResult(pair, "failed", error=_one_line(str(e)), fatal=True)
-    return _worker.run(pair, overwrite)
+    global _worker, _rendering
+    _rendering = True
+    try:
+        if _worker is None:
+            try:
+                _worker = BatchWorker(*_worker_args)
+            except VunetError as e:
+                return PairResult(pair, "failed", error=_one_line(str(e)), fatal=True)
+        return _worker.run(pair, overwrite)
+    except KeyboardInterrupt:  # stopped by SIGTERM: the render has unwound, its partial file is gone
+        _exit_worker()
+    finally:
+        _rendering = False
 
 
 # ----------------------------------------------------------------------------- the batch
@@ -465,7 +499,15 @@ def _run_pool(pairs: list[Pair], source: deque, args: tuple, jobs: int, overwrit
             if lost and not running:
                 break
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Ctrl-C, SIGTERM, a fatal error: stop the workers too, mid-pair (SIGTERM makes them
+        # delete their partial files, see _worker_sigterm), and wait until they have.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
+        for process in workers:
+            process.join(timeout=60)
+        pool.shutdown(wait=True, cancel_futures=True)  # also releases the pool's queues and locks
         raise
     pool.shutdown(wait=True)
     return sorted(lost)

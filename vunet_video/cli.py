@@ -3,7 +3,8 @@
 Each command parses its options and calls one API function (`Animator.animate`,
 `batch.run_batch`, `stills.render_pose`, ...). Every command turns a `VunetError` (bad
 input, existing output, missing model) into one line on stderr and exit code 1; anything
-else is a bug and keeps its traceback.
+else is a bug and keeps its traceback. `main()`, the entry point, makes option errors one
+line with exit code 2 and SIGTERM a clean stop (exit code 143) like Ctrl-C (130).
 
 The options `animate` and `batch` share (those that override preset settings) are
 defined once below, as typer `Annotated` types, and turned into setting overrides by one
@@ -13,6 +14,7 @@ function, `_overrides`.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -37,10 +39,33 @@ def user_errors(fn):
         except VunetError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated) under main()
+            _stopped.append(e)
+            typer.echo("terminated" if isinstance(e, Terminated) else "interrupted", err=True)
+            raise typer.Exit(TERMINATED_EXIT if isinstance(e, Terminated) else INTERRUPTED_EXIT) from None
     return wrapper
+
+
+# --- stopping: Ctrl-C and SIGTERM ----------------------------------------------------------------
+
+INTERRUPTED_EXIT, TERMINATED_EXIT, USAGE_EXIT = 130, 143, 2
+_stopped: list[BaseException] = []  # the interrupt user_errors reported, so main() does not repeat it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs: writers
+    delete their partial files, batch workers are stopped."""
+
+
+_sigterm_received = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _sigterm_received
+    _sigterm_received = True
+    # Once: a second SIGTERM must not cut short the cleanup the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
 
 
 def _show_version(value: bool) -> None:
@@ -425,8 +450,49 @@ def evaluate_cmd(
 app.add_typer(dataset_app, name="dataset")
 
 
-def main() -> None:  # pragma: no cover - entry point for `python -m vunet_video`
-    app()
+def _click_exceptions() -> tuple[type, type]:
+    """(ClickException, UsageError) of the click that typer runs on (vendored since typer 0.22)."""
+    try:
+        from typer._click.exceptions import ClickException, UsageError
+    except ImportError:
+        from click.exceptions import ClickException, UsageError
+    return ClickException, UsageError
+
+
+def main(args: list[str] | None = None) -> int:
+    """The entry point of `vunet-video` and `python -m vunet_video`; returns the exit code.
+
+    Runs the app outside click's standalone mode so that an option error (unknown option,
+    missing argument, a value out of range) is one line, `error: <message>`, with exit
+    code 2 instead of a usage block; SIGTERM stops a run like Ctrl-C (partial files are
+    removed) with the line `terminated` and exit code 143 (Ctrl-C: `interrupted`, 130).
+    """
+    global _sigterm_received
+    ClickException, UsageError = _click_exceptions()
+    _stopped.clear()
+    _sigterm_received = False
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = app(args=args, prog_name="vunet-video", standalone_mode=False)
+    except UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare `vunet-video` (or group): the help
+            e.show()
+            return USAGE_EXIT
+        typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        return USAGE_EXIT
+    except ClickException as e:
+        typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        return e.exit_code
+    except (typer.Abort, KeyboardInterrupt):  # Abort: click's own interrupt (EOF at a prompt)
+        code = INTERRUPTED_EXIT
+    if not isinstance(code, int):
+        code = 0  # a command that returned normally
+    if code in (INTERRUPTED_EXIT, TERMINATED_EXIT) and not _stopped:
+        # Stopped outside a command, where user_errors did not report it (typer turns a
+        # KeyboardInterrupt there into exit code 130 without a word).
+        code = TERMINATED_EXIT if _sigterm_received else INTERRUPTED_EXIT
+        typer.echo("terminated" if code == TERMINATED_EXIT else "interrupted", err=True)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
