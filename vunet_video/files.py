@@ -60,19 +60,59 @@ def check_output_folder(folder: str | Path) -> None:
         raise VunetError(folder, "output folder is not writable")
 
 
+def name_max(folder: str | Path) -> int:
+    """The longest file name (in bytes) the file system of `folder` takes; 255 when it
+    does not say (or the folder is not there)."""
+    try:
+        limit = os.pathconf(Path(folder) if str(folder) else Path("."), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+    return limit if limit and limit > 0 else 255
+
+
+def check_name_length(path: Path, partial_name: str) -> None:
+    """VunetError when `path`'s name, or the temporary name it is written under, is longer
+    than its folder's file system allows (it would fail only once the output is written)."""
+    limit = name_max(path.parent)
+    longest = max(len(os.fsencode(path.name)), len(os.fsencode(partial_name)))
+    if longest > limit:
+        raise VunetError(path, f"file name too long for the file system: {longest} bytes as the temporary "
+                               f".<name>.partial it is first written under, at most {limit}; give a shorter name")
+
+
 def check_output_path(path: str | Path, overwrite: bool = False, suffixes: tuple[str, ...] | None = None) -> Path:
-    """An output file path that can be written: the right suffix, not a folder, not an
-    existing file (unless overwrite), in a writable folder. VunetError otherwise, before
-    any work is done."""
+    """An output file path that can be written: the right suffix, a name the file system
+    takes, not a folder, not an existing file (unless overwrite), in a writable folder.
+    VunetError otherwise, before any work is done."""
     p = Path(path)
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise VunetError(p, f"unsupported output extension {p.suffix or '(none)'}; use one of {', '.join(suffixes)}")
+    if p.name:  # first: asking whether a too-long name exists is itself an OSError
+        check_name_length(p, partial_path(p).name)
     if p.is_dir():
         raise VunetError(p, "is a folder; give a file name for the output")
     if p.exists() and not overwrite:
         raise VunetError(p, EXISTS)
     check_output_folder(p.parent)
     return p
+
+
+def refuse_overwriting_inputs(output: str | Path | None, *inputs: str | Path | None) -> None:
+    """VunetError when `output` is (the same file or folder as) one of `inputs`, which
+    --overwrite would otherwise replace with the result; None entries are skipped."""
+    if output is None:
+        return
+    out = Path(output)
+    for given in inputs:
+        if given is None:
+            continue
+        inp = Path(given)
+        try:
+            same = os.path.samefile(out, inp)
+        except OSError:  # one of them is not there (or not reachable): compare the names
+            same = out.resolve() == inp.resolve()
+        if same:
+            raise VunetError(out, f"is also an input ({inp}); choose another output name")
 
 
 def partial_path(path: Path) -> Path:

@@ -172,9 +172,15 @@ class Animator:
             encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps,
                                         progress=lambda n: bar.update(n - bar.n))
 
-        scale = 1.0 if not render.size else render.size / max(image.shape[:2])
+        from .settings import AUTO_SIZE_MAX, SIZE_RANGE
+
+        h, w = image.shape[:2]
+        scale = 1.0 if not render.size else render.size / max(h, w)
+        if not render.size and max(h, w) > AUTO_SIZE_MAX:  # the photo's size, within full HD
+            scale = AUTO_SIZE_MAX / max(h, w)
+            notes.append(f"{source}: the photo is {w}x{h}; the output is scaled down to {AUTO_SIZE_MAX} px on the "
+                         f"longer side (give a size, up to {SIZE_RANGE[1]}, for more)")
         if scale != 1.0:
-            h, w = image.shape[:2]
             size = (max(2, round(w * scale)), max(2, round(h * scale)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
@@ -220,6 +226,11 @@ class Animator:
         sink = OutputSink(export, output, alpha=settings.render.background == "alpha", overwrite=overwrite,
                           crf=settings.output.crf, x264_preset=settings.output.x264_preset)
         sink.check()  # before any work, as is opening the driving input
+        from .files import refuse_overwriting_inputs
+
+        photo = subject.source if isinstance(subject, EncodedSubject) and subject.source != "<array>" else subject
+        refuse_overwriting_inputs(output, None if isinstance(photo, (np.ndarray, EncodedSubject)) else photo,
+                                  driving, audio)
         source = DrivingSource(driving, settings.pose, settings.smoothing, start, end, fps, audio)
         sink.set_timing(source.rate, source.audio_path, source.audio_follows_frames)
         stats = {"held": 0}

@@ -37,6 +37,10 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo")
 # render.size: 0 (the photo's own size) or a longer side in this range.
 SIZE_RANGE = (64, 8192)
+# render.size = 0 keeps the photo's size up to this longer side (1920 px: full HD), and
+# scales bigger photos down to it: a 12 MP phone photo would otherwise give a 4000x6000
+# video that few players play and that costs ~10x the encode time and disk of full HD.
+AUTO_SIZE_MAX = 1920
 
 
 def _pose_backends() -> tuple[str, ...]:
@@ -82,7 +86,7 @@ class RetargetSettings:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    size: int                # the output's longer side in px; 0 = the subject photo's own size
+    size: int                # the output's longer side in px; 0 = the subject photo's own size, at most AUTO_SIZE_MAX
     background: str = field(metadata=_choices("subject", "color", "alpha"))
     color: str
     temporal: float = field(metadata=_range(0.0, 0.99))

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import VunetError
-from .files import IMAGE_SUFFIXES, check_output_path, is_pose_file
+from .files import IMAGE_SUFFIXES, check_output_path, is_pose_file, refuse_overwriting_inputs
 from .pose.keypoints import Pose
 from .render.framing import Box, person_box
 from .render.synthesizer import Synthesizer
@@ -155,6 +155,7 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
     from .video import write_image
 
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
+    refuse_overwriting_inputs(output, subject, pose)
     synth = _synthesizer(weights, device, synth)
     image, subject_pose = _subject(subject)
     shape = shape_input(pose, frame)
@@ -176,6 +177,7 @@ def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, f
     from .video import write_image
 
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
+    refuse_overwriting_inputs(output, appearance, shape)
     synth = _synthesizer(weights, device, synth)
     a_image, a_pose = _subject(appearance)  # posed here so that an error names the file
     s_image, s_pose = _subject(shape)
@@ -194,6 +196,7 @@ def sample(pose: str | Path, output: str | Path, *, n: int = 4, seed: int = 0, f
     from .video import write_image
 
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
+    refuse_overwriting_inputs(output, pose)
     synth = _synthesizer(weights, device, synth)
     shape = shape_input(pose, frame)
     if isinstance(shape, np.ndarray):

@@ -27,7 +27,12 @@ Writing streams one frame at a time into a temporary file next to the destinatio
 renames it into place at the end (`files.atomic_output`), so a failed run leaves no
 partial file and an existing file is never replaced unless asked. Reading streams too:
 the header is read first and the frames are decoded one by one as the iterator is
-consumed, so memory does not grow with the length of the video.
+consumed, so memory does not grow with the length of the video. `read_pose_json` makes
+one such pass over the whole input before returning (parsing only, a small cost next to
+rendering), so that a damaged frame or a file cut short is an error before any work,
+not in the middle of a render.
+Every field is type-checked: a wrong one is a one-line VunetError naming the file, the
+field and the problem.
 
 OpenPose import: `read_pose_json` also accepts OpenPose's per-frame output
 (`{"people": [{"pose_keypoints_2d": [x0, y0, c0, x1, ...]}, ...]}`), one file or a
@@ -171,15 +176,33 @@ class _JsonStream:
             self._fill()
 
 
+def _is_number(value) -> bool:
+    """A finite JSON number (not a bool, a string or NaN/Infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]:
     try:
+        if not isinstance(rec, dict):
+            raise ValueError("not an object")
         kps, scores = rec["keypoints"], rec["scores"]
+        if not isinstance(kps, list) or not isinstance(scores, list):
+            raise ValueError("'keypoints' and 'scores' must be lists")
         if len(kps) != NUM_JOINTS or len(scores) != NUM_JOINTS:
             raise ValueError(f"expected {NUM_JOINTS} keypoints and scores")
+        for j, k in enumerate(kps):
+            if k is not None and not (isinstance(k, list) and len(k) >= 2 and all(map(_is_number, k[:2]))):
+                raise ValueError(f"keypoints[{j}] = {json.dumps(k)[:40]} is not null or [x, y] finite numbers")
+        for j, v in enumerate(scores):
+            if not _is_number(v):
+                raise ValueError(f"scores[{j}] = {json.dumps(v)[:40]} is not a finite number")
+        index, time = rec.get("index", n), rec.get("time")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ValueError(f"index = {json.dumps(index)[:40]} is not a whole number >= 0")
+        if time is not None and not _is_number(time):
+            raise ValueError(f"time = {json.dumps(time)[:40]} is not null or a finite number")
         xy = np.array([[np.nan, np.nan] if k is None else k[:2] for k in kps], np.float32)
         score = np.array(scores, np.float32)
-        index = int(rec.get("index", n))
-        time = rec.get("time")
         time = None if time is None else float(time)
     except (KeyError, TypeError, ValueError) as e:
         raise VunetError(path, f"frame {n} is malformed ({e})") from None
@@ -192,6 +215,10 @@ def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]
 def _check_header(header: dict, path: Path) -> dict:
     if header.get("version") != VERSION:
         raise VunetError(path, f"unsupported pose file version {header.get('version')!r} (expected {VERSION})")
+    for key in ("fps", "width", "height"):
+        value = header.get(key)
+        if value is not None and not (_is_number(value) and value > 0):
+            raise VunetError(path, f"'{key}' is {json.dumps(value)[:40]}; it must be a positive number (or null)")
     return {k: header.get(k) for k in HEADER_KEYS}
 
 
@@ -272,12 +299,17 @@ def _openpose_people(path: Path) -> list[Pose]:
     if not isinstance(people, list):
         raise VunetError(path, "not an OpenPose file (no 'people' list)")
     poses = []
-    for person in people:
+    for n, person in enumerate(people):
+        if not isinstance(person, dict):
+            raise VunetError(path, f"OpenPose 'people' entry {n} is not an object")
         flat = person.get("pose_keypoints_2d", person.get("pose_keypoints"))
-        try:
-            kp = np.asarray(flat, np.float32).reshape(-1, 3)
-        except (TypeError, ValueError):
-            raise VunetError(path, "OpenPose pose_keypoints_2d is not a list of x, y, c triples") from None
+        if not isinstance(flat, list) or len(flat) % 3:
+            raise VunetError(path, f"OpenPose 'people' entry {n}: pose_keypoints_2d is not a list of x, y, c triples")
+        bad = next((v for v in flat if not _is_number(v)), None)
+        if bad is not None or not all(map(_is_number, flat)):
+            raise VunetError(path, f"OpenPose 'people' entry {n}: pose_keypoints_2d holds "
+                                   f"{json.dumps(bad)[:40]}, not a finite number")
+        kp = np.asarray(flat, np.float32).reshape(-1, 3)
         if len(kp) == 25:
             kp = kp[OPENPOSE_BODY25_TO_COCO]
         elif len(kp) == 18:
@@ -298,10 +330,33 @@ def _openpose_frames(files: list[Path], fps: float | None) -> Iterator[tuple[int
         yield i, (0.0 if fps is None else i / fps), pose
 
 
-def read_pose_json(path: str | os.PathLike, fps: float | None = None) -> tuple[dict, Iterator[tuple[int, float | None, Pose]]]:
+def read_pose_json(path: str | os.PathLike, fps: float | None = None, *,
+                   validate: bool = True) -> tuple[dict, Iterator[tuple[int, float | None, Pose]]]:
     """(header, iterator of (index, time, Pose)) from a project pose file, an OpenPose
-    per-frame file, or a folder of OpenPose files. `fps` is only used for OpenPose."""
+    per-frame file, or a folder of OpenPose files. `fps` is only used for OpenPose.
+
+    validate: read every frame once first (streaming, nothing kept), so that any error in
+    the input is raised here rather than while the iterator is used; the header's
+    frame_count is then the number of frames actually there.
+    """
     path = Path(path)
+    if fps is not None:
+        try:
+            good = not isinstance(fps, bool) and math.isfinite(float(fps)) and float(fps) > 0
+        except (TypeError, ValueError):
+            good = False
+        if not good:
+            raise VunetError(path, f"fps {fps!r} is not a positive number")
+    if not validate:
+        return _open_pose_input(path, fps)
+    header, frames = _open_pose_input(path, fps)
+    count = sum(1 for _ in frames)
+    header, frames = _open_pose_input(path, fps)  # the same input again, for the caller
+    header["frame_count"] = count
+    return header, frames
+
+
+def _open_pose_input(path: Path, fps: float | None) -> tuple[dict, Iterator[tuple[int, float | None, Pose]]]:
     if not path.exists():
         raise VunetError(path, "no such file or folder")
     if path.is_dir():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VunetError
-from ..files import EXISTS, check_output_folder, check_output_path
+from ..files import EXISTS, check_name_length, check_output_folder, check_output_path
 from .formats import ExportFormat
 
 
@@ -41,6 +41,8 @@ class OutputSink:
         if self.path is None:
             return
         if self.export.folder:
+            if self.path.name:  # as PngSequenceWriter names its partial folder
+                check_name_length(self.path, f".{self.path.name}.partial")
             taken = self.path.exists() and (not self.path.is_dir() or self.export.exists(self.path))
             if taken and not self.overwrite:
                 raise VunetError(self.path, EXISTS)

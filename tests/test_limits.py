@@ -1,0 +1,263 @@
+"""Limits on inputs and outputs: each is one line naming the file (the CLI: `error: ...`,
+exit 1), before any work, leaving no output.
+
+Pixel limit on photos (decompression bombs), the output size that render.size = 0 gives,
+output names too long for the file system, an output that is one of the inputs, and the
+typed fields of pose files. Real files, the real CLI; the model is a tiny random one.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vunet_video import VunetError
+from vunet_video.cli import app
+from vunet_video.files import check_output_path, refuse_overwriting_inputs
+from vunet_video.model.io import save_weights
+from vunet_video.model.vunet import VUNet, VUNetConfig
+from vunet_video.pose import read_pose_json, write_pose_json
+from vunet_video.pose.keypoints import NUM_JOINTS, Pose
+from vunet_video.video import read_image
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), path)
+    return path
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def png_bomb(path: Path, width: int = 30000, height: int = 30000) -> Path:
+    """A valid 1-bit grey PNG of width x height, all black: about 100 kB on disk for 900
+    megapixels, written row by row (never held whole)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte + packed pixels
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def standing(cx: float = 100.0, cy: float = 120.0) -> Pose:
+    """A standing person, all 17 joints."""
+    xy = np.array([[0, -80], [-5, -85], [5, -85], [-10, -82], [10, -82], [-25, -60], [25, -60], [-35, -30],
+                   [35, -30], [-40, 0], [40, 0], [-15, 0], [15, 0], [-17, 45], [17, 45], [-18, 90], [18, 90]],
+                  np.float32) + np.array([cx, cy], np.float32)
+    return Pose(xy, np.full(NUM_JOINTS, 0.9, np.float32))
+
+
+def pose_file(path: Path, frames: int = 4) -> Path:
+    header = {"source": "made", "backend": "test", "fps": 25.0, "width": 200, "height": 240, "smoothed": True}
+    write_pose_json(path, header, ((i, i / 25, standing(100 + i)) for i in range(frames)))
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    """A small image (nobody in it: only what is checked before posing may be reached)."""
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), np.full((64, 48, 3), 128, np.uint8))
+    return path
+
+
+# ----------------------------------------------------------------------------- pixel limit
+
+def test_bomb_photo_is_refused_before_decoding(tmp_path, tiny_weights, monkeypatch):
+    bomb = png_bomb(tmp_path / "bomb.png")
+    assert bomb.stat().st_size < 1 << 20
+    poses = pose_file(tmp_path / "poses.json")
+    out = tmp_path / "out.mp4"
+    line = one_line_error(cli("animate", bomb, poses, "-o", out, "--weights", tiny_weights, "--quiet"))
+    assert str(bomb) in line and "30000x30000" in line and "100 megapixels" in line
+    assert "VUNET_MAX_IMAGE_PIXELS" in line
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bomb.png", "poses.json"]
+    # The same through the API, and from the environment variable (checked before decoding).
+    with pytest.raises(VunetError, match="900 megapixels"):
+        read_image(bomb)
+    monkeypatch.setenv("VUNET_MAX_IMAGE_PIXELS", "1000000000")
+    with pytest.raises(VunetError, match="over the limit of 1 megapixels"):
+        read_image(bomb, max_pixels=1000 * 1000)  # the keyword wins over the variable
+
+
+def test_pixel_limit_can_be_raised_and_is_checked(tmp_path, photo, monkeypatch):
+    with pytest.raises(VunetError, match=r"48x64 .* over the limit of 0.001 megapixels"):
+        read_image(photo, max_pixels=1000)
+    assert read_image(photo, max_pixels=0).shape == (64, 48, 3)  # 0: no limit
+    monkeypatch.setenv("VUNET_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(VunetError, match="VUNET_MAX_IMAGE_PIXELS"):
+        read_image(photo)
+    monkeypatch.setenv("VUNET_MAX_IMAGE_PIXELS", "5000")
+    assert read_image(photo).shape == (64, 48, 3)
+    monkeypatch.setenv("VUNET_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(VunetError, match="whole number"):
+        read_image(photo)
+
+
+def test_files_pillow_does_not_know_still_go_to_opencv(tmp_path):
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image at all" * 10)
+    with pytest.raises(VunetError, match="not an image OpenCV can read"):
+        read_image(junk)
+
+
+# ----------------------------------------------------------------------------- output names
+
+def test_output_names_too_long_for_the_file_system(tmp_path, photo, tiny_weights, monkeypatch):
+    poses = pose_file(tmp_path / "poses.json")
+    too_long = tmp_path / ("a" * 300 + ".mp4")
+    line = one_line_error(cli("animate", photo, poses, "-o", too_long, "--weights", tiny_weights, "--quiet"))
+    assert "file name too long" in line
+    # Fits alone but not as the temporary ".<stem>.partial.mp4" it is written under.
+    with pytest.raises(VunetError, match="too long"):
+        check_output_path(tmp_path / ("b" * 246 + ".mp4"))
+    assert check_output_path(tmp_path / ("b" * 200 + ".mp4")).name.startswith("b")
+    # The png export's folder.
+    line = one_line_error(cli("animate", photo, poses, "-o", tmp_path / ("c" * 250), "--export", "png",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "file name too long" in line
+    # The default name, <subject>_<driving>.mp4, from two long input names.
+    long_photo = tmp_path / ("p" * 150 + ".png")
+    long_photo.write_bytes(photo.read_bytes())
+    long_poses = pose_file(tmp_path / ("d" * 150 + ".json"))
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(cli("animate", long_photo, long_poses, "--weights", tiny_weights, "--quiet"))
+    assert "file name too long" in line and "_ddd" in line
+
+
+# ----------------------------------------------------------------------------- outputs that are inputs
+
+def test_output_that_is_an_input_is_refused(tmp_path, photo, tiny_weights):
+    poses = pose_file(tmp_path / "poses.json")
+    before = poses.read_bytes()
+    line = one_line_error(cli("animate", photo, poses, "-o", poses, "--export", "keypoints", "--overwrite",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "is also an input" in line and str(poses) in line
+    # Another name for the same file.
+    link = tmp_path / "link.json"
+    link.symlink_to(poses)
+    line = one_line_error(cli("animate", photo, poses, "-o", link, "--export", "keypoints", "--overwrite",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "is also an input" in line
+    # The --audio file.
+    sound = tmp_path / "sound.mp4"
+    sound.write_bytes(b"stand-in")
+    line = one_line_error(cli("animate", photo, poses, "-o", sound, "--audio", sound, "--overwrite",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "is also an input" in line and sound.read_bytes() == b"stand-in"
+    # Stills: before the model loads.
+    line = one_line_error(cli("render", photo, poses, "-o", photo, "--overwrite", "--weights", tiny_weights))
+    assert "is also an input" in line
+    assert poses.read_bytes() == before
+    refuse_overwriting_inputs(tmp_path / "new.mp4", photo, None, poses)  # different files: fine
+
+
+# ----------------------------------------------------------------------------- pose files
+
+def frame(**changes) -> dict:
+    rec = {"index": 0, "time": 0.0, "keypoints": [[10.0, 20.0]] * NUM_JOINTS, "scores": [0.9] * NUM_JOINTS}
+    rec.update(changes)
+    return rec
+
+
+def project(frames: list, **header) -> str:
+    head = {"version": 1, "fps": 25.0, "width": 200, "height": 240}
+    head.update(header)
+    return json.dumps({**head, "frames": frames})
+
+
+@pytest.mark.parametrize("content, problem", [
+    (project([frame()], fps=-5), "'fps' is -5"),
+    (project([frame()], fps="fast"), "'fps' is \"fast\""),
+    (project([frame()], width="wide"), "'width' is \"wide\""),
+    (project([frame()], height=[1]), "'height' is \\[1\\]"),
+    (project([frame(keypoints=[["a", 1]] * NUM_JOINTS)]), r"frame 0 .*keypoints\[0\]"),
+    (project([frame(), frame(scores=[True] * NUM_JOINTS)]), r"frame 1 .*scores\[0\] = true"),
+    (project([frame(time="noon")]), "time = \"noon\""),
+    (project([frame(index=-1)]), "index = -1"),
+    (project([frame()])[:-40], "not a valid pose JSON"),  # cut short
+    ('{"people": [3]}', "'people' entry 0 is not an object"),
+    ('{"people": [{"pose_keypoints_2d": [1, 2, "x"]}]}', "entry 0: pose_keypoints_2d holds \"x\""),
+    ('{"people": [{"pose_keypoints_2d": [1, 2, NaN]}]}', "holds NaN, not a finite number"),
+])
+def test_bad_pose_fields_are_one_line_errors_before_any_frame_is_used(tmp_path, content, problem):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(VunetError, match=problem) as e:
+        read_pose_json(bad)  # raised here, not while the frames are iterated
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_pose_file_cut_short_fails_before_rendering(tmp_path, photo, tiny_weights):
+    poses = pose_file(tmp_path / "poses.json", frames=40)
+    text = poses.read_text()
+    poses.write_text(text[: len(text) * 3 // 4])
+    header, _ = read_pose_json(pose_file(tmp_path / "whole.json", frames=40))
+    assert header["frame_count"] == 40
+    out = tmp_path / "out.mp4"
+    line = one_line_error(cli("animate", photo, poses, "-o", out, "--weights", tiny_weights, "--quiet"))
+    assert "not a valid pose JSON" in line and not out.exists()
+
+
+def test_openpose_folder_fps_must_be_positive(tmp_path, photo, tiny_weights):
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    for i in range(2):
+        flat = np.concatenate([standing().xy, np.full((NUM_JOINTS, 1), 0.9)], axis=1)
+        body = np.zeros((18, 3))
+        from vunet_video.pose.io import OPENPOSE_COCO18_TO_COCO
+
+        body[OPENPOSE_COCO18_TO_COCO] = flat
+        (folder / f"f_{i:04d}_keypoints.json").write_text(json.dumps({"people": [
+            {"pose_keypoints_2d": body.ravel().tolist()}]}))
+    line = one_line_error(cli("animate", photo, folder, "--fps", -5, "-o", tmp_path / "out.mp4",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "fps -5.0 is not a positive number" in line and str(folder) in line
+    header, frames = read_pose_json(folder, fps=25)
+    assert header["frame_count"] == 2 and len(list(frames)) == 2
+
+
+# ----------------------------------------------------------------------------- output size
+
+def test_render_size_0_caps_the_output_at_1920(shared, tmp_path, tiny_weights):
+    from vunet_video import Animator
+
+    small = read_image(shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg")
+    h, w = small.shape[:2]
+    scale = 2400 / max(h, w)
+    big = cv2.resize(small, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    photo = tmp_path / "big.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    poses = pose_file(tmp_path / "poses.json")
+
+    animator = Animator(tiny_weights, finetune_steps=0, export="keypoints")
+    result = animator.animate(photo, poses, tmp_path / "out.json")
+    assert max(result.frame_size) == 1920
+    assert any("scaled down to 1920 px" in n for n in result.notes)
+    subject = Animator(tiny_weights, finetune_steps=0, size=2400).encode_subject(photo)
+    assert max(subject.frame_size) == 2400 and not any("scaled down" in n for n in subject.notes)
