@@ -40,7 +40,7 @@ def user_errors(fn):
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated) under main()
-            _stopped.append(e)
+            _stopped.append(type(e).__name__)
             typer.echo("terminated" if isinstance(e, Terminated) else "interrupted", err=True)
             raise typer.Exit(TERMINATED_EXIT if isinstance(e, Terminated) else INTERRUPTED_EXIT) from None
     return wrapper
@@ -49,7 +49,7 @@ def user_errors(fn):
 # --- stopping: Ctrl-C and SIGTERM ----------------------------------------------------------------
 
 INTERRUPTED_EXIT, TERMINATED_EXIT, USAGE_EXIT = 130, 143, 2
-_stopped: list[BaseException] = []  # the interrupt user_errors reported, so main() does not repeat it
+_stopped: list[str] = []  # the interrupt user_errors reported, so main() does not repeat it
 
 
 class Terminated(KeyboardInterrupt):
