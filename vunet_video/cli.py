@@ -96,10 +96,6 @@ def _preset_default(section: str, key: str) -> str:
     return f"{value} in the default preset"
 
 
-def _names(table) -> str:
-    return ", ".join(table)
-
-
 def _export_help() -> str:
     from .video.formats import EXPORTS
 
