@@ -48,6 +48,39 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A tiny randomly initialised VUNet checkpoint: the real network, at a size the CLI
+    tests can afford."""
+    import torch
+
+    from vunet_video.model.io import save_weights
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), path)
+    return path
+
+
+def cli(*args):
+    """Run the `vunet-video` app in-process with these arguments (any objects, as strings)."""
+    from typer.testing import CliRunner
+
+    from vunet_video.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    """The error line of a command that must fail with the project's contract: exit code 1
+    and exactly one line on stderr, starting 'error: '."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
 def make_clip(src: Path, dst: Path, frames: int, width: int, audio: bool = True) -> Path:
     """The first `frames` frames of `src` at `width` px, H.264, with its sound cut to match."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:

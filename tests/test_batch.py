@@ -26,7 +26,7 @@ from vunet_video.model.io import save_weights
 from vunet_video.model.vunet import VUNet, VUNetConfig
 from vunet_video.video import VideoReader, probe
 
-from conftest import make_clip
+from conftest import make_clip, one_line_error
 
 FRAMES = 6
 GOOD = "woman_dance.mp4"  # the one pair that renders
@@ -179,13 +179,6 @@ def test_pairing_from_folders_and_csv(inputs, tmp_path):
     listed.write_text("driving,subject\n../in/a.mp4,/abs/b.jpg\n", encoding="utf-8")
     [pair] = pairs_from_csv(listed, tmp_path / "out")
     assert pair == Pair(Path("/abs/b.jpg"), listed.parent / "../in/a.mp4", tmp_path / "out" / "b_a.mp4")
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_bad_batch_input_is_one_line_error(inputs, tmp_path):

@@ -16,38 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-from typer.testing import CliRunner
 
 from vunet_video import VunetError
-from vunet_video.cli import app
 from vunet_video.files import check_output_path, refuse_overwriting_inputs
-from vunet_video.model.io import save_weights
-from vunet_video.model.vunet import VUNet, VUNetConfig
 from vunet_video.pose import read_pose_json, write_pose_json
 from vunet_video.pose.keypoints import NUM_JOINTS, Pose
 from vunet_video.video import read_image
 
+from conftest import cli, one_line_error
+
 # ----------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), path)
-    return path
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def png_bomb(path: Path, width: int = 30000, height: int = 30000) -> Path:

@@ -20,12 +20,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from vunet_video import Animator, VunetError
-from vunet_video.cli import app
-from vunet_video.model.io import save_weights
-from vunet_video.model.vunet import VUNet, VUNetConfig
 from vunet_video.pose import read_pose_json, write_pose_json
 from vunet_video.pose.keypoints import Pose
 from vunet_video.render.compose import Compositor, FlickerMeter, TemporalFilter, person_hole
@@ -33,7 +29,7 @@ from vunet_video.render.framing import Box
 from vunet_video.model.stickman import draw_stickman
 from vunet_video.video import probe, read_image
 
-from conftest import make_clip
+from conftest import cli, make_clip, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 12  # frames in the main test clip (24 fps: 0.5 s)
@@ -54,14 +50,6 @@ def make_empty_clip(dst: Path, frames: int = 4) -> Path:
             out.mux(vo.encode(f))
         out.mux(vo.encode(None))
     return dst
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_weights(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), path)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +78,6 @@ def encoded(animator, media):
     return animator.encode_subject(media["subject"])
 
 
-def cli(*args) -> "object":
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def audio_span(path: Path) -> tuple[float, float]:
     """(start, end) in seconds of the audio stream's packets."""
     with av.open(str(path)) as c:
@@ -109,13 +93,6 @@ def assert_sound_covers(path: Path, duration: float) -> None:
     start, end = audio_span(path)
     assert 0.0 <= start < 0.024
     assert abs(end - duration) < 0.024
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 # ----------------------------------------------------------------------------- end to end
