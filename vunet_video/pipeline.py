@@ -30,7 +30,7 @@ Behaviour at the edges:
   (no sound unless `audio` names a file to take it from).
 
 The output canvas is the subject photo's frame, scaled so its longer side is
-`render.size` (0 = the photo's size).
+`render.size` (0 = the photo's size, at most settings.AUTO_SIZE_MAX px).
 """
 
 from __future__ import annotations
