@@ -397,3 +397,8 @@ def test_warp_skip_trains_from_plain_weights_and_renders(tiny_dataset, tmp_path)
     save_weights(VUNet(VUNetConfig(**{**SMALL.to_dict(), "latent_channels": 4})), wrong)
     with pytest.raises(VunetError, match="weights are for"):
         train(replace(cfg, init=str(wrong)), log=lambda *_: None)
+    # Weights with a trained warp branch must not start a model without one (it would be dropped).
+    with_warp = tmp_path / "with_warp.safetensors"
+    save_weights(tuned, with_warp)
+    with pytest.raises(VunetError, match="warp branch"):
+        train(replace(cfg, init=str(with_warp), model=SMALL), log=lambda *_: None)

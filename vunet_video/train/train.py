@@ -149,7 +149,11 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         from ..model.io import load_model
 
         start_from = load_model(cfg.init)
-        # Weights without a warp branch may start a model with one (the branch starts at zero).
+        # Weights without a warp branch may start a model with one (the branch starts at zero);
+        # the other way round would silently drop the trained branch.
+        if start_from.cfg.warp_skip and not cfg.model.warp_skip:
+            raise VunetError(cfg.init, "weights have a warp branch (warp_skip) that the configured model lacks; "
+                             "train with a config that sets it, e.g. --config configs/vunet_128.toml")
         if replace(start_from.cfg, warp_skip=cfg.model.warp_skip) != cfg.model:
             raise VunetError(cfg.init, f"weights are for {start_from.cfg}, not the configured {cfg.model}")
         missing, _ = model.load_state_dict(start_from.state_dict(), strict=False)
