@@ -239,3 +239,23 @@ def test_render_size_0_caps_the_output_at_1920(shared, tmp_path, tiny_weights):
     assert any("scaled down to 1920 px" in n for n in result.notes)
     subject = Animator(tiny_weights, finetune_steps=0, size=2400).encode_subject(photo)
     assert max(subject.frame_size) == 2400 and not any("scaled down" in n for n in subject.notes)
+
+
+# ----------------------------------------------------------------------------- checked before any work
+
+def test_unreadable_audio_file_is_reported_before_any_work(tmp_path, photo, tiny_weights):
+    # The photo has nobody in it: reaching the subject's pose would give another error.
+    garbage = tmp_path / "sound.m4a"
+    garbage.write_bytes(b"not audio at all" * 64)
+    out = tmp_path / "out.mp4"
+    line = one_line_error(cli("animate", photo, pose_file(tmp_path / "poses.json"), "--audio", garbage,
+                              "-o", out, "--weights", tiny_weights, "--quiet"))
+    assert "sound.m4a: cannot read audio" in line and not out.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_output_folder_that_takes_no_files_is_reported_before_any_work(tmp_path, photo, tiny_weights):
+    # os.access() says /proc is writable to root; only trying to create a file tells.
+    line = one_line_error(cli("animate", photo, pose_file(tmp_path / "poses.json"), "-o", "/proc/out.mp4",
+                              "--weights", tiny_weights, "--quiet"))
+    assert "/proc: output folder is not writable" in line

@@ -58,6 +58,15 @@ def check_output_folder(folder: str | Path) -> None:
         raise VunetError(folder, "output folder is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise VunetError(folder, "output folder is not writable")
+    # access() says yes to root anywhere, and to folders on file systems that take no files
+    # (/proc, some network mounts): create and delete a file to know before any work.
+    probe = folder / f".vunet-write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise VunetError(folder, f"output folder is not writable ({e.strerror or e})") from None
 
 
 def name_max(folder: str | Path) -> int:

@@ -54,6 +54,10 @@ class DrivingSource:
 
     def __init__(self, path: str | Path, pose, smoothing, start: float | None = None, end: float | None = None,
                  fps: float | None = None, audio: str | Path | None = None, estimator=None):
+        if audio:  # a separate sound file: checked now, not at the first frame written
+            from ..video.audio import AudioCopy
+
+            AudioCopy(audio).close()
         self.path = Path(path)
         self.smoothing = smoothing
         self.start, self.end = start, end
