@@ -86,14 +86,19 @@ def main_options(
 # Help texts name choices from the registries and show the default preset's values
 # (read from its file, which is cheap; the chosen preset may differ).
 
-def _preset_default(section: str, key: str) -> str:
+@functools.cache
+def _default_preset() -> dict:
     from .presets import PRESETS_DIR
 
     try:
-        value = tomllib.loads((PRESETS_DIR / "default.toml").read_text())[section][key]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "the preset's"
-    return f"{value} in the default preset"
+        return tomllib.loads((PRESETS_DIR / "default.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _preset_default(section: str, key: str) -> str:
+    value = _default_preset().get(section, {}).get(key)
+    return "the preset's" if value is None else f"{value} in the default preset"
 
 
 def _export_help() -> str:
