@@ -24,7 +24,8 @@ import torch
 from vunet_video import Animator, VunetError
 from vunet_video.pose import read_pose_json, write_pose_json
 from vunet_video.pose.keypoints import Pose
-from vunet_video.render.compose import Compositor, FlickerMeter, TemporalFilter, person_hole
+from vunet_video.render.compose import Compositor, FlickerMeter, TemporalFilter
+from vunet_video.render.plate import person_hole
 from vunet_video.render.framing import Box
 from vunet_video.model.stickman import draw_stickman
 from vunet_video.video import probe, read_image

@@ -193,7 +193,7 @@ class Animator:
     @staticmethod
     def _add_plate(subject: EncodedSubject) -> None:
         """The photo with the person painted out, as the 'subject' background."""
-        from .render.compose import person_hole, remove_person
+        from .render.plate import person_hole, remove_person
 
         if subject.plate is None:
             hole = person_hole(subject.pose.mask, subject.pose, subject.image.shape[:2])

@@ -36,7 +36,7 @@ from ..model.inputs import to_tensor
 from ..model.parts import warp_parts
 from ..pose import estimate_image_pose, make_estimator
 from ..pose.keypoints import Pose
-from ..render.compose import person_hole, remove_person
+from ..render.plate import person_hole, remove_person
 from ..render.synthesizer import Synthesizer
 from .dataset import PairDataset
 from .metrics import pck, psnr, ssim
