@@ -1,0 +1,96 @@
+"""The background plate fill (render/plate.py): it replaces the hole and only the hole,
+leaves nothing of the person behind, and copes with holes of any shape."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vunet_video.render.plate import remove_person
+
+MAGENTA = (255, 0, 255)  # a colour the street photo does not have, so any leftover shows
+
+
+def _silhouette(shape: tuple[int, int], x: int, y: int, height: int) -> np.ndarray:
+    """A person-like boolean mask: head, torso and legs, `height` px tall from (x, y)."""
+    m = np.zeros(shape, np.uint8)
+    u = height // 8
+    cv2.circle(m, (x, y + u), u, 1, -1)
+    cv2.ellipse(m, (x, y + 4 * u), (int(1.3 * u), int(2.2 * u)), 0, 0, 360, 1, -1)
+    cv2.line(m, (x - u // 2, y + 5 * u), (x - u, y + 8 * u), 1, max(2, u // 2))
+    cv2.line(m, (x + u // 2, y + 5 * u), (x + u, y + 8 * u), 1, max(2, u // 2))
+    return m > 0
+
+
+@pytest.fixture(scope="module")
+def scene(shared) -> np.ndarray:
+    img = cv2.imread(str(shared / "data/dev/subjects/ultralytics_bus.jpg"))
+    assert img is not None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def case(scene):
+    """(photo with a magenta person pasted in, hole = the person grown, truth = the scene)."""
+    h, w = scene.shape[:2]
+    person = _silhouette((h, w), w // 3, h // 4, h // 2)
+    hole = cv2.dilate(person.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    photo = scene.copy()
+    photo[person] = MAGENTA
+    return photo, hole, scene
+
+
+@pytest.mark.parametrize("method", ["ns", "telea"])
+def test_fill_replaces_only_the_hole_and_removes_the_person(case, method):
+    photo, hole, truth = case
+    plate = remove_person(photo, hole, method=method)
+    assert plate.shape == photo.shape and plate.dtype == np.uint8
+    assert np.array_equal(plate[~hole], photo[~hole])
+    assert not np.array_equal(plate[hole], photo[hole])
+    # Nothing magenta left: the fill reads only the scene around the hole.
+    near_magenta = np.abs(plate[hole].astype(int) - MAGENTA).sum(axis=1) < 90
+    assert not near_magenta.any()
+    err_fill = np.abs(plate[hole].astype(float) - truth[hole]).mean()
+    err_left = np.abs(photo[hole].astype(float) - truth[hole]).mean()
+    assert err_fill < 0.5 * err_left, (err_fill, err_left)
+
+
+def test_holes_touching_the_frame_edges(scene):
+    h, w = scene.shape[:2]
+    hole = np.zeros((h, w), bool)
+    hole[h // 2:, :40] = True        # left edge to the bottom edge
+    hole[:30, w // 2:] = True        # top and right edges
+    photo = scene.copy()
+    photo[hole] = MAGENTA
+    plate = remove_person(photo, hole)
+    assert np.array_equal(plate[~hole], photo[~hole])
+    assert np.abs(plate[hole].astype(int) - MAGENTA).sum(axis=1).min() >= 90
+
+
+def test_empty_and_full_holes_return_a_copy(scene):
+    empty = remove_person(scene, np.zeros(scene.shape[:2], bool))
+    assert np.array_equal(empty, scene) and empty is not scene
+    full = remove_person(scene, np.ones(scene.shape[:2], bool))  # no scene left to fill from
+    assert np.array_equal(full, scene) and full is not scene
+
+
+def test_odd_shapes_and_sizes(scene):
+    big = cv2.resize(scene, (1500, 2000), interpolation=cv2.INTER_LINEAR)  # over the working size
+    hole = np.zeros(big.shape[:2], bool)
+    hole[900:1700, 600:900] = True
+    plate = remove_person(big, hole)
+    assert plate.shape == big.shape and np.array_equal(plate[~hole], big[~hole])
+    assert np.isfinite(plate.astype(float)).all()
+    tiny = scene[:7, :5].copy()
+    one = np.zeros((7, 5), bool)
+    one[3, 2] = True
+    assert remove_person(tiny, one).shape == tiny.shape
+    gray = cv2.cvtColor(scene, cv2.COLOR_RGB2GRAY)
+    g = remove_person(gray, _silhouette(gray.shape, 200, 100, 300))
+    assert g.shape == gray.shape
+
+
+def test_unknown_method_is_refused(scene):
+    with pytest.raises(ValueError, match="plate fill"):
+        remove_person(scene, np.ones(scene.shape[:2], bool), method="lama")
