@@ -307,14 +307,24 @@ class Animator:
         synth = subject.synth or self.synth
         compositor = Compositor(subject.frame_size, render.background, subject.plate, render.color)
         temporal = TemporalFilter(render.temporal)
+        full = None
+        if render.detail == "photo":  # the photo's own pixels at the output's resolution
+            from .render.full_resolution import FullResolutionRenderer
+
+            full = FullResolutionRenderer(synth, subject.appearance, subject.image, subject.pose, subject.frame_size)
         written = 0
         with self._progress(source, quiet) as bar:
             while batch := list(islice(targets, render.batch_size)):
                 boxes = [person_box(target) for _, _, target in batch]
-                crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, (_, _, target) in zip(boxes, batch)]
-                rgbs, alphas = synth.render(subject.appearance, crop_poses)
-                for (index, t, _), box, rgb, alpha in zip(batch, boxes, rgbs, alphas):
-                    rgba = compositor(*temporal(rgb, alpha, box), box)
+                if full is not None:
+                    frames = [compositor.paste(*person) for person in full.render([p for _, _, p in batch], boxes,
+                                                                                  temporal)]
+                else:
+                    crop_poses = [box.pose_to_crop(target, synth.crop_size)
+                                  for box, (_, _, target) in zip(boxes, batch)]
+                    frames = [compositor(*temporal(rgb, alpha, box), box)
+                              for box, rgb, alpha in zip(boxes, *synth.render(subject.appearance, crop_poses))]
+                for (index, t, _), rgba in zip(batch, frames):
                     sink.write(t, rgba)
                     if on_frame is not None:
                         on_frame(index, t, rgba)

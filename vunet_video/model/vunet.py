@@ -258,12 +258,16 @@ class WarpSkip(nn.Module):
         h1 = self.down(F.silu(h0))
         return self.to_skip0(F.silu(h0)), self.to_skip1(F.silu(h1))
 
+    def weight(self, features: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S): how much of the output colour the head takes from the warp, where
+        the warp covers the pixel."""
+        return torch.sigmoid(self.blend2(F.silu(self.blend1(torch.cat([F.silu(features), warp], 1)))))
+
     def blend(self, out: torch.Tensor, features: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
         """The decoder's output (B, 4, S, S) with its colour blended towards the warp where the
         head says so (only where the warp covers anything); alpha stays the decoder's."""
-        logit = self.blend2(F.silu(self.blend1(torch.cat([F.silu(features), warp], 1))))
         coverage = ((warp[:, 3:4] + 1) / 2).clamp(0, 1)
-        m = torch.sigmoid(logit) * coverage
+        m = self.weight(features, warp) * coverage
         rgb = out[:, :3] * (1 - m) + warp[:, :3] / coverage.clamp(min=1e-3) * m
         return torch.cat([rgb, out[:, 3:]], 1)
 
@@ -307,6 +311,20 @@ class VUNet(nn.Module):
         w0, w1 = self.warp_skip(warp)
         out, priors, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose_z)
         return self.warp_skip.blend(out, h, warp), priors
+
+    def decode_unblended(self, stickman: torch.Tensor, latents: list[torch.Tensor], warp: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's own output (B, 4, S, S), before the blend towards the warp, and the
+        blend head's weight (B, 1, S, S), for a caller that blends with a sharper warp of
+        its own (render/full_resolution.py). Needs `warp_skip`."""
+        feats = self.shape_up(stickman)
+        w0, w1 = self.warp_skip(warp)
+
+        def choose(i, prior_mean):
+            return latents[i].expand(prior_mean.shape[0], -1, -1, -1)
+
+        out, _, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose)
+        return out, self.warp_skip.weight(h, warp)
 
     def decode(self, stickman: torch.Tensor, latents: list[torch.Tensor] | None = None,
                generator: torch.Generator | None = None, warp: torch.Tensor | None = None) -> torch.Tensor:

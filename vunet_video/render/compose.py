@@ -136,32 +136,53 @@ class Compositor:
             self._bg = np.zeros((h, w, 3), np.uint8)
 
     def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
+        """The frame with a rendered S x S crop (rgb uint8, alpha float) framed by `box`."""
+        region = box_region(box, self.frame_size)
+        if region is None:
+            return self.paste((0, 0), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32))
+        person = crop_to_region(rgb, box, region, cv2.INTER_CUBIC)
+        matte = np.clip(crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR, cv2.BORDER_CONSTANT),
+                        0.0, 1.0)
+        return self.paste(region[:2], person, matte)
+
+    def paste(self, corner: tuple[int, int], person: np.ndarray, matte: np.ndarray) -> np.ndarray:
+        """The frame with the person (h, w, 3 uint8, straight colour) and matte (h, w float in
+        [0, 1]) placed with their top-left pixel at canvas `corner` (x, y), inside the canvas."""
         w, h = self.frame_size
-        size = rgb.shape[0]
         out = np.empty((h, w, 4), np.uint8)
         out[..., :3] = self._bg
         out[..., 3] = 0
-        # Only the box's part of the canvas is touched: warping a whole 1080p canvas for a
-        # person covering a third of it would triple the cost.
-        x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
-        x1, y1 = min(w, int(np.ceil(box.x0 + box.side))), min(h, int(np.ceil(box.y0 + box.side)))
-        if x1 <= x0 or y1 <= y0:
+        x0, y0 = corner
+        ph, pw = matte.shape[:2]
+        if ph == 0 or pw == 0:
             return out
-        m = box.matrix(size).astype(np.float64)
-        m[:, 2] += m[:, :2] @ np.array([x0, y0])  # ROI pixel (0, 0) is canvas pixel (x0, y0)
-        roi = (x1 - x0, y1 - y0)
-        flags = cv2.WARP_INVERSE_MAP
-        person = cv2.warpAffine(rgb, m, roi, flags=cv2.INTER_CUBIC | flags, borderMode=cv2.BORDER_REPLICATE)
-        matte = cv2.warpAffine(alpha.astype(np.float32), m, roi, flags=cv2.INTER_LINEAR | flags,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        matte = np.clip(matte, 0.0, 1.0)
-        region = out[y0:y1, x0:x1]
+        region = out[y0:y0 + ph, x0:x0 + pw]
         if self.background == "alpha":
             region[..., :3] = person
         else:
             region[..., :3] = cv2.blendLinear(person, np.ascontiguousarray(region[..., :3]), matte, 1.0 - matte)
         region[..., 3] = (matte * 255.0 + 0.5).astype(np.uint8)
         return out
+
+
+def box_region(box: Box, frame_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the canvas pixels a person box covers, inside a canvas of
+    frame_size (w, h); None when none. Only this part of the canvas is touched: warping a
+    whole 1080p canvas for a person covering a third of it would triple the cost."""
+    w, h = frame_size
+    x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
+    x1, y1 = min(w, int(np.ceil(box.x0 + box.side))), min(h, int(np.ceil(box.y0 + box.side)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def crop_to_region(image: np.ndarray, box: Box, region: tuple[int, int, int, int], interpolation: int,
+                   border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """A model-size crop framed by `box` scaled onto the canvas region (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = region
+    m = box.matrix(image.shape[0]).astype(np.float64)
+    m[:, 2] += m[:, :2] @ np.array([x0, y0])  # region pixel (0, 0) is canvas pixel (x0, y0)
+    return cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=border, borderValue=0)
 
 
 # ----------------------------------------------------------------------------- flicker metric

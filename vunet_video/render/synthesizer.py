@@ -137,6 +137,26 @@ class Synthesizer:
         rgb, _ = self._decode(to_tensor(stickman)[None].to(self.device), latents, None, generator, on_grey)
         return rgb[0]
 
+    @torch.no_grad()
+    def render_unblended(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Render poses (model pixels) with a warp the caller made (B, 4, S, S, as
+        inputs.warp_input lays it out), without blending the colour towards it.
+
+        Returns (rgb (N, S, S, 3) uint8: the decoder's own colour, straight; alpha (N, S, S);
+        weight (N, S, S): how much the blend head would take from the warp where it covers).
+        A model without a warp skip renders as `render` does, with weight 0."""
+        if not self.model.cfg.warp_skip:
+            rgb, alpha = self.render(appearance, poses)
+            return rgb, alpha, np.zeros_like(alpha)
+        stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
+        with self._autocast():
+            out, weight = self.model.decode_unblended(stick, appearance.latents, warp.to(self.device))
+        out, weight = out.float(), weight.float()
+        alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
+        rgb = np.stack([off_plain_background(to_image(o[:3]), a) for o, a in zip(out, alpha)])
+        return rgb, alpha, weight[:, 0].cpu().numpy().astype(np.float32)
+
     def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
         with self._autocast():
             out = self.model.decode(stick, latents, generator=generator, warp=warp).float()

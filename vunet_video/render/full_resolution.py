@@ -1,0 +1,155 @@
+"""The subject at the output's resolution: their photo's own pixels, moved, and the VUNet
+completing what those cannot supply.
+
+The VUNet renders a 128 px crop; stretched to a 700 px person it smears face, hair and
+print. `FullResolutionRenderer` renders each target pose in two parts and joins them at
+the output's resolution:
+
+1. `BodyMesh` (render/mesh.py) moves the photo's pixels onto the target pose at the
+   output's resolution: colour, coverage and trust.
+2. The same moved pixels, scaled down to the model's crop, are the warp-skip input of the
+   VUNet, which renders the person from the target stickman and the appearance code and
+   says per pixel (its blend head) how much of the moved pixels to keep.
+3. At the output's resolution: colour = t * moved pixels + (1 - t) * the model's colour
+   (upscaled), with t the mesh's trust; so the face, hair and print come from the photo
+   where they are trusted, and the model paints the rest: the back when the person
+   turns, the torso behind an arm that moved, body the photo never showed. The matte
+   follows the moved person mask where the mesh covers the body and nearby (so a gap
+   between the legs stays open), and the model's matte elsewhere, but only near the
+   target's body (elsewhere it paints smudges, not body).
+
+Why the mesh's trust and not the model's blend weight decides: the shipped model's blend
+head was trained on the rigid 128 px part warp (model/parts.py). On this warp it keeps a
+mean weight of about 0.1 over the moved body (measured on a dev subject), which would
+throw the photo's detail away again. Until the blend head is trained on this warp, the
+model decides only what the moved pixels do not cover.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from ..pose.keypoints import Pose
+from .compose import box_region, crop_to_region
+from .framing import Box
+from ..pose.keypoints import BONES, TORSO
+from .mesh import BodyMesh, Deformed, torso_length
+
+# How far around the moved body the matte follows the mesh rather than the model's
+# matte, as a fraction of the box: about the width of a gap between the legs.
+MATTE_SUPPORT = 0.04
+# Half the thickness of the target's limbs where the model's own matte is kept, in torso
+# lengths: a limb with loose clothes is about 0.2 across.
+GATE_RADIUS = 0.2
+
+
+class FullResolutionRenderer:
+    """Renders one subject at the output's resolution (see the module docstring).
+
+    synth: the Synthesizer (or its copy tuned on the subject); appearance: the subject's
+    Appearance; image, pose: the photo and its pose at the output's scale (pose.mask the
+    person mask); frame_size: the canvas (w, h).
+    """
+
+    def __init__(self, synth, appearance, image: np.ndarray, pose: Pose, frame_size: tuple[int, int]):
+        self.synth = synth
+        self.appearance = appearance
+        self.frame_size = frame_size
+        self.mesh = BodyMesh(image, pose, pose.mask)
+        self.notes = list(self.mesh.notes)
+
+    def render(self, targets: list[Pose], boxes: list[Box], temporal=None
+               ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+        """Per target pose (canvas pixels) framed by its box: (corner (x, y), person (h, w, 3)
+        uint8 straight colour, matte (h, w) float32), ready for Compositor.paste.
+        temporal: the TemporalFilter applied to the model's crops, or None."""
+        size = self.synth.crop_size
+        regions = [box_region(box, self.frame_size) for box in boxes]
+        moved = [self.mesh.deform(t, r) if r is not None else None for t, r in zip(targets, regions)]
+        warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
+        crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
+        rgbs, alphas, _ = self.synth.render_unblended(self.appearance, crop_poses, warp)
+        out = []
+        for rgb, alpha, box, region, d, target in zip(rgbs, alphas, boxes, regions, moved, targets):
+            if temporal is not None:
+                rgb, alpha = temporal(rgb, alpha, box)
+            if region is None:
+                out.append(((0, 0), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)))
+                continue
+            out.append(_join(rgb, alpha, box, region, d, _body_gate(target, region)))
+        return out
+
+
+def _model_warp(d: Deformed | None, box: Box, size: int) -> torch.Tensor:
+    """The moved pixels as the model's warp-skip input (4, S, S): colour in [-1, 1] times
+    the trusted coverage, then that coverage in [-1, 1] (inputs.warp_input's layout)."""
+    warp = torch.zeros(4, size, size)
+    warp[3] = -1.0
+    if d is None or d.coverage.size == 0:
+        return warp
+    c = d.coverage * d.trust
+    stack = np.dstack([d.rgb.astype(np.float32) * c[..., None], c])
+    f = box.scale_to(size)
+    dh, dw = c.shape
+    sw, sh = max(1, round(dw * f)), max(1, round(dh * f))
+    small = cv2.resize(stack, (sw, sh), interpolation=cv2.INTER_AREA)
+    fx, fy = sw / dw, sh / dh
+    # Small pixel s lies at canvas d.x0 + (s + 0.5) / fx - 0.5; the crop is (canvas - box corner) * f.
+    m = np.float32([[f / fx, 0, f * (d.x0 - box.x0 - 0.5 + 0.5 / fx)],
+                    [0, f / fy, f * (d.y0 - box.y0 - 0.5 + 0.5 / fy)]])
+    crop = cv2.warpAffine(small, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    premult, cov = crop[..., :3], np.clip(crop[..., 3], 0, 1)
+    warp[:3] = torch.from_numpy(premult / 127.5 - cov[..., None]).permute(2, 0, 1)
+    warp[3] = torch.from_numpy(cov * 2 - 1)
+    return warp
+
+
+def _body_gate(target: Pose, region) -> np.ndarray:
+    """(h, w) float32 in [0, 1] over region: 1 on and near the target's body (limbs drawn
+    GATE_RADIUS torso lengths thick, the torso polygon, the head), fading to 0 beyond.
+    The model's matte is kept only there: elsewhere it paints smudges, not body."""
+    x0, y0, x1, y1 = region
+    f = 0.25  # drawn at a quarter of the resolution: it is blurred anyway
+    sw, sh = max(1, int((x1 - x0) * f)), max(1, int((y1 - y0) * f))
+    gate = np.zeros((sh, sw), np.float32)
+    t = torso_length(target) * f
+    ok = target.visible()
+    xy = (target.xy - [x0, y0]) * f
+
+    def pt(i):
+        return tuple(int(v) for v in np.round(xy[i]))
+
+    torso = [i for i in TORSO if ok[i]]
+    if len(torso) >= 3:
+        cv2.fillPoly(gate, [np.round(xy[torso]).astype(np.int32)], 1.0)
+    for a, b in BONES:
+        if ok[a] and ok[b]:
+            cv2.line(gate, pt(a), pt(b), 1.0, max(1, int(2 * GATE_RADIUS * t)))
+    if ok[0]:
+        cv2.circle(gate, pt(0), max(1, int(0.35 * t)), 1.0, -1)
+    k = max(3, int(0.1 * t) * 2 + 1)
+    gate = cv2.blur(gate, (k, k))
+    return cv2.resize(gate, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+
+
+def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed | None, gate: np.ndarray):
+    """The model's crop (upscaled into region) joined with the moved pixels (see the module docstring)."""
+    x0, y0, x1, y1 = region
+    person = crop_to_region(rgb, box, region, cv2.INTER_CUBIC)
+    model_matte = np.clip(crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR,
+                                         cv2.BORDER_CONSTANT), 0.0, 1.0) * gate
+    if d is None or d.coverage.size == 0:
+        return (x0, y0), person, model_matte
+    dh, dw = d.coverage.shape
+    sub = np.s_[d.y0 - y0:d.y0 - y0 + dh, d.x0 - x0:d.x0 - x0 + dw]
+    person[sub] = cv2.blendLinear(d.rgb, np.ascontiguousarray(person[sub]), d.trust, 1.0 - d.trust)
+    # Near the moved body its own mask is the matte; further out, the model's.
+    coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
+    coverage[sub] = d.coverage
+    trusted = np.zeros_like(coverage)
+    trusted[sub] = d.coverage * d.trust
+    k = max(3, int(MATTE_SUPPORT * box.side) | 1)
+    support = np.clip(2.0 * cv2.blur(trusted, (k, k)), 0, 1)
+    return (x0, y0), person, support * coverage + (1 - support) * model_matte

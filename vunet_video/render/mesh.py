@@ -1,0 +1,536 @@
+"""A skinned triangle mesh of the photographed person: their own pixels, moved to any pose.
+
+The VUNet renders a 128 px crop, which stretched to the output smears face, hair and print.
+The photo itself has those details at full resolution, so `BodyMesh` moves the photo's
+own pixels onto each target pose at the output's resolution, and the model only has to
+complete what the moved pixels cannot supply (see render/full_resolution.py).
+
+Built once per subject, in the way of Animated Drawings (Smith et al., "A Method for
+Animating Children's Drawings of the Human Figure", ACM TOG 2023: mask -> mesh -> rig ->
+deform), adapted to photos:
+
+* Parts. Every pixel of the person mask is labelled with the body part it belongs to:
+  an arm or forearm only within a limb's radius of its bone (so a forearm resting on the
+  shorts does not take a patch of the shorts with it), the head above the neck, and the
+  rest by the nearest of torso, thighs and shins. Forearms and shins run on past the
+  wrist and ankle to take the hand and foot.
+* Layers. Parts form five layers, each with its own vertices: core (torso and head),
+  two legs, two arms. Limbs the photo shows touching the body or each other can thus
+  come apart. Layers are drawn back to front: core, legs, arms, so an arm in front of
+  the body stays in front.
+* Mesh. A regular grid of triangles over each layer's part of the mask, one cell wider
+  than the part so neighbouring layers overlap and joints leave no gaps.
+* Skinning. Every vertex follows a blend of its layer's bones (linear-blend skinning),
+  weighted by a soft minimum of its distances to them, so it bends smoothly at elbows,
+  knees, shoulders and hips. Each bone's transform maps its source segment onto the
+  target segment (rotation, the length ratio along the bone and the body's scale across);
+  the torso's is the affine map of its four corners.
+* What the core hides. Where an arm lies across the torso in the photo, the torso behind
+  it was never seen; the core layer still covers it (with the arm's pixels) but marks it
+  untrusted, so the model paints it when the arm moves away.
+
+Every frame, `BodyMesh.deform` rasterises the deformed layers inside a region of the
+output canvas: RGB, coverage (the photo's soft person mask, moved), and trust in [0, 1]
+(low where the mesh is stretched or squashed, where the core hides an arm, and where the
+target faces away from the camera while the photo faces it: the photo's front must not
+be pasted on the person's back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..pose.keypoints import INDEX as J
+from ..pose.keypoints import MIN_SCORE, Pose
+
+# Bones, in the order of the transform table. Segments are (start joint, end joint).
+TORSO, HEAD = 0, 1
+LIMBS = {
+    "left_upper_arm": ("left_shoulder", "left_elbow"), "left_forearm": ("left_elbow", "left_wrist"),
+    "right_upper_arm": ("right_shoulder", "right_elbow"), "right_forearm": ("right_elbow", "right_wrist"),
+    "left_thigh": ("left_hip", "left_knee"), "left_shin": ("left_knee", "left_ankle"),
+    "right_thigh": ("right_hip", "right_knee"), "right_shin": ("right_knee", "right_ankle"),
+}
+BONE_NAMES = ("torso", "head", *LIMBS)
+BONE = {name: i for i, name in enumerate(BONE_NAMES)}
+ARMS = [BONE[n] for n in ("left_upper_arm", "left_forearm", "right_upper_arm", "right_forearm")]
+LEGS = [BONE[n] for n in ("left_thigh", "left_shin", "right_thigh", "right_shin")]
+
+# Limb radius as a fraction of the torso length (shoulder centre to hip centre, ~50 cm on
+# an adult): a forearm is ~7-8 cm across, an upper arm ~9-10 cm (anthropometric tables, e.g.
+# NASA-STD-3000 vol. I, sec. 3), plus a margin for sleeves. Pixels further from an arm's
+# bone are not the arm's.
+ARM_RADIUS = {"left_upper_arm": 0.12, "left_forearm": 0.085, "right_upper_arm": 0.12, "right_forearm": 0.085}
+# Hands and feet lie beyond the wrist and ankle: the forearm's and shin's bones are drawn
+# this much longer (a hand is ~0.7 of the forearm's length, a foot below the ankle shorter).
+HAND_EXTENSION, FOOT_EXTENSION = 0.55, 0.2
+
+# Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
+LAYERS = (
+    ("core", (TORSO, HEAD), None),
+    ("left_leg", (BONE["left_thigh"], BONE["left_shin"]), "left_hip"),
+    ("right_leg", (BONE["right_thigh"], BONE["right_shin"]), "right_hip"),
+    ("left_arm", (BONE["left_upper_arm"], BONE["left_forearm"]), "left_shoulder"),
+    ("right_arm", (BONE["right_upper_arm"], BONE["right_forearm"]), "right_shoulder"),
+)
+# Each layer's texture reaches this far (torso lengths) into its neighbours, so layers
+# overlap where they meet and joints show no seam.
+LAYER_OVERLAP = 0.02
+
+CELLS_PER_HEIGHT = 48  # grid cells over the person's height: ~2 cm cells on an adult
+
+
+def _segment(pose: Pose, a: str, b: str, extend: float = 0.0, min_score: float = MIN_SCORE):
+    ok = pose.visible(min_score)
+    if not (ok[J[a]] and ok[J[b]]):
+        return None
+    p, q = pose.xy[J[a]].astype(np.float64), pose.xy[J[b]].astype(np.float64)
+    return p, q + extend * (q - p)
+
+
+def _torso_corners(pose: Pose, min_score: float = MIN_SCORE):
+    idx = [J["left_shoulder"], J["right_shoulder"], J["right_hip"], J["left_hip"]]
+    ok = pose.visible(min_score)[idx]
+    return pose.xy[idx].astype(np.float64), ok
+
+
+def _torso_axis(pose: Pose, min_score: float = MIN_SCORE):
+    """(shoulder centre, hip centre) or None."""
+    corners, ok = _torso_corners(pose, min_score)
+    if not (ok[0] or ok[1]) or not (ok[2] or ok[3]):
+        return None
+    return corners[:2][ok[:2]].mean(0), corners[2:][ok[2:]].mean(0)
+
+
+def torso_length(pose: Pose, min_score: float = MIN_SCORE) -> float:
+    """Shoulder centre to hip centre, or a guess from the joints' extent."""
+    axis = _torso_axis(pose, min_score)
+    if axis is not None and np.hypot(*(axis[1] - axis[0])) > 1:
+        return float(np.hypot(*(axis[1] - axis[0])))
+    bb = pose.bbox(min_score)
+    return max(8.0, 0.33 * (bb[3] - bb[1])) if bb else 8.0
+
+
+def facing(pose: Pose, min_score: float = MIN_SCORE) -> float | None:
+    """How much the person faces the camera: about -0.6 facing it, +0.6 facing away, 0 in
+    profile (shoulder width across the torso axis, over the torso length); None unknown.
+    Facing the camera, the person's right shoulder is on the image's left."""
+    corners, ok = _torso_corners(pose, min_score)
+    axis = _torso_axis(pose, min_score)
+    if not (ok[0] and ok[1]) or axis is None:
+        return None
+    across = corners[1] - corners[0]  # left shoulder -> right shoulder
+    down = axis[1] - axis[0]
+    length2 = float(down @ down)
+    if length2 < 1:
+        return None
+    return float(across[0] * down[1] - across[1] * down[0]) / length2
+
+
+def _head_segment(pose: Pose, min_score: float = MIN_SCORE):
+    """Neck (shoulder centre) to the top of the head (twice the neck-to-nose vector, as
+    model/parts.py frames the head), or None."""
+    ok = pose.visible(min_score)
+    if not (ok[J["left_shoulder"]] and ok[J["right_shoulder"]] and ok[J["nose"]]):
+        return None
+    neck = 0.5 * (pose.xy[J["left_shoulder"]] + pose.xy[J["right_shoulder"]]).astype(np.float64)
+    return neck, neck + 2.0 * (pose.xy[J["nose"]] - neck)
+
+
+def _bone_segments(pose: Pose, min_score: float = MIN_SCORE) -> list:
+    """Per bone (BONE_NAMES order): its (start, end) segment, None where missing; the
+    torso's is the shoulder-centre to hip-centre axis."""
+    segs = [_torso_axis(pose, min_score), _head_segment(pose, min_score)]
+    for name, (a, b) in LIMBS.items():
+        extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION if name.endswith("shin") else 0.0
+        segs.append(_segment(pose, a, b, extend, min_score))
+    return segs
+
+
+# ----------------------------------------------------------------------------- bone transforms
+
+def _similarity_along(src, dst, across_scale: float) -> np.ndarray:
+    """2x3 map taking segment src onto dst: rotation, the length ratio along the bone and
+    `across_scale` across it."""
+    (p, q), (p2, q2) = src, dst
+    u, u2 = q - p, q2 - p2
+    l1, l2 = np.hypot(*u), np.hypot(*u2)
+    if l1 < 1e-6 or l2 < 1e-6:
+        return _translation(p2 - p)
+    e1, e2 = u / l1, u2 / l2
+    n1, n2 = np.array([-e1[1], e1[0]]), np.array([-e2[1], e2[0]])
+    # x -> p2 + e2 * (l2/l1) <x-p, e1> + n2 * across <x-p, n1>
+    a = np.outer(e2, e1) * (l2 / l1) + np.outer(n2, n1) * across_scale
+    return np.hstack([a, (p2 - a @ p)[:, None]])
+
+
+def _translation(t) -> np.ndarray:
+    return np.array([[1.0, 0.0, t[0]], [0.0, 1.0, t[1]]])
+
+
+def bone_transforms(source: Pose, target: Pose, min_score: float = MIN_SCORE) -> np.ndarray:
+    """(bones, 2, 3) affine maps from photo pixels to target pixels, one per bone. A bone
+    missing in either pose follows its parent (limb -> torso, head -> torso)."""
+    scale = torso_length(target, min_score) / torso_length(source, min_score)
+    src_segs, dst_segs = _bone_segments(source, min_score), _bone_segments(target, min_score)
+    out = np.empty((len(BONE_NAMES), 2, 3))
+    out[TORSO] = _torso_transform(source, target, scale, min_score)
+    out[HEAD] = out[TORSO] if src_segs[HEAD] is None or dst_segs[HEAD] is None \
+        else _head_transform(src_segs[HEAD], dst_segs[HEAD], scale)
+    for i in range(2, len(BONE_NAMES)):
+        if src_segs[i] is None or dst_segs[i] is None:
+            parent = i - 1 if BONE_NAMES[i].endswith(("forearm", "shin")) else TORSO
+            out[i] = out[parent]
+        else:
+            out[i] = _similarity_along(src_segs[i], dst_segs[i], scale)
+    return out
+
+
+def _head_transform(src, dst, scale: float) -> np.ndarray:
+    """Rotation about the neck and the body's scale: the head keeps its shape when the
+    neck-to-nose distance shortens (a nod) instead of being squashed."""
+    (p, q), (p2, q2) = src, dst
+    u, u2 = q - p, q2 - p2
+    if np.hypot(*u) < 1e-6 or np.hypot(*u2) < 1e-6:
+        return _translation(p2 - p)
+    angle = np.arctan2(u2[1], u2[0]) - np.arctan2(u[1], u[0])
+    c, s = np.cos(angle), np.sin(angle)
+    a = scale * np.array([[c, -s], [s, c]])
+    return np.hstack([a, (p2 - a @ p)[:, None]])
+
+
+def _torso_transform(source: Pose, target: Pose, scale: float, min_score: float) -> np.ndarray:
+    """Least-squares affine map of the torso corners both poses have (3 or 4); with fewer,
+    the similarity of the torso axis; failing that, a translation of the common joints."""
+    src, ok_s = _torso_corners(source, min_score)
+    dst, ok_d = _torso_corners(target, min_score)
+    both = ok_s & ok_d
+    if both.sum() >= 3:
+        a = np.hstack([src[both], np.ones((both.sum(), 1))])
+        m, *_ = np.linalg.lstsq(a, dst[both], rcond=None)
+        m = m.T
+        # A nearly collinear torso (seen edge-on) gives a wild affine: fall back below.
+        det = np.linalg.det(m[:, :2])
+        if 0.1 * scale ** 2 < det < 10 * scale ** 2:
+            return m
+    axis_s, axis_d = _torso_axis(source, min_score), _torso_axis(target, min_score)
+    if axis_s is not None and axis_d is not None:
+        return _similarity_along(axis_s, axis_d, scale)
+    common = source.visible(min_score) & target.visible(min_score)
+    if common.any():
+        return _translation((target.xy[common] - source.xy[common]).mean(0))
+    return _translation((0.0, 0.0))
+
+
+# ----------------------------------------------------------------------------- the mesh
+
+@dataclass
+class Layer:
+    name: str
+    bones: tuple[int, ...]
+    vertices: np.ndarray       # (V, 2) float64, photo pixels
+    weights: np.ndarray        # (V, len(bones) [+ 1 for a limb's root]) skinning weights, rows sum to 1
+    triangles: np.ndarray      # (T, 3) int32 vertex indices
+    texture: np.ndarray        # (h, w, 4) uint8: the photo and this layer's soft mask, cut at `origin`
+    origin: tuple[int, int]    # photo pixel (x, y) of texture[0, 0]
+    hidden: np.ndarray | None  # (h, w) uint8, 255 where the photo never showed this layer (core: behind an arm)
+
+
+@dataclass
+class Deformed:
+    """A deformed mesh rasterised into a rectangle of the canvas, (x0, y0) its top-left
+    corner: the part of the requested region the person covers (empty if none)."""
+
+    x0: int
+    y0: int
+    rgb: np.ndarray       # (h, w, 3) uint8, the photo's pixels (straight colour)
+    coverage: np.ndarray  # (h, w) float32 in [0, 1]
+    trust: np.ndarray     # (h, w) float32 in [0, 1]
+
+
+class BodyMesh:
+    """The person of a photo as a layered, skinned triangle mesh (see the module docstring).
+
+    image: the photo (RGB uint8) at the output's scale; pose: their pose in its pixels;
+    mask: their soft person mask (H, W) in [0, 1], or None (the hull of the joints is used).
+    """
+
+    def __init__(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None,
+                 min_score: float = MIN_SCORE):
+        self.image = np.ascontiguousarray(image[..., :3])
+        self.pose = pose
+        self.min_score = min_score
+        h, w = image.shape[:2]
+        self.torso = torso_length(pose, min_score)
+        self.facing = facing(pose, min_score)
+        self.notes: list[str] = []
+        soft = self._person_mask(mask, (h, w))
+        dist = self._distance_maps((h, w))
+        labels, hidden = self._label_parts(soft > 0.02, dist)
+        self.layers = self._build_layers(labels, hidden, dist, soft)
+
+    # -- building (once per subject)
+
+    def _person_mask(self, mask, shape) -> np.ndarray:
+        h, w = shape
+        if mask is not None:
+            soft = np.clip(np.nan_to_num(np.asarray(mask, np.float32)), 0, 1)
+            if soft.shape != (h, w):
+                soft = cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR)
+            if (soft > 0.5).sum() >= 64:
+                return soft
+            self.notes.append("the person mask is nearly empty; the joints' outline stands in for it")
+        else:
+            self.notes.append("no person mask; the joints' outline stands in for it")
+        soft = np.zeros((h, w), np.float32)
+        segs = [s for s in _bone_segments(self.pose, self.min_score) if s is not None]
+        thickness = max(2, int(0.3 * self.torso))
+        for p, q in segs:
+            cv2.line(soft, tuple(int(v) for v in np.round(p)), tuple(int(v) for v in np.round(q)), 1.0, thickness)
+        return cv2.GaussianBlur(soft, (0, 0), 0.05 * self.torso)
+
+    def _distance_maps(self, shape) -> list[np.ndarray | None]:
+        """Per bone, each pixel's distance to it (the torso: to its four-corner polygon)."""
+        h, w = shape
+        maps: list[np.ndarray | None] = []
+        corners, ok = _torso_corners(self.pose, self.min_score)
+        for i, seg in enumerate(_bone_segments(self.pose, self.min_score)):
+            canvas = np.full((h, w), 255, np.uint8)
+            if i == TORSO and ok.sum() >= 3:
+                cv2.fillPoly(canvas, [np.round(corners[ok]).astype(np.int32)], 0)
+            elif seg is not None:
+                p, q = (tuple(int(v) for v in np.round(x)) for x in seg)
+                cv2.line(canvas, p, q, 0, 1)
+            else:
+                maps.append(None)
+                continue
+            maps.append(cv2.distanceTransform(canvas, cv2.DIST_L2, 3))
+        return maps
+
+    def _label_parts(self, inside: np.ndarray, dist: list) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (H, W) int8 bone index per pixel, -1 outside the person;
+        hidden (H, W) bool: arm pixels lying over the torso, where the core is unseen)."""
+        big = np.float32(1e9)
+        d = np.stack([m if m is not None else np.full(inside.shape, big, np.float32) for m in dist])
+        t = self.torso
+        # Arms first, within their radius and nearer their bone than the torso's polygon.
+        arm_score = np.stack([d[i] / (ARM_RADIUS[BONE_NAMES[i]] * t) for i in ARMS])
+        best_arm = np.argmin(arm_score, axis=0)
+        # Nearer than the thighs too: a hand hanging by the shorts must not take them along.
+        d_arm = np.take_along_axis(d[ARMS], best_arm[None], 0)[0]
+        arm_ok = (np.min(arm_score, axis=0) < 1.0) & (d_arm < d[TORSO] + 0.02 * t) \
+            & (d_arm < np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]]))
+        rest = [TORSO, HEAD, *LEGS]
+        best_rest = np.asarray(rest)[np.argmin(d[rest], axis=0)]
+        labels = np.where(arm_ok, np.asarray(ARMS)[best_arm], best_rest).astype(np.int8)
+        labels[~inside] = -1
+        # An arm over the torso polygon hides the torso behind it.
+        hidden = arm_ok & inside & (d[TORSO] <= 0.02 * t)
+        if not inside.any():
+            self.notes.append("no person pixels to move")
+        return labels, hidden
+
+    def _build_layers(self, labels: np.ndarray, hidden: np.ndarray, dist: list, soft: np.ndarray) -> list[Layer]:
+        ys, xs = np.nonzero(labels >= 0)
+        if len(xs) == 0:
+            return []
+        x0, y0, y1 = xs.min(), ys.min(), ys.max() + 1
+        step = max(3.0, (y1 - y0) / CELLS_PER_HEIGHT)
+        nx, ny = int((xs.max() - x0) // step) + 1, int((y1 - 1 - y0) // step) + 1
+        gx = x0 + step * np.arange(nx + 1)
+        gy = y0 + step * np.arange(ny + 1)
+        cell_x = ((xs - x0) // step).astype(int)
+        cell_y = ((ys - y0) // step).astype(int)
+        part = labels[ys, xs]
+        layers = []
+        grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(LAYER_OVERLAP * self.torso) + 1,) * 2)
+        for name, bones, anchor in LAYERS:
+            own = np.isin(part, bones)
+            if name == "core":  # the torso behind an arm is the core's too (untrusted)
+                own |= hidden[ys, xs]
+            if not own.any():
+                continue
+            # A cell belongs to the layer if any of its pixels does; then one cell more, so
+            # the texture's grown edge is inside.
+            cells = np.zeros((ny, nx), np.uint8)
+            cells[cell_y[own], cell_x[own]] = 1
+            cells = cv2.dilate(cells, np.ones((3, 3), np.uint8)) > 0
+            layer = self._grid_layer(name, bones, cells, gx, gy, dist, anchor)
+            if layer is None:
+                continue
+            mask = np.zeros(labels.shape, np.uint8)
+            mask[ys[own], xs[own]] = 1
+            alpha = soft * cv2.dilate(mask, grow)
+            layer.texture, layer.origin, layer.hidden = self._texture(alpha, hidden if name == "core" else None)
+            layers.append(layer)
+        return layers
+
+    def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None):
+        """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero."""
+        ys, xs = np.nonzero(alpha > 0)
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        texture = np.dstack([self.image[y0:y1, x0:x1], np.round(alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
+        cut = None if hidden is None or not hidden.any() else (hidden[y0:y1, x0:x1] * 255).astype(np.uint8)
+        return texture, (int(x0), int(y0)), cut
+
+    def _grid_layer(self, name, bones, cells, gx, gy, dist, anchor) -> Layer | None:
+        cy, cx = np.nonzero(cells)
+        if len(cx) == 0:
+            return None
+        nx1 = len(gx)
+        # Vertex ids of the grid corners the cells use, renumbered compactly.
+        corners = np.stack([cy * nx1 + cx, cy * nx1 + cx + 1, (cy + 1) * nx1 + cx + 1, (cy + 1) * nx1 + cx], 1)
+        used, inverse = np.unique(corners, return_inverse=True)
+        inverse = inverse.reshape(corners.shape)
+        vertices = np.stack([gx[used % nx1], gy[used // nx1]], 1)
+        triangles = np.concatenate([inverse[:, [0, 1, 2]], inverse[:, [0, 2, 3]]]).astype(np.int32)
+        weights = self._skin_weights(vertices, bones, dist, anchor)
+        return Layer(name, bones, vertices, weights, triangles, np.zeros((0, 0, 4), np.uint8), (0, 0), None)
+
+    def _skin_weights(self, vertices, bones, dist, anchor) -> np.ndarray:
+        """Soft minimum of the distances to the layer's bones (and, for a limb, to the joint
+        where it meets the core, which follows the torso): weight exp(-(d - d_min) / s)."""
+        h, w = self.image.shape[:2]
+        xi = np.clip(np.round(vertices[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.round(vertices[:, 1]).astype(int), 0, h - 1)
+        cols = []
+        for b in bones:
+            cols.append(dist[b][yi, xi] if dist[b] is not None else np.full(len(vertices), 1e9, np.float32))
+        if anchor is not None and self.pose.visible(self.min_score)[J[anchor]]:
+            # Distance to the joint where the limb meets the core, along the limb's own
+            # direction: the limb's root bends with the torso, its rest does not.
+            cols.append(np.hypot(vertices[:, 0] - self.pose.xy[J[anchor], 0],
+                                 vertices[:, 1] - self.pose.xy[J[anchor], 1]) + 0.08 * self.torso)
+        d = np.stack(cols, 1).astype(np.float64)
+        soft = 0.05 * self.torso
+        wts = np.exp(-(d - d.min(1, keepdims=True)) / soft)
+        return wts / wts.sum(1, keepdims=True)
+
+    # -- every frame
+
+    def deform(self, target: Pose, region: tuple[int, int, int, int], scale: float = 0.5) -> Deformed:
+        """The mesh moved onto `target` (canvas pixels), rasterised inside region (x0, y0,
+        x1, y1). The triangle map is computed at `scale` of the region's resolution and
+        interpolated: the map is smooth inside a triangle, and the photo is still sampled at
+        full resolution."""
+        x0, y0, x1, y1 = region
+        w, h = x1 - x0, y1 - y0
+        transforms = bone_transforms(self.pose, target, self.min_score)
+        body_scale = torso_length(target, self.min_score) / self.torso
+        rasters = []
+        for lay in self.layers:
+            got = self._rasterise(lay, transforms, body_scale, (x0, y0, w, h), scale)
+            if got is not None:
+                rasters.append((lay, *got))
+        if not rasters:
+            return Deformed(x0, y0, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
+                            np.zeros((0, 0), np.float32))
+        # Only the rectangle the layers drew is filled in (Deformed.x0, y0 give its corner).
+        u0, v0 = min(r[1][0] for r in rasters), min(r[1][1] for r in rasters)
+        u1, v1 = max(r[1][2] for r in rasters), max(r[1][3] for r in rasters)
+        rgb = np.zeros((v1 - v0, u1 - u0, 3), np.float32)
+        cov = np.zeros((v1 - v0, u1 - u0), np.float32)
+        trust = np.zeros_like(cov)
+        for lay, (sx0, sy0, sx1, sy1), maps, conf in rasters:
+            texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            c = texel[..., 3].astype(np.float32) * (1 / 255)
+            t = conf * c
+            if lay.hidden is not None:
+                hidden = cv2.remap(lay.hidden, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                t *= 1.0 - hidden.astype(np.float32) * (1 / 255)
+            # Each layer over the ones drawn before it ("over" compositing, premultiplied).
+            keep = 1.0 - c
+            sub = np.s_[sy0 - v0:sy1 - v0, sx0 - u0:sx1 - u0]
+            rgb[sub] = texel[..., :3] * c[..., None] + rgb[sub] * keep[..., None]
+            trust[sub] = t + trust[sub] * keep
+            cov[sub] = c + cov[sub] * keep
+        inv = 1.0 / np.maximum(cov, 1e-6)
+        rgb = np.clip(rgb * inv[..., None] + 0.5, 0, 255).astype(np.uint8)
+        trust *= inv * self._view_trust(target)
+        return Deformed(x0 + u0, y0 + v0, rgb, cov, np.clip(trust, 0, 1, out=trust))
+
+    def _view_trust(self, target: Pose) -> float:
+        """1 when the target faces the camera the way the photo does, falling to 0 as it
+        turns to profile and beyond (the photo's front would land on the person's back)."""
+        f_src, f_dst = self.facing, facing(target, self.min_score)
+        if f_src is None or f_dst is None or abs(f_src) < 0.15:
+            return 1.0
+        ratio = f_dst / f_src  # 1: same view; 0: profile; < 0: turned around
+        return float(np.clip((ratio - 0.15) / 0.35, 0.0, 1.0))
+
+    def _rasterise(self, lay: Layer, transforms, body_scale: float, region, scale):
+        """The layer's backward map (canvas region -> texture pixels, over the rectangle it
+        covers) and a per-pixel stretch confidence, or None when it covers nothing."""
+        x0, y0, w, h = region
+        sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+        fx, fy = sw / w, sh / h
+        ids = np.full((sh, sw), -1, np.int32)
+        m = transforms[list(lay.bones)]                                          # (B, 2, 3)
+        if lay.weights.shape[1] > len(lay.bones):                               # a limb's root follows the torso
+            m = np.concatenate([m, transforms[[TORSO]]], 0)
+        blended = np.einsum("vb,bij->vij", lay.weights, m)                      # per-vertex affine
+        moved = np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
+        src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
+        back, ok, conf = _triangle_maps(dst, src, body_scale)
+        order = np.nonzero(ok)[0]
+        pts = np.round((dst[order] - [x0, y0]) * [fx, fy] * 16).astype(np.int32)
+        for k, tri in zip(order, pts):
+            cv2.fillConvexPoly(ids, tri, int(k), lineType=cv2.LINE_8, shift=4)
+        count = len(order)
+        conf = conf.astype(np.float32)
+        if count == 0 or (ids < 0).all():
+            return None
+        # Pixels just outside the drawn triangles extend their neighbour's map, so
+        # interpolating the map up to full size does not mix in the "nothing" value.
+        grown = cv2.dilate(ids.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+        ids = np.where(ids >= 0, ids, grown)
+        # Only the drawn rectangle is mapped and sampled (an arm covers a fraction of the region).
+        ys, xs = np.nonzero(ids >= 0)
+        a0, a1, b0, b1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        ids = ids[b0:b1, a0:a1]
+        sx0, sx1 = int(np.floor(a0 / fx)), min(w, int(np.ceil(a1 / fx)))
+        sy0, sy1 = int(np.floor(b0 / fy)), min(h, int(np.ceil(b1 / fy)))
+        valid = ids >= 0
+        safe = np.maximum(ids, 0)
+        cx = ((np.arange(a0, a1, dtype=np.float32) + 0.5) / fx - 0.5 + x0)[None]  # canvas coordinates
+        cy = ((np.arange(b0, b1, dtype=np.float32) + 0.5) / fy - 0.5 + y0)[:, None]
+        b = back.astype(np.float32)[safe]
+        far = np.float32(-1e5)
+        map_x = np.where(valid, b[..., 0, 0] * cx + b[..., 0, 1] * cy + b[..., 0, 2], far)
+        map_y = np.where(valid, b[..., 1, 0] * cx + b[..., 1, 1] * cy + b[..., 1, 2], far)
+        c = np.where(valid, conf[safe], 0).astype(np.float32)
+        # The small map's pixel grid, placed on the full-size sub-rectangle's pixels.
+        m = np.float32([[fx, 0, (sx0 + 0.5) * fx - 0.5 - a0], [0, fy, (sy0 + 0.5) * fy - 0.5 - b0]])
+        size = (sx1 - sx0, sy1 - sy0)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        map_x, map_y, c = (cv2.warpAffine(v, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+                           for v in (map_x.astype(np.float32), map_y.astype(np.float32), c))
+        return (sx0, sy0, sx1, sy1), cv2.convertMaps(map_x, map_y, cv2.CV_16SC2), c
+
+
+def _triangle_maps(dst: np.ndarray, src: np.ndarray, body_scale: float):
+    """Per triangle the affine map dst -> src (T, 2, 3), whether it is drawable, and a
+    confidence from its stretch: 1 at the body's own area ratio, falling as the triangle
+    is squashed or stretched (a moved pixel smeared over 4x its area is not detail)."""
+    t = len(dst)
+    a = np.concatenate([dst, np.ones((t, 3, 1))], 2)          # (T, 3, 3): rows [x, y, 1]
+    det = np.linalg.det(a)
+    ok = np.abs(det) > 1e-6
+    back = np.zeros((t, 2, 3))
+    if ok.any():
+        inv = np.linalg.inv(a[ok])                             # solves a @ M^T = src
+        back[ok] = np.einsum("tij,tjk->tki", inv, src[ok])
+    area_src, area_dst = np.abs(_cross(src)), np.abs(_cross(dst))
+    ratio = np.log(np.maximum(area_dst, 1e-6) / np.maximum(area_src, 1e-6))
+    ratio -= 2 * np.log(body_scale)  # the body's overall scale is not stretch
+    conf = np.exp(-np.maximum(np.abs(ratio) - np.log(1.5), 0) * 2.0)
+    return back, ok & (area_dst > 1e-3), conf
+
+
+def _cross(tri: np.ndarray) -> np.ndarray:
+    """Twice the signed area of triangles (T, 3, 2)."""
+    u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
