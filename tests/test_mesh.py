@@ -1,0 +1,218 @@
+"""The skinned body mesh (render/mesh.py) and the full-resolution renderer built on it,
+on a real photo posed by the real MediaPipe model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vunet_video.pose.keypoints import INDEX as J
+from vunet_video.pose.keypoints import Pose
+from vunet_video.render.mesh import BodyMesh, facing
+
+HEIGHT = 480  # the photo is scaled to this height: the tests' cost, not the method's
+
+
+@pytest.fixture(scope="module")
+def photo(shared):
+    from vunet_video.pose import make_estimator
+    from vunet_video.video import read_image
+
+    image = read_image(shared / "data/dev/subjects/deepfashion_women_blouse_00004955.jpg")
+    f = HEIGHT / image.shape[0]
+    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    estimator = make_estimator("mediapipe", segmentation=True)
+    try:
+        pose = estimator(image)[0]
+    finally:
+        estimator.close()
+    return image, pose
+
+
+@pytest.fixture(scope="module")
+def mesh(photo):
+    image, pose = photo
+    return BodyMesh(image, pose, pose.mask)
+
+
+def full_frame(mesh, target):
+    """The deformed mesh pasted into canvas-size arrays (rgb, coverage, trust)."""
+    h, w = mesh.image.shape[:2]
+    d = mesh.deform(target, (0, 0, w, h))
+    rgb, cov, trust = np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    dh, dw = d.coverage.shape
+    rgb[d.y0:d.y0 + dh, d.x0:d.x0 + dw] = d.rgb
+    cov[d.y0:d.y0 + dh, d.x0:d.x0 + dw] = d.coverage
+    trust[d.y0:d.y0 + dh, d.x0:d.x0 + dw] = d.trust
+    return rgb, cov, trust
+
+
+def moved(pose: Pose, changes: dict[str, tuple[float, float]]) -> Pose:
+    target = Pose(pose.xy.copy(), pose.score.copy())
+    for name, xy in changes.items():
+        target.xy[J[name]] = xy
+    return target
+
+
+def raised_left_arm(pose: Pose) -> Pose:
+    """Left upper arm out sideways, forearm straight up: a bent elbow far from the body."""
+    xy = pose.xy
+    upper = np.hypot(*(xy[J["left_elbow"]] - xy[J["left_shoulder"]]))
+    fore = np.hypot(*(xy[J["left_wrist"]] - xy[J["left_elbow"]]))
+    elbow = xy[J["left_shoulder"]] + [upper, 0]  # the person's left is the image's right
+    return moved(pose, {"left_elbow": elbow, "left_wrist": elbow + [0, -fore]})
+
+
+def test_the_photos_own_pose_gives_back_the_photo(photo, mesh):
+    image, pose = photo
+    rgb, cov, trust = full_frame(mesh, pose)
+    inside = cv2.erode((pose.mask > 0.9).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert np.abs(rgb[inside].astype(int) - image[inside]).mean() < 3
+    assert np.abs(cov - np.clip(pose.mask, 0, 1)).mean() < 0.02
+    assert trust[inside].mean() > 0.9
+
+
+def test_a_raised_arm_moves_the_arms_own_pixels_and_leaves_no_tear(photo, mesh):
+    image, pose = photo
+    target = raised_left_arm(pose)
+    rgb, cov, _ = full_frame(mesh, target)
+    # Whole along the new arm: every point between shoulder, elbow and wrist is covered.
+    s, e, w = (target.xy[J[n]] for n in ("left_shoulder", "left_elbow", "left_wrist"))
+    path = [a + t * (b - a) for a, b in ((s, e), (e, w)) for t in np.linspace(0.15, 0.9, 12)]
+    covered = [cov[int(y), int(x)] for x, y in path]
+    assert min(covered) > 0.5, covered
+    # The forearm is skin in the photo: the new forearm is skin-coloured too, not the
+    # shirt or shorts beside which it hung.
+    src = [pose.xy[J["left_elbow"]] + t * (pose.xy[J["left_wrist"]] - pose.xy[J["left_elbow"]])
+           for t in np.linspace(0.3, 0.8, 6)]
+    dst = [e + t * (w - e) for t in np.linspace(0.3, 0.8, 6)]
+    skin = np.mean([image[int(y), int(x)] for x, y in src], 0)
+    got = np.mean([rgb[int(y), int(x)] for x, y in dst], 0)
+    assert np.abs(got - skin).mean() < 30, (got, skin)
+    # Where the hand hung, nothing of it is left: the thigh beside it is not the arm's.
+    hand = pose.xy[J["left_wrist"]] + 0.3 * (pose.xy[J["left_wrist"]] - pose.xy[J["left_elbow"]])
+    x, y = int(hand[0]), int(hand[1])
+    assert cov[y - 2:y + 3, x - 2:x + 3].mean() < 0.5
+
+
+def test_an_arm_across_the_body_is_drawn_in_front_of_it(photo, mesh):
+    image, pose = photo
+    xy = pose.xy
+    fore = np.hypot(*(xy[J["right_wrist"]] - xy[J["right_elbow"]]))
+    # Right forearm swung across the chest, towards the left shoulder.
+    chest = 0.5 * (xy[J["left_shoulder"]] + xy[J["right_hip"]])
+    direction = (chest - xy[J["right_elbow"]]) / np.hypot(*(chest - xy[J["right_elbow"]]))
+    target = moved(pose, {"right_wrist": xy[J["right_elbow"]] + fore * direction})
+    rgb, cov, _ = full_frame(mesh, target)
+    mid = xy[J["right_elbow"]] + 0.5 * fore * direction
+    x, y = int(mid[0]), int(mid[1])
+    skin = np.mean([image[int(p[1]), int(p[0])] for p in (xy[J["right_elbow"]] + t * (xy[J["right_wrist"]] -
+                                                                                        xy[J["right_elbow"]])
+                                                           for t in (0.4, 0.5, 0.6))], 0)
+    shirt = image[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(0)
+    got = rgb[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(0)
+    assert cov[y, x] > 0.9
+    assert np.abs(got - skin).mean() < np.abs(got - shirt).mean()
+
+
+def test_a_target_facing_away_is_not_given_the_photos_front(photo, mesh):
+    image, pose = photo
+    assert facing(pose) < -0.3  # the photo faces the camera
+    # The same stance seen from behind: left and right swap sides of the image.
+    cx = float(np.nanmean(pose.xy[:, 0]))
+    back = Pose(pose.xy.copy(), pose.score.copy())
+    back.xy[:, 0] = 2 * cx - back.xy[:, 0]
+    assert facing(back) > 0.3
+    _, cov_front, trust_front = full_frame(mesh, pose)
+    _, cov_back, trust_back = full_frame(mesh, back)
+    assert trust_front[cov_front > 0.5].mean() > 0.9
+    assert trust_back[cov_back > 0.5].max() < 0.05
+
+
+@pytest.mark.parametrize("case", ["missing_limbs", "coincident", "far_outside", "nan", "one_joint_left"])
+def test_degenerate_targets_render_without_error(photo, mesh, case):
+    image, pose = photo
+    target = Pose(pose.xy.copy(), pose.score.copy())
+    if case == "missing_limbs":
+        target.score[[7, 8, 9, 10, 13, 14, 15, 16]] = 0
+    elif case == "coincident":
+        target.xy[:] = target.xy[J["left_hip"]]
+    elif case == "far_outside":
+        target.xy += 1e6
+    elif case == "nan":
+        target.xy[[9, 10]] = np.nan
+    elif case == "one_joint_left":
+        target.score[:] = 0
+        target.score[J["left_hip"]] = 1
+    h, w = image.shape[:2]
+    with np.errstate(all="raise"):
+        d = mesh.deform(target, (0, 0, w, h))
+    for a in (d.rgb, d.coverage, d.trust):
+        assert np.isfinite(a).all()
+    assert 0 <= d.x0 <= w and 0 <= d.y0 <= h
+    assert d.coverage.shape == d.trust.shape == d.rgb.shape[:2]
+    assert d.x0 + d.coverage.shape[1] <= w and d.y0 + d.coverage.shape[0] <= h
+
+
+@pytest.mark.parametrize("case", ["no_mask", "empty_mask", "holes", "half_body", "cut_by_edge", "arms_missing"])
+def test_poor_photos_build_a_mesh_that_renders(photo, case):
+    image, pose = photo
+    mask = np.clip(pose.mask, 0, 1).copy()
+    img, p = image, Pose(pose.xy.copy(), pose.score.copy())
+    if case == "no_mask":
+        mask = None
+    elif case == "empty_mask":
+        mask[:] = 0
+    elif case == "holes":
+        mask[::7, :] = 0
+        mask[:, ::9] = 0
+    elif case == "half_body":  # the photo cut at the hips: legs missing
+        cut = int(pose.xy[J["left_hip"], 1]) + 10
+        img, mask = image[:cut], mask[:cut]
+        p.score[[13, 14, 15, 16]] = 0
+    elif case == "cut_by_edge":  # the left half of the person is outside the photo
+        cut = int(np.nanmean(pose.xy[:, 0]))
+        img, mask = np.ascontiguousarray(image[:, cut:]), np.ascontiguousarray(mask[:, cut:])
+        p.xy[:, 0] -= cut
+        p.score[p.xy[:, 0] < 0] = 0
+    elif case == "arms_missing":
+        p.score[[7, 8, 9, 10]] = 0
+    mesh = BodyMesh(img, p, mask)
+    if case in ("no_mask", "empty_mask"):
+        assert any("mask" in note for note in mesh.notes)
+    h, w = img.shape[:2]
+    d = mesh.deform(raised_left_arm(p), (0, 0, w, h))
+    assert d.coverage.size and np.isfinite(d.coverage).all() and d.coverage.max() > 0.5
+
+
+def test_the_full_resolution_path_keeps_the_photos_detail(photo, tiny_weights):
+    """Rendered in its own pose, the person keeps the photo's sharpness with detail
+    'photo'; the 128 px path (here a tiny random model) cannot."""
+    from vunet_video.model.io import load_model
+    from vunet_video.render.compose import Compositor
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import FullResolutionRenderer
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    synth = Synthesizer(load_model(tiny_weights))
+    subject = synth.encode(image, pose, pose.mask)
+    h, w = image.shape[:2]
+    compositor = Compositor((w, h), "color", color=(0, 0, 0))
+    box = person_box(pose)
+    full = FullResolutionRenderer(synth, subject.appearance, image, pose, (w, h))
+    photo_frame = compositor.paste(*full.render([pose], [box])[0])
+    rgb, alpha = synth.render(subject.appearance, [box.pose_to_crop(pose, synth.crop_size)])
+    model_frame = compositor(rgb[0], alpha[0], box)
+
+    def sharpness(rgb, where):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))[where].mean()
+
+    inside = cv2.erode((pose.mask > 0.9).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    reference = sharpness(image, inside)
+    assert sharpness(photo_frame[..., :3], inside) > 0.9 * reference
+    assert sharpness(model_frame[..., :3], inside) < 0.7 * reference
+    # The matte follows the photo's person mask.
+    assert np.abs(photo_frame[..., 3] / 255.0 - np.clip(pose.mask, 0, 1)).mean() < 0.05
