@@ -11,9 +11,21 @@ or step by step:
     write_summary(results, "out/batch_summary.csv")
 
 Behaviour:
-* Resumable: a pair whose output already exists is skipped (status 'skipped') unless
-  `overwrite`. The writers are atomic (a temp file renamed at the end), so a pair cut off
-  mid-way leaves no output and a rerun redoes it.
+* Resumable, and only on what it can trust. Each output gets a small record beside it,
+  `.<output name>.vunet.json`, written atomically: 'rendering' before the pair starts,
+  'done' (with the inputs, a hash of the settings and weights, the frame count and a
+  SHA-256 of the output) once the output is published and flushed to disk. On a rerun an
+  existing output is
+  - skipped (status 'skipped') when its record is 'done' for this pair, these settings,
+    and the file is byte for byte the one recorded;
+  - rendered again when it is our own unfinished or stale work: its record says
+    'rendering' (the run was killed between publishing and recording) or 'done' for other
+    inputs or settings;
+  - refused (status 'failed', the file left alone) when it has no record (made by hand,
+    by another program, by `animate`) or was changed after it was recorded; `overwrite`
+    replaces it.
+  The writers are atomic (a temp file renamed at the end), so a pair cut off mid-way, even
+  by SIGKILL or a power cut, leaves no output under the final name and a rerun redoes it.
 * A pair that fails (unreadable video, nobody in the photo, ...) is recorded with its
   one-line error and the batch goes on. Only a problem that would fail every pair (the
   model cannot be loaded, a bad preset) stops the batch, as a VunetError.
@@ -31,7 +43,9 @@ Output names are `<subject-stem>_<driving-stem>` plus the export's suffix (.mp4,
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 import signal
 import sys
@@ -45,7 +59,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import VunetError
-from .files import IMAGE_SUFFIXES, POSE_SUFFIXES, VIDEO_SUFFIXES, atomic_output
+from .files import IMAGE_SUFFIXES, POSE_SUFFIXES, VIDEO_SUFFIXES, atomic_output, remove_quietly
 from .video.formats import EXPORTS, ExportFormat
 
 SUMMARY_NAME = "batch_summary.csv"
@@ -221,13 +235,123 @@ def output_exists(output: Path, export: str = "video") -> bool:
     return _export(export).exists(output)
 
 
-def _existing_frames(output: Path, export: str) -> int | None:
-    """Frames of an output left by an earlier run, for the summary (None when unknown)."""
-    count = _export(export).count_frames
+# ----------------------------------------------------------------------------- resume records
+
+RECORD_VERSION = 1
+NO_RECORD = ("exists but no batch record says it is a finished output of this pair (made by hand, by another "
+             "program or by `animate`?); left alone: use --overwrite to replace it")
+CHANGED = "was changed after the batch wrote it; left alone: use --overwrite to replace it"
+
+
+def record_path(output: Path) -> Path:
+    """The resume record of an output: hidden, beside it (`.<name>.vunet.json`)."""
+    return output.with_name(f".{output.name}.vunet.json")
+
+
+def run_key(settings, weights: str | Path | None, fps: float | None) -> str:
+    """A hash of everything besides the two inputs that decides what a pair renders: the
+    settings, the checkpoint file (by path, size and time) and the fallback frame rate."""
+    import dataclasses
+
+    from .model.io import resolve_weights
+
+    path = resolve_weights(weights or settings.model.weights or None)
+    described = {"settings": dataclasses.asdict(settings), "weights": _file_id(path), "fps": fps}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_id(path: Path) -> dict:
+    """A file or folder as the record names it: resolved path, size and modification time
+    (an input edited in place after the render makes the output stale)."""
     try:
-        return None if count is None else count(output)
-    except (VunetError, OSError):
+        st = path.stat()
+    except OSError:
+        return {"path": str(path), "missing": True}
+    return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _digest(output: Path) -> str:
+    """SHA-256 of an output file, or of a folder export's files (names and contents)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in output.iterdir() if p.is_file()) if output.is_dir() else [output]
+    for f in files:
+        if output.is_dir():
+            h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as data:
+            for block in iter(lambda: data.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _flush(output: Path) -> None:
+    """Make the published output durable before the record that vouches for it (after a
+    power cut a 'done' record must not point at data still in the page cache)."""
+    for f in (sorted(output.iterdir()) if output.is_dir() else [output]):
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _pair_ids(pair: Pair, key: str) -> dict:
+    return {"subject": _file_id(pair.subject), "driving": _file_id(pair.driving), "run": key}
+
+
+def _write_record(pair: Pair, key: str, state: str, frames: int | None = None) -> None:
+    record = {"vunet_video_batch": RECORD_VERSION, "state": state, "output": pair.output.name, **_pair_ids(pair, key)}
+    if state == "done":
+        _flush(pair.output)
+        record.update(frames=frames, sha256=_digest(pair.output))
+    with atomic_output(record_path(pair.output), overwrite=True) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def read_record(output: Path) -> dict | None:
+    """The resume record of `output`, or None when there is none or it is not one of ours."""
+    try:
+        record = json.loads(record_path(output).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
+    if not isinstance(record, dict) or record.get("vunet_video_batch") != RECORD_VERSION:
+        return None
+    return record
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What to do with a pair given what lies at its output: 'render' (nothing there),
+    'skip' (finished, with `frames`), 'redo' (our own unfinished or stale work) or 'refuse'
+    (not known to be ours: `problem` says why)."""
+
+    action: str
+    frames: int | None = None
+    problem: str = ""
+
+
+def classify_output(pair: Pair, key: str, export: str = "video") -> Existing:
+    """Whether `pair`'s existing output is a finished one for these settings (see the
+    module docstring for the rules)."""
+    if not output_exists(pair.output, export):
+        return Existing("render")
+    record = read_record(pair.output)
+    if record is None or record.get("output") != pair.output.name:
+        return Existing("refuse", problem=NO_RECORD)
+    if record.get("state") != "done":
+        return Existing("redo")  # killed after publishing, before recording: not known to be whole
+    try:
+        same_file = _digest(pair.output) == record.get("sha256")
+    except OSError:
+        same_file = False
+    if not same_file:
+        return Existing("refuse", problem=CHANGED)
+    if {k: record.get(k) for k in ("subject", "driving", "run")} != _pair_ids(pair, key):
+        return Existing("redo")  # ours, but for other inputs or settings
+    frames = record.get("frames")
+    return Existing("skip", frames if isinstance(frames, int) else None)
 
 
 # ----------------------------------------------------------------------------- one worker
@@ -378,6 +502,8 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
 
     overrides: setting overrides as for Animator (size=512, background="color", ...).
     jobs:      pairs rendered at once (worker processes when > 1).
+    overwrite: render every pair, replacing existing outputs; without it an existing output
+               is skipped, rendered again or refused by its resume record (module docstring).
     fps:       frame rate for driving pose files that carry none (OpenPose folders).
     on_result: called as on_result(result, done, total) as each pair finishes (skips too).
     Raises VunetError only for what would fail every pair (bad preset, missing model).
@@ -386,7 +512,8 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if jobs < 1:
         raise VunetError(None, f"jobs must be at least 1, not {jobs}")
-    export = check_run(weights, preset, overrides).output.export
+    settings = check_run(weights, preset, overrides)
+    export, key = settings.output.export, run_key(settings, weights, fps)
     results: dict[int, PairResult] = {}
     total = len(pairs)
 
@@ -395,26 +522,51 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
         if on_result is not None:
             on_result(result, len(results), total)
 
-    todo = []
+    todo, replace, ours = [], {}, set()
     for i, pair in enumerate(pairs):
-        if not overwrite and output_exists(pair.output, export):
-            finish(i, PairResult(pair, "skipped", _existing_frames(pair.output, export)))
-        else:
+        found = classify_output(pair, key, export)
+        if found.action == "redo":
+            ours.add(i)
+        if overwrite or found.action in ("render", "redo"):
             todo.append(i)
+            replace[i] = overwrite or found.action == "redo"
+        elif found.action == "skip":
+            finish(i, PairResult(pair, "skipped", found.frames))
+        else:
+            finish(i, PairResult(pair, "failed", error=f"{pair.output}: {found.problem}"))
     for i in todo:  # CSV outputs may name subfolders of the output folder
         try:
             pairs[i].output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise VunetError(pairs[i].output.parent, f"cannot create output folder ({e.strerror or e})") from None
+
+    def start(i: int) -> bool:
+        """Record that pair i is being rendered (before it is); its overwrite flag."""
+        _write_record(pairs[i], key, "rendering")
+        return replace[i]
+
+    def recorded(i: int, result: PairResult) -> None:
+        """Record a finished pair as done (or forget a failed one), then report it."""
+        if result.status == "ok":
+            try:
+                _write_record(pairs[i], key, "done", result.frames)
+            except (VunetError, OSError) as e:
+                result = PairResult(pairs[i], "failed", result.frames, result.seconds,
+                                    error=_one_line(f"{pairs[i].output}: rendered, but its batch record could not "
+                                                    f"be written ({e})"))
+        elif i not in ours:  # the output, if any, is not ours: no record may vouch for it
+            remove_quietly(record_path(pairs[i].output))
+        finish(i, result)
+
     order = _grouped(pairs, todo)
     if not order:
         return [results[i] for i in range(total)]
     if jobs == 1 or len(order) == 1:
         worker = BatchWorker(weights, preset, overrides, fps)  # VunetError here stops the batch
         for i in order:
-            finish(i, worker.run(pairs[i], overwrite))
+            recorded(i, worker.run(pairs[i], start(i)))
     else:
-        _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), overwrite, finish)
+        _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), start, recorded)
     return [results[i] for i in range(total)]
 
 
@@ -447,7 +599,7 @@ def batch_folder(outdir: str | Path, *, subjects: str | Path | None = None, driv
 _DIED = "worker process died while rendering it (crash or out of memory)"
 
 
-def _run_parallel(pairs: list[Pair], order: list[int], args: tuple, jobs: int, overwrite: bool,
+def _run_parallel(pairs: list[Pair], order: list[int], args: tuple, jobs: int, start: Callable[[int], bool],
                   finish: Callable[[int, PairResult], None]) -> None:
     """Render `order` in worker processes. When a worker dies, the pool fails every pair in
     flight; those are run again one at a time, so only the pair that kills a worker on
@@ -455,7 +607,7 @@ def _run_parallel(pairs: list[Pair], order: list[int], args: tuple, jobs: int, o
     queue, suspects = deque(order), deque()
     while queue or suspects:
         alone = bool(suspects)
-        lost = _run_pool(pairs, suspects if alone else queue, args, 1 if alone else jobs, overwrite, finish)
+        lost = _run_pool(pairs, suspects if alone else queue, args, 1 if alone else jobs, start, finish)
         if alone or len(lost) == 1:
             for i in lost:
                 finish(i, PairResult(pairs[i], "failed", error=_DIED))
@@ -463,10 +615,11 @@ def _run_parallel(pairs: list[Pair], order: list[int], args: tuple, jobs: int, o
             suspects.extend(lost)
 
 
-def _run_pool(pairs: list[Pair], source: deque, args: tuple, jobs: int, overwrite: bool,
+def _run_pool(pairs: list[Pair], source: deque, args: tuple, jobs: int, start: Callable[[int], bool],
               finish: Callable[[int, PairResult], None]) -> list[int]:
     """Take pairs from `source` into a pool of `jobs` workers until it is empty or a worker
-    dies; returns the pairs that were in flight when one died."""
+    dies; returns the pairs that were in flight when one died. start(i) is called as pair
+    i is handed out and gives its overwrite flag."""
     import multiprocessing
 
     # spawn, not fork: torch, OpenCV and MediaPipe start thread pools that a forked child
@@ -482,7 +635,7 @@ def _run_pool(pairs: list[Pair], source: deque, args: tuple, jobs: int, overwrit
             # first, and a dying worker takes only the pairs in flight with it.
             while source and len(running) < jobs and not lost:
                 i = source.popleft()
-                running[pool.submit(_run_in_process, pairs[i], overwrite)] = i
+                running[pool.submit(_run_in_process, pairs[i], start(i))] = i
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
