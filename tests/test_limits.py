@@ -259,3 +259,32 @@ def test_output_folder_that_takes_no_files_is_reported_before_any_work(tmp_path,
     line = one_line_error(cli("animate", photo, pose_file(tmp_path / "poses.json"), "-o", "/proc/out.mp4",
                               "--weights", tiny_weights, "--quiet"))
     assert "/proc: output folder is not writable" in line
+
+
+# ----------------------------------------------------------------------------- rtmlib offline
+
+def test_rtmlib_without_model_files_or_network_is_one_line(shared, tmp_path, monkeypatch):
+    """No local model files and no way to download them: one line saying the model could
+    not be fetched and how to give a local file, not the urllib traceback."""
+    from conftest import make_clip
+    from vunet_video.pose import rtmlib_backend
+
+    clip = make_clip(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4", tmp_path / "clip.mp4", 2,
+                     96, audio=False)
+    for var in (rtmlib_backend.POSE_MODEL_ENV, rtmlib_backend.DET_MODEL_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_cache"))  # nothing cached
+    # Port 9 of this machine (discard) refuses at once: the same path as no network, fast.
+    monkeypatch.setattr(rtmlib_backend, "default_model_urls",
+                        lambda: ("http://127.0.0.1:9/rtmpose-m_body7.zip", "http://127.0.0.1:9/yolox_m_humanart.zip"))
+    out = tmp_path / "poses.json"
+    line = one_line_error(cli("pose", clip, "-o", out, "--backend", "rtmlib"))
+    assert "yolox_m_humanart.zip" in line and "could not fetch the model" in line
+    assert "VUNET_DET_MODEL" in line and str(tmp_path / "empty_cache") in line
+    assert not out.exists()
+    # A local file that is no ONNX model: one line naming it.
+    fake = tmp_path / "det.onnx"
+    fake.write_bytes(b"not a model")
+    monkeypatch.setenv(rtmlib_backend.DET_MODEL_ENV, str(fake))
+    line = one_line_error(cli("pose", clip, "-o", out, "--backend", "rtmlib"))
+    assert f"{fake}: cannot load the model" in line and not out.exists()

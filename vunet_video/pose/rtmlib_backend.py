@@ -125,6 +125,36 @@ def resolve_det_model(given: str | os.PathLike | None = None) -> str:
     return resolve_model(given, DET_MODEL_ENV, default_model_urls()[1])
 
 
+def fetch_model(spec: str, env_var: str, option: str) -> str:
+    """A local file for a model spec: the path itself, or for a URL rtmlib's cached copy,
+    downloaded there first when missing. A download that fails (offline, blocked, the file
+    moved) is one VunetError saying how to supply the file instead, not rtmlib's traceback."""
+    if not _is_url(spec):
+        return spec
+    from rtmlib.tools.file import download_checkpoint
+
+    # rtmlib writes its 'Downloading ...' line and progress bar to stderr: kept out of the
+    # one line an error must be.
+    with contextlib.redirect_stderr(io.StringIO()), _quiet_rtmlib():
+        try:
+            return str(download_checkpoint(spec))
+        except Exception as e:  # urllib, socket, zip and file errors alike: all mean "not fetched"
+            reason = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
+    name = os.path.basename(urlparse(spec).path)
+    raise VunetError(spec, f"could not fetch the model ({reason[:200]}); download {name} yourself and give the local "
+                           f"file with {option} or ${env_var}, or put it in {rtmlib_cache_dir()}")
+
+
+def _load(tool, spec: str, **kwargs):
+    """An rtmlib model tool over a local file; a file onnxruntime cannot load (not ONNX,
+    truncated) is a VunetError naming it."""
+    try:
+        with _quiet_rtmlib():
+            return tool(spec, backend="onnxruntime", **kwargs)
+    except Exception as e:
+        raise VunetError(spec, f"cannot load the model ({' '.join(str(e).split())[:200]})") from None
+
+
 def _quiet_rtmlib():
     """rtmlib prints 'load <model> with <backend> backend' to stdout, which would mix with
     the CLI's output; swallow it (the model path is logged instead)."""
@@ -163,10 +193,9 @@ class PersonDetector:
         if self.kind not in ("yolox", "rtmdet"):
             raise VunetError(None, f"unknown detector kind {kind!r} (use yolox or rtmdet)")
         tool = rtmlib.YOLOX if self.kind == "yolox" else rtmlib.RTMDet
-        with _quiet_rtmlib():
-            self._det = tool(spec, model_input_size=input_size or _DEFAULT_DET_INPUT, det_mode="human",
-                             score_thr=_DEFAULT_DET_SCORE[self.kind] if score_thr is None else score_thr,
-                             backend="onnxruntime", device=device)
+        self._det = _load(tool, fetch_model(spec, DET_MODEL_ENV, "[pose] det_model"),
+                          model_input_size=input_size or _DEFAULT_DET_INPUT, det_mode="human",
+                          score_thr=_DEFAULT_DET_SCORE[self.kind] if score_thr is None else score_thr, device=device)
         if input_size is None:
             # A fixed input size in the graph wins over the default guess.
             self._det.model_input_size = _static_hw(self._det.session) or _DEFAULT_DET_INPUT
@@ -215,9 +244,8 @@ class RTMLibPose:
         # detector that would not be used.
         spec = resolve_pose_model(pose_model)
         self.detector = PersonDetector(det_model, det_kind, det_input_size, det_score_thr, device)
-        with _quiet_rtmlib():
-            self._pose = rtmlib.RTMPose(spec, model_input_size=pose_input_size or _DEFAULT_POSE_INPUT,
-                                        backend="onnxruntime", device=device)
+        self._pose = _load(rtmlib.RTMPose, fetch_model(spec, POSE_MODEL_ENV, "[pose] pose_model"),
+                           model_input_size=pose_input_size or _DEFAULT_POSE_INPUT, device=device)
         if pose_input_size is None:
             hw = _static_hw(self._pose.session)
             self._pose.model_input_size = (hw[1], hw[0]) if hw else _DEFAULT_POSE_INPUT
