@@ -288,3 +288,32 @@ def test_rtmlib_without_model_files_or_network_is_one_line(shared, tmp_path, mon
     monkeypatch.setenv(rtmlib_backend.DET_MODEL_ENV, str(fake))
     line = one_line_error(cli("pose", clip, "-o", out, "--backend", "rtmlib"))
     assert f"{fake}: cannot load the model" in line and not out.exists()
+
+
+# ----------------------------------------------------------------------------- weights
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_one_line_naming_the_file(tmp_path, photo, value):
+    import torch
+
+    from vunet_video.model.io import load_model, save_weights
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+
+    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32))
+    name, param = next(iter(model.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = value
+    path = tmp_path / "diverged.safetensors"
+    save_weights(model, path)
+    with pytest.raises(VunetError, match=f"{name} has 1 NaN/Inf") as e:
+        load_model(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+    # All-NaN weights, through the CLI: exit 1, one line, no output.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    save_weights(model, path)
+    out = tmp_path / "out.mp4"
+    line = one_line_error(cli("animate", photo, pose_file(tmp_path / "poses.json"), "-o", out, "--weights", path,
+                              "--quiet"))
+    assert str(path) in line and "non-finite" in line and not out.exists()

@@ -79,6 +79,23 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         what = (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}" if unexpected
                 else f"{wrong[0]} has shape {tuple(tensors[wrong[0]].shape)}, expected {tuple(state[wrong[0]].shape)}")
         raise VunetError(path, f"weights do not match the model config: {what}")
+    check_finite(tensors, path)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
-    model.extra = json.loads(meta.get("extra", "{}"))
+    try:
+        model.extra = json.loads(meta.get("extra", "{}"))
+    except ValueError as e:
+        raise VunetError(path, f"bad 'extra' metadata in checkpoint ({e})") from None
     return model.to(device).eval()
+
+
+def check_finite(tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """VunetError naming the first tensor that holds NaN or infinity: such weights load
+    and run, and render garbage (or nothing) without any other sign. fp16 files are also
+    checked after the cast to float32 they get, which can only keep them as they are."""
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise VunetError(path, f"weights hold non-finite values: {name} has {bad} NaN/Inf of {tensor.numel()} "
+                                   "(a diverged or damaged checkpoint)")
