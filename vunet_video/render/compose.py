@@ -134,6 +134,8 @@ class Compositor:
             self._bg[:] = parse_color(color)
         else:
             self._bg = np.zeros((h, w, 3), np.uint8)
+        self._bg = np.ascontiguousarray(self._bg)
+        self._bg_rgba = np.dstack([self._bg, np.zeros((h, w), np.uint8)])  # each frame starts as a copy
 
     def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
         """The frame with a rendered S x S crop (rgb uint8, alpha float) framed by `box`."""
@@ -148,20 +150,17 @@ class Compositor:
     def paste(self, corner: tuple[int, int], person: np.ndarray, matte: np.ndarray) -> np.ndarray:
         """The frame with the person (h, w, 3 uint8, straight colour) and matte (h, w float in
         [0, 1]) placed with their top-left pixel at canvas `corner` (x, y), inside the canvas."""
-        w, h = self.frame_size
-        out = np.empty((h, w, 4), np.uint8)
-        out[..., :3] = self._bg
-        out[..., 3] = 0
+        out = self._bg_rgba.copy()
         x0, y0 = corner
         ph, pw = matte.shape[:2]
         if ph == 0 or pw == 0:
             return out
-        region = out[y0:y0 + ph, x0:x0 + pw]
+        region = np.s_[y0:y0 + ph, x0:x0 + pw]
         if self.background == "alpha":
-            region[..., :3] = person
+            out[region + (slice(0, 3),)] = person
         else:
-            region[..., :3] = cv2.blendLinear(person, np.ascontiguousarray(region[..., :3]), matte, 1.0 - matte)
-        region[..., 3] = (matte * 255.0 + 0.5).astype(np.uint8)
+            out[region + (slice(0, 3),)] = cv2.blendLinear(person, self._bg[region], matte, 1.0 - matte)
+        out[region + (3,)] = (matte * 255.0 + 0.5).astype(np.uint8)
         return out
 
 

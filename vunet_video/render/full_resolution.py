@@ -89,12 +89,13 @@ def _model_warp(d: Deformed | None, box: Box, size: int) -> torch.Tensor:
     warp[3] = -1.0
     if d is None or d.coverage.size == 0:
         return warp
-    c = d.coverage * d.trust
-    stack = np.dstack([d.rgb.astype(np.float32) * c[..., None], c])
     f = box.scale_to(size)
-    dh, dw = c.shape
+    dh, dw = d.coverage.shape
     sw, sh = max(1, round(dw * f)), max(1, round(dh * f))
-    small = cv2.resize(stack, (sw, sh), interpolation=cv2.INTER_AREA)
+    # Scaled down before premultiplying: the same to a few levels, and 3x cheaper.
+    c = cv2.resize(d.coverage * d.trust, (sw, sh), interpolation=cv2.INTER_AREA)
+    rgb = cv2.resize(d.rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = np.dstack([rgb * c[..., None], c])
     fx, fy = sw / dw, sh / dh
     # Small pixel s lies at canvas d.x0 + (s + 0.5) / fx - 0.5; the crop is (canvas - box corner) * f.
     m = np.float32([[f / fx, 0, f * (d.x0 - box.x0 - 0.5 + 0.5 / fx)],
@@ -137,14 +138,15 @@ def _body_gate(target: Pose, region) -> np.ndarray:
 def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed | None, gate: np.ndarray):
     """The model's crop (upscaled into region) joined with the moved pixels (see the module docstring)."""
     x0, y0, x1, y1 = region
-    person = crop_to_region(rgb, box, region, cv2.INTER_CUBIC)
+    # (Linear, not cubic: the model's colour only fills what the moved pixels leave.)
+    person = crop_to_region(rgb, box, region, cv2.INTER_LINEAR)
     model_matte = np.clip(crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR,
                                          cv2.BORDER_CONSTANT), 0.0, 1.0) * gate
     if d is None or d.coverage.size == 0:
         return (x0, y0), person, model_matte
     dh, dw = d.coverage.shape
     sub = np.s_[d.y0 - y0:d.y0 - y0 + dh, d.x0 - x0:d.x0 - x0 + dw]
-    person[sub] = cv2.blendLinear(d.rgb, np.ascontiguousarray(person[sub]), d.trust, 1.0 - d.trust)
+    person[sub] = cv2.blendLinear(d.rgb, person[sub], d.trust, 1.0 - d.trust)
     # Near the moved body its own mask is the matte; further out, the model's.
     coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
     coverage[sub] = d.coverage

@@ -323,6 +323,8 @@ class BodyMesh:
         d_arm = np.take_along_axis(d[ARMS], best_arm[None], 0)[0]
         arm_ok = (np.min(arm_score, axis=0) < 1.0) & (d_arm < d[TORSO] + 0.02 * t) \
             & (d_arm < np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]]))
+        arm_ok &= inside
+        self._trim_arms_by_colour(arm_ok, best_arm, d, inside)
         rest = [TORSO, HEAD, *LEGS]
         best_rest = np.asarray(rest)[np.argmin(d[rest], axis=0)]
         labels = np.where(arm_ok, np.asarray(ARMS)[best_arm], best_rest).astype(np.int8)
@@ -332,6 +334,37 @@ class BodyMesh:
         if not inside.any():
             self.notes.append("no person pixels to move")
         return labels, hidden
+
+    def _trim_arms_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
+                             inside: np.ndarray) -> None:
+        """Give back to the body the pixels of an arm's band that look like the body beside
+        it rather than like the arm (a bare forearm resting on dark shorts: the band reaches
+        into the shorts). The arm's colour is taken on its bone, the body's near the band;
+        where the two are alike (a sleeve of the shirt's cloth), the band stays as it is.
+        In place on arm_ok."""
+        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
+        for j, bone in enumerate(ARMS):
+            radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
+            band = arm_ok & (best_arm == j)
+            on_bone = band & (d[bone] < 0.35 * radius)
+            beside = inside & ~arm_ok & (d[bone] < 2.0 * radius)
+            if on_bone.sum() < 20 or beside.sum() < 20:
+                continue
+            arm_colour = np.median(lab[on_bone], axis=0)
+            body = _colour_clusters(lab[beside])
+            # Only the body's colours unlike the arm's can tell them apart (skin beside skin cannot).
+            body = body[np.linalg.norm(body - arm_colour, axis=1) > 25]  # ~ 10 just noticeable differences in Lab
+            if not len(body):
+                continue
+            edge = band & ~on_bone
+            colours = lab[edge]
+            to_body = np.linalg.norm(colours[:, None] - body[None], axis=2).min(1)
+            body_like = to_body < 0.5 * np.linalg.norm(colours - arm_colour, axis=1)
+            give_back = np.zeros_like(arm_ok)
+            give_back[edge] = body_like
+            # Speckle (print, shadows) is not a boundary: only solid areas go back.
+            give_back = cv2.morphologyEx(give_back.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
+            arm_ok &= ~give_back
 
     def _build_layers(self, labels: np.ndarray, hidden: np.ndarray, dist: list, soft: np.ndarray) -> list[Layer]:
         ys, xs = np.nonzero(labels >= 0)
@@ -411,7 +444,7 @@ class BodyMesh:
 
     # -- every frame
 
-    def deform(self, target: Pose, region: tuple[int, int, int, int], scale: float = 0.5) -> Deformed:
+    def deform(self, target: Pose, region: tuple[int, int, int, int], scale: float = 0.25) -> Deformed:
         """The mesh moved onto `target` (canvas pixels), rasterised inside region (x0, y0,
         x1, y1). The triangle map is computed at `scale` of the region's resolution and
         interpolated: the map is smooth inside a triangle, and the photo is still sampled at
@@ -431,25 +464,26 @@ class BodyMesh:
         # Only the rectangle the layers drew is filled in (Deformed.x0, y0 give its corner).
         u0, v0 = min(r[1][0] for r in rasters), min(r[1][1] for r in rasters)
         u1, v1 = max(r[1][2] for r in rasters), max(r[1][3] for r in rasters)
-        rgb = np.zeros((v1 - v0, u1 - u0, 3), np.float32)
+        rgb = np.zeros((v1 - v0, u1 - u0, 3), np.uint8)
         cov = np.zeros((v1 - v0, u1 - u0), np.float32)
         trust = np.zeros_like(cov)
-        for lay, (sx0, sy0, sx1, sy1), maps, conf in rasters:
+        for k, (lay, (sx0, sy0, sx1, sy1), maps, conf) in enumerate(rasters):
             texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
-            t = conf * c
+            t = conf
             if lay.hidden is not None:
                 hidden = cv2.remap(lay.hidden, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                t *= 1.0 - hidden.astype(np.float32) * (1 / 255)
-            # Each layer over the ones drawn before it ("over" compositing, premultiplied).
-            keep = 1.0 - c
+                t = conf * (1.0 - hidden.astype(np.float32) * (1 / 255))
+            # Each layer over the ones drawn before it. Colour and trust are blended as
+            # straight values (cv2's blend: several times faster than premultiplied numpy);
+            # the first layer lays its own colour under its soft edge, so an edge pixel
+            # does not fade to black.
             sub = np.s_[sy0 - v0:sy1 - v0, sx0 - u0:sx1 - u0]
-            rgb[sub] = texel[..., :3] * c[..., None] + rgb[sub] * keep[..., None]
-            trust[sub] = t + trust[sub] * keep
-            cov[sub] = c + cov[sub] * keep
-        inv = 1.0 / np.maximum(cov, 1e-6)
-        rgb = np.clip(rgb * inv[..., None] + 0.5, 0, 255).astype(np.uint8)
-        trust *= inv * self._view_trust(target)
+            colour = cv2.cvtColor(texel, cv2.COLOR_RGBA2RGB)
+            rgb[sub] = cv2.blendLinear(colour, colour if k == 0 else rgb[sub], c, 1.0 - c)
+            trust[sub] = cv2.blendLinear(t, trust[sub], c, 1.0 - c)
+            cov[sub] = 1.0 - (1.0 - c) * (1.0 - cov[sub])
+        trust *= self._view_trust(target)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, np.clip(trust, 0, 1, out=trust))
 
     def _view_trust(self, target: Pose) -> float:
@@ -534,3 +568,14 @@ def _cross(tri: np.ndarray) -> np.ndarray:
     """Twice the signed area of triangles (T, 3, 2)."""
     u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+
+def _colour_clusters(colours: np.ndarray, k: int = 3, samples: int = 2000) -> np.ndarray:
+    """(k, 3) main colours of a set of pixel colours (k-means on a sample)."""
+    rng = np.random.default_rng(0)
+    pick = colours[rng.choice(len(colours), min(samples, len(colours)), replace=False)].astype(np.float32)
+    k = min(k, len(pick))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    cv2.setRNGSeed(0)
+    _, _, centres = cv2.kmeans(pick, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    return centres
