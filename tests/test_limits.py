@@ -317,3 +317,58 @@ def test_non_finite_weights_are_one_line_naming_the_file(tmp_path, photo, value)
     line = one_line_error(cli("animate", photo, pose_file(tmp_path / "poses.json"), "-o", out, "--weights", path,
                               "--quiet"))
     assert str(path) in line and "non-finite" in line and not out.exists()
+
+
+# ----------------------------------------------------------------------------- damaged videos
+
+def damaged_clip(shared: Path, dst: Path, keep_packets: int) -> Path:
+    """A real 12-frame H.264 clip (index first, 'faststart'), whose frame data after the
+    first `keep_packets` packets is replaced with random bytes: it opens, its index is
+    whole, and little or nothing of it decodes."""
+    import av
+
+    whole = dst.with_name("whole_" + dst.name)
+    with av.open(str(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4")) as inp, \
+            av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        vo = out.add_stream("libx264", rate=16)
+        vo.width, vo.height, vo.pix_fmt = 96, 154, "yuv420p"
+        for n, frame in enumerate(inp.decode(video=0)):
+            if n == 12:
+                break
+            small = frame.reformat(width=96, height=154, format="yuv420p")
+            small.pts = n
+            out.mux(vo.encode(small))
+        out.mux(vo.encode(None))
+    with av.open(str(whole)) as c:
+        packets = [p for p in c.demux(video=0) if p.size]
+    cut = packets[keep_packets - 1].pos + packets[keep_packets - 1].size if keep_packets else packets[0].pos
+    data = whole.read_bytes()
+    dst.write_bytes(data[:cut] + np.random.default_rng(1).bytes(len(data) - cut))
+    whole.unlink()
+    return dst
+
+
+@pytest.mark.parametrize("keep", [0, 1])
+def test_video_that_decodes_to_nothing_is_damaged_not_empty_of_people(shared, tmp_path, tiny_weights, keep):
+    """keep=0: no packet decodes (found by probing); keep=1: the first packet alone decodes
+    when probed, but not in the threaded decode of the run. Either way the clip is reported
+    as damaged, not as a clip with nobody in it."""
+    from vunet_video.pose.driving import DrivingSource
+    from vunet_video.presets import load_settings
+
+    clip = damaged_clip(shared, tmp_path / "damaged.mp4", keep)
+    subject = shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg"
+    out = tmp_path / "out.mp4"
+    line = one_line_error(cli("animate", subject, clip, "-o", out, "--weights", tiny_weights, "--finetune-steps", 0,
+                              "--quiet"))
+    assert str(clip) in line and "no frame could be decoded" in line and "person" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mp4"]
+    class Nobody:
+        name = "nobody"
+
+        def __call__(self, image):
+            return []
+
+    settings = load_settings("default")
+    with pytest.raises(VunetError, match="no frame could be decoded"):
+        list(DrivingSource(clip, settings.pose, settings.smoothing, estimator=Nobody()))

@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import VunetError
 from ..files import is_pose_file
 from .keypoints import Pose
 
@@ -121,9 +122,13 @@ class DrivingSource:
         from .tracking import SubjectTracker
 
         tracker = SubjectTracker(min_score=self.min_score)
+        frames = 0
         with self.reader:
             for frame, pose in track_poses(self.reader, self._estimator, smoother, tracker):
+                frames += 1
                 yield frame.index, frame.time, pose
+        if not frames:  # said here, or the caller would report a clip with nobody in it
+            raise VunetError(self.path, "no frame could be decoded in the selected range (damaged or truncated video)")
 
     def close(self) -> None:
         if self._estimator is not None:

@@ -111,9 +111,12 @@ def _decode_tolerant(p: Path, container, vs) -> Iterator[av.VideoFrame]:
 
     libav raises on a packet cut short by truncation (InvalidDataError from
     avcodec_send_packet) and on demuxing past the end of a cut file; both end the stream
-    here instead of the caller's loop.
+    here instead of the caller's loop. Packets that are there but of which not one
+    decodes make a VunetError (a damaged file, not an empty one: callers would otherwise
+    take it for a clip with nobody in it); a file without packets just yields nothing.
     """
     bad = 0
+    decoded = 0
     damaged_end = False
     packets = container.demux(vs)
     while True:
@@ -132,14 +135,20 @@ def _decode_tolerant(p: Path, container, vs) -> Iterator[av.VideoFrame]:
         except av.error.FFmpegError:
             bad += 1
             continue
+        decoded += len(frames)
         yield from frames
     if damaged_end:
         # The demuxer gave up before its flush packet: drain frames the decoder still
         # holds for reordering or threading.
         try:
-            yield from vs.decode(None)
+            for frame in vs.decode(None):
+                decoded += 1
+                yield frame
         except av.error.FFmpegError:
             pass
+    if not decoded and (bad or damaged_end):
+        raise VunetError(p, f"no frame could be decoded (damaged or truncated {vs.codec_context.name} video"
+                            + (f"; {bad} damaged packet(s))" if bad else ")"))
     if bad:
         log.warning("%s: skipped %d damaged packet(s) that could not be decoded", p, bad)
 
