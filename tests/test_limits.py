@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -372,3 +373,27 @@ def test_video_that_decodes_to_nothing_is_damaged_not_empty_of_people(shared, tm
     settings = load_settings("default")
     with pytest.raises(VunetError, match="no frame could be decoded"):
         list(DrivingSource(clip, settings.pose, settings.smoothing, estimator=Nobody()))
+
+
+# ----------------------------------------------------------------------------- overflowing numbers
+
+@pytest.mark.parametrize("content, problem", [
+    (project([frame(keypoints=[[1e308, 20.0]] * NUM_JOINTS)]), r"keypoints\[0\] = \[1e\+308, 20.0\]"),
+    (project([frame(keypoints=[[10.0, -1e39]] * NUM_JOINTS)]), r"keypoints\[0\]"),
+    (project([frame(scores=[1e308] * NUM_JOINTS)]), r"scores\[0\] = 1e\+308"),
+    (project([frame()], fps=1e308), "'fps' is 1e\\+308"),
+    (project([frame()], width=1e308), "'width' is 1e\\+308"),
+    (project([frame(index=10**30)]), "index = 1000000000000000000000000000000"),
+    (project([frame(time=1e308)]), "time = 1e\\+308"),
+    ('{"people": [{"pose_keypoints_2d": [1e308, 2, 0.5]}]}', "holds 1e\\+308"),
+])
+def test_overflowing_numbers_in_pose_files_are_refused_without_warnings(tmp_path, content, problem):
+    """Numbers that are finite in JSON but overflow float32 (1e308): one line naming the
+    file and the field, and no RuntimeWarning on the way (warnings are errors here)."""
+    bad = tmp_path / "big.json"
+    bad.write_text(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(VunetError, match=problem) as e:
+            read_pose_json(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)

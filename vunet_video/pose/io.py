@@ -66,6 +66,14 @@ _COUNT_FIELD = 20
 # buffering a whole broken file.
 _MAX_VALUE_CHARS = 16 << 20
 
+# Largest magnitude a coordinate or score may have. Far beyond any frame (a coordinate is
+# in pixels), and far below float32's limit: a JSON number such as 1e308 is finite as a
+# Python float but overflows (with RuntimeWarnings) once made a float32 array.
+MAX_MAGNITUDE = 1e7
+# Header fields: a frame rate or a frame size beyond these is not a video's.
+MAX_FPS = 10_000
+MAX_SIDE = 1_000_000
+
 # OpenPose joint index of each COCO-17 joint, in COCO order. Layouts from OpenPose's
 # output documentation (doc/02_output.md, "Pose Output Format (BODY_25)" and "(COCO)").
 OPENPOSE_BODY25_TO_COCO = np.array([0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11])
@@ -181,6 +189,11 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_value(value) -> bool:
+    """A finite number of a size a coordinate or a score can have (float32 holds it)."""
+    return _is_number(value) and abs(value) <= MAX_MAGNITUDE
+
+
 def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]:
     try:
         if not isinstance(rec, dict):
@@ -191,16 +204,17 @@ def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]
         if len(kps) != NUM_JOINTS or len(scores) != NUM_JOINTS:
             raise ValueError(f"expected {NUM_JOINTS} keypoints and scores")
         for j, k in enumerate(kps):
-            if k is not None and not (isinstance(k, list) and len(k) >= 2 and all(map(_is_number, k[:2]))):
-                raise ValueError(f"keypoints[{j}] = {json.dumps(k)[:40]} is not null or [x, y] finite numbers")
+            if k is not None and not (isinstance(k, list) and len(k) >= 2 and all(map(_is_value, k[:2]))):
+                raise ValueError(f"keypoints[{j}] = {json.dumps(k)[:40]} is not null or [x, y] finite numbers "
+                                 f"within +-{MAX_MAGNITUDE:g}")
         for j, v in enumerate(scores):
-            if not _is_number(v):
-                raise ValueError(f"scores[{j}] = {json.dumps(v)[:40]} is not a finite number")
+            if not _is_value(v):
+                raise ValueError(f"scores[{j}] = {json.dumps(v)[:40]} is not a finite number within +-{MAX_MAGNITUDE:g}")
         index, time = rec.get("index", n), rec.get("time")
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise ValueError(f"index = {json.dumps(index)[:40]} is not a whole number >= 0")
-        if time is not None and not _is_number(time):
-            raise ValueError(f"time = {json.dumps(time)[:40]} is not null or a finite number")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 2**31:
+            raise ValueError(f"index = {json.dumps(index)[:40]} is not a whole number in 0 .. 2^31-1")
+        if time is not None and not (_is_number(time) and abs(time) <= 1e9):
+            raise ValueError(f"time = {json.dumps(time)[:40]} is not null or a finite number of seconds")
         xy = np.array([[np.nan, np.nan] if k is None else k[:2] for k in kps], np.float32)
         score = np.array(scores, np.float32)
         time = None if time is None else float(time)
@@ -215,10 +229,11 @@ def _pose_from_record(rec, path: Path, n: int) -> tuple[int, float | None, Pose]
 def _check_header(header: dict, path: Path) -> dict:
     if header.get("version") != VERSION:
         raise VunetError(path, f"unsupported pose file version {header.get('version')!r} (expected {VERSION})")
-    for key in ("fps", "width", "height"):
+    for key, top in (("fps", MAX_FPS), ("width", MAX_SIDE), ("height", MAX_SIDE)):
         value = header.get(key)
-        if value is not None and not (_is_number(value) and value > 0):
-            raise VunetError(path, f"'{key}' is {json.dumps(value)[:40]}; it must be a positive number (or null)")
+        if value is not None and not (_is_number(value) and 0 < value <= top):
+            raise VunetError(path, f"'{key}' is {json.dumps(value)[:40]}; it must be a positive number up to {top:g} "
+                                   "(or null)")
     return {k: header.get(k) for k in HEADER_KEYS}
 
 
@@ -305,10 +320,10 @@ def _openpose_people(path: Path) -> list[Pose]:
         flat = person.get("pose_keypoints_2d", person.get("pose_keypoints"))
         if not isinstance(flat, list) or len(flat) % 3:
             raise VunetError(path, f"OpenPose 'people' entry {n}: pose_keypoints_2d is not a list of x, y, c triples")
-        bad = next((v for v in flat if not _is_number(v)), None)
-        if bad is not None or not all(map(_is_number, flat)):
+        bad = next((v for v in flat if not _is_value(v)), None)
+        if bad is not None or not all(map(_is_value, flat)):
             raise VunetError(path, f"OpenPose 'people' entry {n}: pose_keypoints_2d holds "
-                                   f"{json.dumps(bad)[:40]}, not a finite number")
+                                   f"{json.dumps(bad)[:40]}, not a finite number within +-{MAX_MAGNITUDE:g}")
         kp = np.asarray(flat, np.float32).reshape(-1, 3)
         if len(kp) == 25:
             kp = kp[OPENPOSE_BODY25_TO_COCO]
