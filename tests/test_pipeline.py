@@ -422,9 +422,18 @@ def test_temporal_filter_follows_the_moving_box(media):
 def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, encoded):
     json_pose = _pose_file(tiny_weights, encoded, media, tmp_path)
     base = ["--weights", tiny_weights]
+    photo_shape = cv2.imread(str(media["subject"])).shape
+    # At the photo's resolution, in its scene (detail "photo", the default) ...
     out = tmp_path / "render.png"
     assert cli("render", media["subject"], json_pose, "-o", out, "--frame", 3, *base).exit_code == 0
-    assert cv2.imread(str(out)).shape == (64, 64, 3)
+    assert cv2.imread(str(out)).shape == photo_shape
+    # ... or the model's crop.
+    out1 = tmp_path / "render_crop.png"
+    assert cli("render", media["subject"], json_pose, "-o", out1, "--frame", 3, "--detail", "model",
+               *base).exit_code == 0
+    assert cv2.imread(str(out1)).shape == (64, 64, 3)
+    assert "detail 'crisp' is not one of photo, model" in one_line_error(
+        cli("render", media["subject"], json_pose, "-o", tmp_path / "x.png", "--detail", "crisp", *base))
     # A stickman image in the model's convention is used as the shape input itself.
     stick = tmp_path / "stick.png"
     cv2.imwrite(str(stick), cv2.cvtColor(draw_stickman(encoded.pose, encoded.image.shape[:2]), cv2.COLOR_RGB2BGR))
@@ -433,7 +442,9 @@ def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, enco
     assert cv2.imread(str(out2)).shape == (64, 64, 3)
     out3 = tmp_path / "transfer.png"
     assert cli("transfer", media["subject"], media["street"], "-o", out3, *base).exit_code == 0
-    assert cv2.imread(str(out3)).shape == (64, 64, 3)
+    street = cv2.imread(str(media["street"]))
+    f = min(1.0, 1920 / max(street.shape[:2]))
+    assert cv2.imread(str(out3)).shape == (round(street.shape[0] * f), round(street.shape[1] * f), 3)
     grid = tmp_path / "grid.png"
     assert cli("sample", json_pose, "-n", 3, "-o", grid, *base).exit_code == 0
     assert cv2.imread(str(grid)).shape == (64, 64 * 4, 3)

@@ -142,13 +142,17 @@ DeviceOpt = Annotated[Optional[str], typer.Option(help="Where the model runs: au
 WeightsOpt = Annotated[Optional[Path], typer.Option(
     help="Checkpoint (default: the preset's, else $VUNET_WEIGHTS, else the shipped weights).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+DetailOpt = Annotated[Optional[str], typer.Option(
+    help="photo: the photo's own pixels moved at the output's resolution, completed by the model; "
+         "model: the model's 128 px render scaled up.", show_default=_preset_default("render", "detail"))]
 
 
-def _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device) -> dict:
+def _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device,
+               detail=None) -> dict:
     """The setting overrides the shared options give (None: not given, the preset decides)."""
     return {"size": size, "background": background, "color": color, "export": export, "backend": backend,
             "retarget": False if no_retarget else None, "smooth": False if no_smooth else None,
-            "finetune_steps": finetune_steps, "device": device}
+            "finetune_steps": finetune_steps, "device": device, "detail": detail}
 
 
 # --- animate -----------------------------------------------------------------------------------
@@ -164,6 +168,7 @@ def animate(
     preset: PresetOpt = "default",
     size: SizeOpt = None,
     background: BackgroundOpt = None,
+    detail: DetailOpt = None,
     color: ColorOpt = None,
     export: ExportOpt = None,
     start: Annotated[Optional[float], typer.Option(help="First second of the driving clip to render.")] = None,
@@ -183,7 +188,7 @@ def animate(
     from .pipeline import Animator, default_output
 
     animator = Animator(weights, preset, **_overrides(size, background, color, export, backend, no_retarget,
-                                                      no_smooth, finetune_steps, device))
+                                                      no_smooth, finetune_steps, device, detail))
     output = output or default_output(subject, driving, animator.settings.output.export)
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
                               overwrite=overwrite, quiet=quiet)
@@ -206,6 +211,7 @@ def batch(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Pairs rendered at once (worker processes).")] = 1,
     size: SizeOpt = None,
     background: BackgroundOpt = None,
+    detail: DetailOpt = None,
     color: ColorOpt = None,
     export: ExportOpt = None,
     no_retarget: NoRetargetOpt = False,
@@ -227,7 +233,8 @@ def batch(
     """
     from . import batch as b
 
-    overrides = _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device)
+    overrides = _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device,
+                           detail)
 
     def report(result, done, total):
         b.print_trace(result)
@@ -250,6 +257,8 @@ FrameOpt = Annotated[int, typer.Option(min=0, help="Frame of a pose JSON file to
 StillFinetuneOpt = Annotated[int, typer.Option("--finetune-steps", min=0, help="Steps of fine-tuning on the "
                                                "subject photo first (0 = off).")]
 StillDeviceOpt = Annotated[str, typer.Option(help="Where the model runs: auto (CUDA when available), cpu, cuda.")]
+StillDetailOpt = Annotated[str, typer.Option(help="photo: the person's own pixels at the photo's resolution, in "
+                                             "its scene; model: the model's S x S crop on grey.")]
 StillWeightsOpt = Annotated[Optional[Path], typer.Option(help="Checkpoint (default: $VUNET_WEIGHTS, else the "
                                                          "shipped weights).")]
 
@@ -264,15 +273,17 @@ def render_cmd(
     frame: FrameOpt = 0,
     no_retarget: Annotated[bool, typer.Option("--no-retarget", help="Use the pose's own proportions.")] = False,
     finetune_steps: StillFinetuneOpt = 100,
+    detail: StillDetailOpt = "photo",
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
 ):
-    """Render the subject of a photo in another pose, as the model's S x S person crop."""
+    """Render the subject of a photo in another pose, at the photo's resolution in its scene
+    (or, with --detail model or a drawn stickman, as the model's S x S person crop)."""
     from .stills import render_pose
 
     typer.echo(render_pose(subject, pose, out, frame=frame, retarget=not no_retarget, finetune_steps=finetune_steps,
-                           weights=weights, device=device, overwrite=overwrite))
+                           detail=detail, weights=weights, device=device, overwrite=overwrite))
 
 
 @app.command("transfer")
@@ -282,15 +293,17 @@ def transfer_cmd(
     shape: Annotated[Path, typer.Argument(help="Photo whose person's pose and framing are used.")],
     out: ImageOutOpt,
     finetune_steps: StillFinetuneOpt = 100,
+    detail: StillDetailOpt = "photo",
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
 ):
-    """Put the appearance of one photo's person on the pose of another's (S x S crop)."""
+    """Put the appearance of one photo's person on the pose of another's, in the other
+    photo's scene at its resolution (or, with --detail model, as the S x S crop)."""
     from .stills import transfer
 
-    typer.echo(transfer(appearance, shape, out, finetune_steps=finetune_steps, weights=weights, device=device,
-                        overwrite=overwrite))
+    typer.echo(transfer(appearance, shape, out, finetune_steps=finetune_steps, detail=detail, weights=weights,
+                        device=device, overwrite=overwrite))
 
 
 @app.command("sample")

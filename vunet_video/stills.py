@@ -6,9 +6,13 @@
 
 A pose is given as a pose JSON file (or OpenPose output), a photo of someone in it (posed
 by MediaPipe), or an image drawn in the model's stickman convention (`model/stickman.py`),
-which is then the model's shape input itself. Results are the model's S x S person crop
-as the decoder draws it, on plain grey. The output path is checked before any work (a
-fine-tune takes seconds), and written atomically.
+which is then the model's shape input itself. `render_pose` and `transfer` give, with
+detail "photo" (the default), a picture at the photo's resolution: the person's own pixels
+moved onto the pose (render/full_resolution.py) in the scene of the photo they stand in,
+with its original person painted out; with detail "model" (and always for a drawn stickman,
+which has no joints to move pixels by), the model's S x S person crop as the decoder draws
+it, on plain grey. `sample` draws new people, so it has only the crop. The output path is
+checked before any work (a fine-tune takes seconds), and written atomically.
 
 weights: a checkpoint (default $VUNET_WEIGHTS, else the shipped weights); device: where
 the model runs ('auto': CUDA when available); synth: a ready Synthesizer instead of both.
@@ -143,45 +147,109 @@ def sample_appearances(pose: Pose, n: int = 4, seed: int = 0, synth: Synthesizer
     return synth.render(None, [pose] * n, generator=g, on_grey=True)[0]
 
 
+def in_scene(subject, subject_image: np.ndarray, subject_pose: Pose, target: Pose, scene: np.ndarray,
+             scene_pose: Pose) -> np.ndarray:
+    """A Subject (Synthesizer.encode of subject_image) in `target` at the resolution of the
+    photo `scene` (target in its pixels), over that photo with its own person (scene_pose,
+    with its mask) painted out: (H, W, 3) RGB. The scene is scaled to at most
+    settings.AUTO_SIZE_MAX px on its longer side, as `animate` scales its canvas."""
+    from .render.compose import Compositor
+    from .render.full_resolution import FullResolutionRenderer
+    from .render.plate import person_hole, remove_person
+    from .settings import AUTO_SIZE_MAX
+
+    scene, scene_pose, f = _within(scene, scene_pose, AUTO_SIZE_MAX)
+    target = target.transformed(f)
+    subject_image, subject_pose, _ = _within(subject_image, subject_pose, AUTO_SIZE_MAX)
+    h, w = scene.shape[:2]
+    plate = remove_person(scene, person_hole(scene_pose.mask, scene_pose, (h, w)))
+    renderer = FullResolutionRenderer(subject.synth, subject.appearance, subject_image, subject_pose, (w, h))
+    rgba = Compositor((w, h), "subject", plate).paste(*renderer.render([target], [person_box(target)])[0])
+    return rgba[..., :3]
+
+
+def _within(image: np.ndarray, pose: Pose, max_side: int) -> tuple[np.ndarray, Pose, float]:
+    """The image scaled so its longer side is at most max_side, its pose (and mask) with
+    it, and the scale."""
+    h, w = image.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    if f == 1.0:
+        return image, pose, 1.0
+    size = (max(2, round(w * f)), max(2, round(h * f)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
+    return small, Pose(pose.transformed(f).xy, pose.score, mask), f
+
+
+def _placed_like(pose: Pose, reference: Pose) -> Pose:
+    """`pose` with its own proportions, scaled and moved so its joints' box has the height
+    and centre of reference's (a pose file's coordinates are not the photo's)."""
+    a, b = pose.bbox(), reference.bbox()
+    f = (b[3] - b[1]) / max(a[3] - a[1], 1e-6)
+    return pose.transformed(f, ((b[0] + b[2]) / 2 - f * (a[0] + a[2]) / 2, (b[1] + b[3]) / 2 - f * (a[1] + a[3]) / 2))
+
+
 # ----------------------------------------------------------------------------- files in, file out
 
+DETAILS = ("photo", "model")
+
+
+def _check_detail(detail: str) -> None:
+    if detail not in DETAILS:
+        raise VunetError(None, f"detail {detail!r} is not one of {', '.join(DETAILS)}")
+
+
 def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, frame: int = 0,
-                retarget: bool = True, finetune_steps: int = 100, weights: str | Path | None = None,
-                device: str | None = None, synth: Synthesizer | None = None, overwrite: bool = False) -> Path:
+                retarget: bool = True, finetune_steps: int = 100, detail: str = "photo",
+                weights: str | Path | None = None, device: str | None = None, synth: Synthesizer | None = None,
+                overwrite: bool = False) -> Path:
     """The person of the photo `subject` in the pose that `pose` names (pose file, photo or
     drawn stickman; `frame` of a pose file), saved to `output`. retarget: give the pose the
-    subject's own proportions first (not for a drawn stickman, which has no joints)."""
+    subject's own proportions first (not for a drawn stickman, which has no joints).
+    detail: "photo" = at the subject photo's resolution in its scene; "model" = the model's
+    crop on grey (see the module docstring)."""
     from .render.retarget import Retargeter
     from .video import write_image
 
+    _check_detail(detail)
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
     refuse_overwriting_inputs(output, subject, pose)
     synth = _synthesizer(weights, device, synth)
     image, subject_pose = _subject(subject)
     shape = shape_input(pose, frame)
+    encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
-        encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
         result = encoded.synth.render_stickman(encoded.appearance, stickman_crop(shape, synth.crop_size))
     else:
-        target = Retargeter(subject_pose, shape)(shape) if retarget else shape
-        crop_pose = person_box(target).pose_to_crop(target, synth.crop_size)
-        result = render_in_pose(image, crop_pose, synth, subject_pose=subject_pose, finetune_steps=finetune_steps)
+        target = Retargeter(subject_pose, shape)(shape) if retarget else _placed_like(shape, subject_pose)
+        if detail == "photo":
+            result = in_scene(encoded, image, subject_pose, target, image, subject_pose)
+        else:
+            crop_pose = person_box(target).pose_to_crop(target, synth.crop_size)
+            result = encoded.synth.render(encoded.appearance, [crop_pose], on_grey=True)[0][0]
     return write_image(output, result, overwrite)
 
 
 def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, finetune_steps: int = 100,
-             weights: str | Path | None = None, device: str | None = None, synth: Synthesizer | None = None,
-             overwrite: bool = False) -> Path:
+             detail: str = "photo", weights: str | Path | None = None, device: str | None = None,
+             synth: Synthesizer | None = None, overwrite: bool = False) -> Path:
     """The appearance of the person in photo `appearance` on the pose and framing of the
-    person in photo `shape`, saved to `output`."""
+    person in photo `shape`, saved to `output`. detail: "photo" = at the shape photo's
+    resolution, in its scene with its own person painted out; "model" = the model's crop
+    on grey."""
     from .video import write_image
 
+    _check_detail(detail)
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
     refuse_overwriting_inputs(output, appearance, shape)
     synth = _synthesizer(weights, device, synth)
     a_image, a_pose = _subject(appearance)  # posed here so that an error names the file
     s_image, s_pose = _subject(shape)
-    result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose, finetune_steps=finetune_steps)
+    if detail == "photo":
+        encoded = synth.encode(a_image, a_pose, a_pose.mask, finetune_steps=finetune_steps)
+        result = in_scene(encoded, a_image, a_pose, s_pose, s_image, s_pose)
+    else:
+        result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose, finetune_steps=finetune_steps)
     return write_image(output, result, overwrite)
 
 

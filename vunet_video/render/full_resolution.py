@@ -66,28 +66,27 @@ class FullResolutionRenderer:
         uint8 straight colour, matte (h, w) float32), ready for Compositor.paste.
         temporal: the TemporalFilter applied to the model's crops, or None."""
         size = self.synth.crop_size
-        regions = [box_region(box, self.frame_size) for box in boxes]
-        moved = [self.mesh.deform(t, r) if r is not None else None for t, r in zip(targets, regions)]
+        w, h = self.frame_size
+        # The moved pixels may reach beyond the target's box (legs hanging below a half-body
+        # target follow the torso), so the mesh is drawn anywhere on the canvas.
+        moved = [self.mesh.deform(t, (0, 0, w, h)) for t in targets]
         warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
         crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
         rgbs, alphas, _ = self.synth.render_unblended(self.appearance, crop_poses, warp)
         out = []
-        for rgb, alpha, box, region, d, target in zip(rgbs, alphas, boxes, regions, moved, targets):
+        for rgb, alpha, box, d, target in zip(rgbs, alphas, boxes, moved, targets):
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
-            if region is None:
-                out.append(((0, 0), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)))
-                continue
-            out.append(_join(rgb, alpha, box, region, d, _body_gate(target, region)))
+            out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target))
         return out
 
 
-def _model_warp(d: Deformed | None, box: Box, size: int) -> torch.Tensor:
+def _model_warp(d: Deformed, box: Box, size: int) -> torch.Tensor:
     """The moved pixels as the model's warp-skip input (4, S, S): colour in [-1, 1] times
     the trusted coverage, then that coverage in [-1, 1] (inputs.warp_input's layout)."""
     warp = torch.zeros(4, size, size)
     warp[3] = -1.0
-    if d is None or d.coverage.size == 0:
+    if d.coverage.size == 0:
         return warp
     f = box.scale_to(size)
     dh, dw = d.coverage.shape
@@ -135,23 +134,36 @@ def _body_gate(target: Pose, region) -> np.ndarray:
     return cv2.resize(gate, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
 
 
-def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed | None, gate: np.ndarray):
-    """The model's crop (upscaled into region) joined with the moved pixels (see the module docstring)."""
-    x0, y0, x1, y1 = region
-    # (Linear, not cubic: the model's colour only fills what the moved pixels leave.)
-    person = crop_to_region(rgb, box, region, cv2.INTER_LINEAR)
-    model_matte = np.clip(crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR,
-                                         cv2.BORDER_CONSTANT), 0.0, 1.0) * gate
-    if d is None or d.coverage.size == 0:
-        return (x0, y0), person, model_matte
+def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose):
+    """The model's crop (upscaled into the box's region of the canvas) joined with the
+    moved pixels (see the module docstring): (corner, person, matte) over the rectangle
+    both cover."""
+    rects = ([region] if region is not None else []) + \
+        ([(d.x0, d.y0, d.x0 + d.coverage.shape[1], d.y0 + d.coverage.shape[0])] if d.coverage.size else [])
+    if not rects:
+        return (0, 0), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)
+    u0, v0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    u1, v1 = max(r[2] for r in rects), max(r[3] for r in rects)
+    person = np.zeros((v1 - v0, u1 - u0, 3), np.uint8)
+    model_matte = np.zeros((v1 - v0, u1 - u0), np.float32)
+    if region is not None:
+        x0, y0, x1, y1 = region
+        part = np.s_[y0 - v0:y1 - v0, x0 - u0:x1 - u0]
+        # (Linear, not cubic: the model's colour only fills what the moved pixels leave.)
+        person[part] = crop_to_region(rgb, box, region, cv2.INTER_LINEAR)
+        model_matte[part] = crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR,
+                                           cv2.BORDER_CONSTANT)
+        model_matte = np.clip(model_matte, 0.0, 1.0) * _body_gate(target, (u0, v0, u1, v1))
+    if not d.coverage.size:
+        return (u0, v0), person, model_matte
     dh, dw = d.coverage.shape
-    sub = np.s_[d.y0 - y0:d.y0 - y0 + dh, d.x0 - x0:d.x0 - x0 + dw]
+    sub = np.s_[d.y0 - v0:d.y0 - v0 + dh, d.x0 - u0:d.x0 - u0 + dw]
     person[sub] = cv2.blendLinear(d.rgb, person[sub], d.trust, 1.0 - d.trust)
     # Near the moved body its own mask is the matte; further out, the model's.
-    coverage = np.zeros((y1 - y0, x1 - x0), np.float32)
+    coverage = np.zeros_like(model_matte)
     coverage[sub] = d.coverage
-    trusted = np.zeros_like(coverage)
+    trusted = np.zeros_like(model_matte)
     trusted[sub] = d.coverage * d.trust
     k = max(3, int(MATTE_SUPPORT * box.side) | 1)
     support = np.clip(2.0 * cv2.blur(trusted, (k, k)), 0, 1)
-    return (x0, y0), person, support * coverage + (1 - support) * model_matte
+    return (u0, v0), person, support * coverage + (1 - support) * model_matte

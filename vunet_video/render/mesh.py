@@ -174,7 +174,7 @@ def _translation(t) -> np.ndarray:
 def bone_transforms(source: Pose, target: Pose, min_score: float = MIN_SCORE) -> np.ndarray:
     """(bones, 2, 3) affine maps from photo pixels to target pixels, one per bone. A bone
     missing in either pose follows its parent (limb -> torso, head -> torso)."""
-    scale = torso_length(target, min_score) / torso_length(source, min_score)
+    scale = body_scale(source, target, min_score)
     src_segs, dst_segs = _bone_segments(source, min_score), _bone_segments(target, min_score)
     out = np.empty((len(BONE_NAMES), 2, 3))
     out[TORSO] = _torso_transform(source, target, scale, min_score)
@@ -187,6 +187,23 @@ def bone_transforms(source: Pose, target: Pose, min_score: float = MIN_SCORE) ->
         else:
             out[i] = _similarity_along(src_segs[i], dst_segs[i], scale)
     return out
+
+
+def body_scale(source: Pose, target: Pose, min_score: float = MIN_SCORE) -> float:
+    """How much bigger the target's body is than the source's: the ratio of their torso
+    lengths, or where either lacks its hips or shoulders, of their shoulder widths, hip
+    widths or eye-to-ear spans, whichever both have; 1 when none."""
+    if _torso_axis(source, min_score) is not None and _torso_axis(target, min_score) is not None:
+        return torso_length(target, min_score) / torso_length(source, min_score)
+    ok = source.visible(min_score) & target.visible(min_score)
+    for a, b in (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_eye", "left_ear"),
+                 ("right_eye", "right_ear")):
+        if ok[J[a]] and ok[J[b]]:
+            d_src = np.hypot(*(source.xy[J[a]] - source.xy[J[b]]))
+            d_dst = np.hypot(*(target.xy[J[a]] - target.xy[J[b]]))
+            if d_src > 1 and d_dst > 1:
+                return float(np.clip(d_dst / d_src, 0.2, 5.0))
+    return 1.0
 
 
 def _head_transform(src, dst, scale: float) -> np.ndarray:
@@ -219,6 +236,8 @@ def _torso_transform(source: Pose, target: Pose, scale: float, min_score: float)
     axis_s, axis_d = _torso_axis(source, min_score), _torso_axis(target, min_score)
     if axis_s is not None and axis_d is not None:
         return _similarity_along(axis_s, axis_d, scale)
+    if both[0] and both[1]:  # the shoulders alone (a half-body target): their line turns the torso
+        return _similarity_along((src[0], src[1]), (dst[0], dst[1]), scale)
     common = source.visible(min_score) & target.visible(min_score)
     if common.any():
         return _translation((target.xy[common] - source.xy[common]).mean(0))
@@ -452,10 +471,10 @@ class BodyMesh:
         x0, y0, x1, y1 = region
         w, h = x1 - x0, y1 - y0
         transforms = bone_transforms(self.pose, target, self.min_score)
-        body_scale = torso_length(target, self.min_score) / self.torso
+        scale_to_target = body_scale(self.pose, target, self.min_score)
         rasters = []
         for lay in self.layers:
-            got = self._rasterise(lay, transforms, body_scale, (x0, y0, w, h), scale)
+            got = self._rasterise(lay, transforms, scale_to_target, (x0, y0, w, h), scale)
             if got is not None:
                 rasters.append((lay, *got))
         if not rasters:
@@ -495,7 +514,7 @@ class BodyMesh:
         ratio = f_dst / f_src  # 1: same view; 0: profile; < 0: turned around
         return float(np.clip((ratio - 0.15) / 0.35, 0.0, 1.0))
 
-    def _rasterise(self, lay: Layer, transforms, body_scale: float, region, scale):
+    def _rasterise(self, lay: Layer, transforms, scale_to_target: float, region, scale):
         """The layer's backward map (canvas region -> texture pixels, over the rectangle it
         covers) and a per-pixel stretch confidence, or None when it covers nothing."""
         x0, y0, w, h = region
@@ -508,7 +527,7 @@ class BodyMesh:
         blended = np.einsum("vb,bij->vij", lay.weights, m)                      # per-vertex affine
         moved = np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
         src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
-        back, ok, conf = _triangle_maps(dst, src, body_scale)
+        back, ok, conf = _triangle_maps(dst, src, scale_to_target)
         order = np.nonzero(ok)[0]
         pts = np.round((dst[order] - [x0, y0]) * [fx, fy] * 16).astype(np.int32)
         for k, tri in zip(order, pts):
