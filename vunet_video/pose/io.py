@@ -143,7 +143,9 @@ class _JsonStream:
         self.decoder = json.JSONDecoder()
 
     def _fill(self) -> None:
-        chunk = self.f.read(1 << 16)
+        # Read at least as much again as is buffered: a long value is then re-scanned
+        # O(log n) times, not once per 64 kB (quadratic: a 20 MB string took 30 s).
+        chunk = self.f.read(max(1 << 16, len(self.buf) - self.pos))
         if not chunk:
             self.eof = True
         self.buf = self.buf[self.pos:] + chunk
@@ -179,6 +181,10 @@ class _JsonStream:
             except json.JSONDecodeError as e:
                 if self.eof:
                     raise self.fail(e.msg.lower()) from None
+            except RecursionError:  # arrays nested thousands deep: no pose frame looks like that
+                raise self.fail("a value is nested far too deep") from None
+            except ValueError as e:  # a number of more digits than Python converts (int_max_str_digits)
+                raise self.fail(" ".join(str(e).split(";")[0].split())) from None
             if len(self.buf) - self.pos > _MAX_VALUE_CHARS:
                 raise self.fail("a value is far too large")
             self._fill()
@@ -310,6 +316,10 @@ def _openpose_people(path: Path) -> list[Pose]:
         raise VunetError(path, f"cannot read ({getattr(e, 'strerror', None) or e})") from None
     except json.JSONDecodeError as e:
         raise VunetError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise VunetError(path, "not a valid OpenPose file (nested far too deep)") from None
+    except ValueError as e:  # a number of more digits than Python converts
+        raise VunetError(path, f"not a valid OpenPose file ({str(e).split(';')[0]})") from None
     people = doc.get("people") if isinstance(doc, dict) else None
     if not isinstance(people, list):
         raise VunetError(path, "not an OpenPose file (no 'people' list)")

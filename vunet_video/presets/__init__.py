@@ -51,6 +51,8 @@ def _read(path: Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise VunetError(path, f"not a valid TOML preset ({e})") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise VunetError(path, "not a valid TOML preset (nested far too deep)") from None
     except OSError as e:
         raise VunetError(path, f"cannot read preset ({e.strerror or e})") from None
     return data
