@@ -31,9 +31,9 @@ deform), adapted to photos:
 
 Every frame, `BodyMesh.deform` rasterises the deformed layers inside a region of the
 output canvas: RGB, coverage (the photo's soft person mask, moved), and trust in [0, 1]
-(low where the mesh is stretched or squashed, where the core hides an arm, and where the
-target faces away from the camera while the photo faces it: the photo's front must not
-be pasted on the person's back).
+(low where the mesh is stretched or squashed, where the core hides an arm, and on the
+core where the target faces away from the camera while the photo faces it: the photo's
+face and chest must not be pasted on the person's back).
 """
 
 from __future__ import annotations
@@ -472,6 +472,10 @@ class BodyMesh:
         w, h = x1 - x0, y1 - y0
         transforms = bone_transforms(self.pose, target, self.min_score)
         scale_to_target = body_scale(self.pose, target, self.min_score)
+        # Seen from behind, the photo's face and chest must not be pasted on the person's
+        # back: the core is untrusted and the model paints it. Arms and legs look much the
+        # same from either side and keep their pixels.
+        view = self._view_trust(target)
         rasters = []
         for lay in self.layers:
             got = self._rasterise(lay, transforms, scale_to_target, (x0, y0, w, h), scale)
@@ -489,10 +493,10 @@ class BodyMesh:
         for k, (lay, (sx0, sy0, sx1, sy1), maps, conf) in enumerate(rasters):
             texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
-            t = conf
+            t = conf * view if lay.name == "core" else conf
             if lay.hidden is not None:
                 hidden = cv2.remap(lay.hidden, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                t = conf * (1.0 - hidden.astype(np.float32) * (1 / 255))
+                t = t * (1.0 - hidden.astype(np.float32) * (1 / 255))
             # Each layer over the ones drawn before it. Colour and trust are blended as
             # straight values (cv2's blend: several times faster than premultiplied numpy);
             # the first layer lays its own colour under its soft edge, so an edge pixel
@@ -502,7 +506,6 @@ class BodyMesh:
             rgb[sub] = cv2.blendLinear(colour, colour if k == 0 else rgb[sub], c, 1.0 - c)
             trust[sub] = cv2.blendLinear(t, trust[sub], c, 1.0 - c)
             cov[sub] = 1.0 - (1.0 - c) * (1.0 - cov[sub])
-        trust *= self._view_trust(target)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, np.clip(trust, 0, 1, out=trust))
 
     def _view_trust(self, target: Pose) -> float:
