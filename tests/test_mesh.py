@@ -207,7 +207,7 @@ def test_the_full_resolution_path_keeps_the_photos_detail(photo, tiny_weights):
     h, w = image.shape[:2]
     compositor = Compositor((w, h), "color", color=(0, 0, 0))
     box = person_box(pose)
-    full = FullResolutionRenderer(synth, subject.appearance, image, pose, (w, h))
+    full = FullResolutionRenderer(synth, subject.appearance, BodyMesh(image, pose, pose.mask), (w, h))
     photo_frame = compositor.paste(*full.render([pose], [box])[0])
     rgb, alpha = synth.render(subject.appearance, [box.pose_to_crop(pose, synth.crop_size)])
     model_frame = compositor(rgb[0], alpha[0], box)

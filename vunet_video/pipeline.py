@@ -66,6 +66,7 @@ class EncodedSubject:
     people: int = 1             # people found in the photo
     notes: list[str] = field(default_factory=list)
     synth: object = None        # what renders them: the Animator's Synthesizer or its copy tuned on them
+    mesh: object = None         # their render.mesh.BodyMesh, for render.detail "photo"
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -188,7 +189,18 @@ class Animator:
         subject = EncodedSubject(source, image, pose, encoded.appearance, None, len(people), notes, encoded.synth)
         if render.background == "subject":
             self._add_plate(subject)
+        if render.detail == "photo":
+            self._add_mesh(subject)
         return subject
+
+    @staticmethod
+    def _add_mesh(subject: EncodedSubject) -> None:
+        """The photo's person as a skinned mesh, for rendering at the output's resolution."""
+        from .render.mesh import BodyMesh
+
+        if subject.mesh is None:
+            subject.mesh = BodyMesh(subject.image, subject.pose, subject.pose.mask)
+            subject.notes += [f"{subject.source}: {note}" for note in subject.mesh.notes]
 
     @staticmethod
     def _add_plate(subject: EncodedSubject) -> None:
@@ -239,6 +251,8 @@ class Animator:
                 subject = self.encode_subject(subject, quiet=quiet)
             if settings.render.background == "subject":
                 self._add_plate(subject)
+            if settings.render.detail == "photo" and export.frames:
+                self._add_mesh(subject)
             targets = self._targets(subject, source, stats)
             if export.frames:
                 written = self._render(subject, targets, sink, on_frame, source, quiet)
@@ -311,7 +325,7 @@ class Animator:
         if render.detail == "photo":  # the photo's own pixels at the output's resolution
             from .render.full_resolution import FullResolutionRenderer
 
-            full = FullResolutionRenderer(synth, subject.appearance, subject.image, subject.pose, subject.frame_size)
+            full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
         written = 0
         with self._progress(source, quiet) as bar:
             while batch := list(islice(targets, render.batch_size)):

@@ -155,6 +155,7 @@ def in_scene(subject, subject_image: np.ndarray, subject_pose: Pose, target: Pos
     settings.AUTO_SIZE_MAX px on its longer side, as `animate` scales its canvas."""
     from .render.compose import Compositor
     from .render.full_resolution import FullResolutionRenderer
+    from .render.mesh import BodyMesh
     from .render.plate import person_hole, remove_person
     from .settings import AUTO_SIZE_MAX
 
@@ -163,7 +164,8 @@ def in_scene(subject, subject_image: np.ndarray, subject_pose: Pose, target: Pos
     subject_image, subject_pose, _ = _within(subject_image, subject_pose, AUTO_SIZE_MAX)
     h, w = scene.shape[:2]
     plate = remove_person(scene, person_hole(scene_pose.mask, scene_pose, (h, w)))
-    renderer = FullResolutionRenderer(subject.synth, subject.appearance, subject_image, subject_pose, (w, h))
+    renderer = FullResolutionRenderer(subject.synth, subject.appearance,
+                                      BodyMesh(subject_image, subject_pose, subject_pose.mask), (w, h))
     rgba = Compositor((w, h), "subject", plate).paste(*renderer.render([target], [person_box(target)])[0])
     return rgba[..., :3]
 

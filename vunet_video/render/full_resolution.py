@@ -49,16 +49,15 @@ class FullResolutionRenderer:
     """Renders one subject at the output's resolution (see the module docstring).
 
     synth: the Synthesizer (or its copy tuned on the subject); appearance: the subject's
-    Appearance; image, pose: the photo and its pose at the output's scale (pose.mask the
-    person mask); frame_size: the canvas (w, h).
+    Appearance; mesh: their BodyMesh (built once per subject, from the photo at the
+    output's scale); frame_size: the canvas (w, h).
     """
 
-    def __init__(self, synth, appearance, image: np.ndarray, pose: Pose, frame_size: tuple[int, int]):
+    def __init__(self, synth, appearance, mesh: BodyMesh, frame_size: tuple[int, int]):
         self.synth = synth
         self.appearance = appearance
+        self.mesh = mesh
         self.frame_size = frame_size
-        self.mesh = BodyMesh(image, pose, pose.mask)
-        self.notes = list(self.mesh.notes)
 
     def render(self, targets: list[Pose], boxes: list[Box], temporal=None
                ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
