@@ -397,3 +397,38 @@ def test_overflowing_numbers_in_pose_files_are_refused_without_warnings(tmp_path
         with pytest.raises(VunetError, match=problem) as e:
             read_pose_json(bad)
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+# ----------------------------------------------------------------------------- video limits
+
+def test_video_frame_size_and_duration_limits(shared, tmp_path, monkeypatch):
+    """Checked from the header before a frame is decoded; raised by the environment
+    variables or the keywords (0: none). The duration is that of the selected range."""
+    from conftest import make_clip
+    from vunet_video.video import VideoReader, probe
+    from vunet_video.video.reader import MAX_VIDEO_PIXELS_ENV, MAX_VIDEO_SECONDS_ENV
+
+    clip = make_clip(shared / "data" / "dev" / "driving" / "unianimate_source_video.mp4", tmp_path / "clip.mp4", 16,
+                     96, audio=False)  # 96x154, 16 frames at 16 fps: 1 s
+    assert probe(clip).frame_count == 16  # under the defaults
+    with pytest.raises(VunetError, match=r"96x154 .* over the limit of 0.01 megapixels; set VUNET_MAX_VIDEO_PIXELS"):
+        VideoReader(clip, max_pixels=10_000)
+    monkeypatch.setenv(MAX_VIDEO_PIXELS_ENV, "10000")
+    with pytest.raises(VunetError, match="VUNET_MAX_VIDEO_PIXELS") as e:
+        probe(clip)
+    assert str(clip) in str(e.value)
+    assert len(VideoReader(clip, max_pixels=0)) == 16  # the keyword wins; 0: no limit
+    monkeypatch.setenv(MAX_VIDEO_PIXELS_ENV, "0")
+    monkeypatch.setenv(MAX_VIDEO_SECONDS_ENV, "0.5")
+    with pytest.raises(VunetError, match=r"1 s long, over the limit of 0.5 s; set VUNET_MAX_VIDEO_SECONDS"):
+        VideoReader(clip)
+    assert sum(1 for _ in VideoReader(clip, end=0.25)) == 4  # a range within the limit is fine
+    monkeypatch.setenv(MAX_VIDEO_SECONDS_ENV, "soon")
+    with pytest.raises(VunetError, match="give a number"):
+        probe(clip)
+    # Through the CLI: one line, before any work.
+    monkeypatch.setenv(MAX_VIDEO_SECONDS_ENV, "")
+    monkeypatch.setenv(MAX_VIDEO_PIXELS_ENV, "10000")
+    out = tmp_path / "poses.json"
+    line = one_line_error(cli("pose", clip, "-o", out))
+    assert "over the limit" in line and not out.exists()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,6 +51,48 @@ _MP4_FAMILY = "mov,mp4"
 # Beyond this size a container without a frame count is not read end to end just to
 # count packets; the count is estimated from duration * fps instead.
 _COUNT_BY_DEMUX_MAX_BYTES = 2 << 30
+
+
+# Limits on driving videos, checked from the stream's header before a frame is decoded (a
+# small file can declare a huge picture; the decoder allocates what it declares). Frame
+# size: 8192 x 8192 pixels, beyond 8K UHD and the largest output (render.size 8192); one
+# RGB frame is then at most 200 MB. Duration: 3 hours; memory does not grow with it (frames
+# are streamed), but the render time does, at a few frames per second. Raise them with
+# the environment variables (0 = no limit) or VideoReader(max_pixels=..., max_seconds=...).
+MAX_VIDEO_PIXELS = 8192 * 8192
+MAX_VIDEO_PIXELS_ENV = "VUNET_MAX_VIDEO_PIXELS"
+MAX_VIDEO_SECONDS = 3 * 3600
+MAX_VIDEO_SECONDS_ENV = "VUNET_MAX_VIDEO_SECONDS"
+
+
+def _limit(env: str, default: float, given: float | None) -> float:
+    """The limit in force: `given`, else $env if set, else `default` (0 = no limit)."""
+    if given is not None:
+        return given
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise VunetError(None, f"{env}={text!r}: give a number >= 0 (0 = no limit)")
+    return value
+
+
+def check_video_limits(p: Path, width: int, height: int, duration: float | None,
+                       max_pixels: float | None = None, max_seconds: float | None = None) -> None:
+    """VunetError when a video's declared frame size or duration is over the limits in
+    force (None: the environment variable, else the default; 0: no limit)."""
+    pixels = _limit(MAX_VIDEO_PIXELS_ENV, MAX_VIDEO_PIXELS, max_pixels)
+    if pixels and width * height > pixels:
+        raise VunetError(p, f"video frames are {width}x{height} ({width * height / 1e6:.0f} megapixels), over the "
+                            f"limit of {pixels / 1e6:g} megapixels; set {MAX_VIDEO_PIXELS_ENV} to raise it")
+    seconds = _limit(MAX_VIDEO_SECONDS_ENV, MAX_VIDEO_SECONDS, max_seconds)
+    if seconds and duration and duration > seconds:
+        raise VunetError(p, f"video is {duration:.0f} s long, over the limit of {seconds:g} s; "
+                            f"set {MAX_VIDEO_SECONDS_ENV} to raise it (or cut it with --start/--end)")
 
 
 # --------------------------------------------------------------------------- probing
@@ -223,10 +266,21 @@ def _has_packets(p: Path) -> bool:
         container.close()
 
 
-def _probe(p: Path) -> VideoInfo:
+def _declared_duration(container, vs) -> float | None:
+    if vs.duration:
+        return float(vs.duration * vs.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _probe(p: Path, max_pixels: float | None = None, max_seconds: float | None = None) -> VideoInfo:
     container = _open_container(p)
     try:
         vs = _video_stream(p, container)
+        # From the stream's header, before the first frame is decoded.
+        check_video_limits(p, vs.codec_context.width or 0, vs.codec_context.height or 0,
+                           _declared_duration(container, vs), max_pixels, max_seconds)
         first = next(_decode_tolerant(p, container, vs), None)
         if first is None:
             if not _has_packets(p):
@@ -271,9 +325,10 @@ def _probe(p: Path) -> VideoInfo:
         container.close()
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Describe a video file; VunetError if it is missing, not a video, empty or undecodable."""
-    return _probe(require_file(path))
+def probe(path: str | Path, *, max_pixels: float | None = None, max_seconds: float | None = None) -> VideoInfo:
+    """Describe a video file; VunetError if it is missing, not a video, empty or undecodable,
+    or over the frame size / duration limits (see check_video_limits)."""
+    return _probe(require_file(path), max_pixels, max_seconds)
 
 
 # --------------------------------------------------------------------------- reading
@@ -307,7 +362,9 @@ class VideoReader:
     """Iterate over a video's frames as `Frame`s (upright RGB uint8), one at a time.
 
     backend: "auto" (= PyAV), "decord" or "pyav". The name
-    actually used is in `.backend`. start/end (seconds, source timeline) select frames with
+    actually used is in `.backend`. max_pixels / max_seconds: limits on the frame size and
+    on the duration of the selected range (None: the environment's or the defaults, 0: none;
+    see check_video_limits). start/end (seconds, source timeline) select frames with
     start <= time < end; `index` and `time` stay those of the source. Iterating again
     starts a new pass. Use as a context manager or call close() to stop early.
     """
@@ -318,13 +375,18 @@ class VideoReader:
         backend: str = "auto",
         start: float | None = None,
         end: float | None = None,
+        *,
+        max_pixels: float | None = None,
+        max_seconds: float | None = None,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.path = require_file(path)
-        self.info = _probe(self.path)
+        self.info = _probe(self.path, max_pixels, max_seconds=0)  # the duration: of the range, below
         self.start = None if start is None else float(start)
         self.end = None if end is None else float(end)
+        span = min(self.end or math.inf, self.info.duration) - (self.start or 0.0)
+        check_video_limits(self.path, 0, 0, span if math.isfinite(span) else None, 0, max_seconds)
         if self.start is not None and self.start < 0:
             raise VunetError(self.path, f"start {self.start:g}s is negative")
         if self.start is not None and self.start >= self.info.duration:
