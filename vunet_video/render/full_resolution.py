@@ -166,4 +166,4 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     trusted[sub] = d.coverage * d.trust
     k = max(3, int(MATTE_SUPPORT * box.side) | 1)
     support = np.clip(2.0 * cv2.blur(trusted, (k, k)), 0, 1)
-    return (u0, v0), person, support * coverage + (1 - support) * model_matte
+    return (u0, v0), person, cv2.blendLinear(coverage, model_matte, support, 1.0 - support)

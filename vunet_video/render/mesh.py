@@ -80,7 +80,7 @@ LAYERS = (
 # overlap where they meet and joints show no seam.
 LAYER_OVERLAP = 0.02
 
-CELLS_PER_HEIGHT = 48  # grid cells over the person's height: ~2 cm cells on an adult
+CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 
 
 def _segment(pose: Pose, a: str, b: str, extend: float = 0.0, min_score: float = MIN_SCORE):
@@ -499,13 +499,17 @@ class BodyMesh:
                 t = t * (1.0 - hidden.astype(np.float32) * (1 / 255))
             # Each layer over the ones drawn before it. Colour and trust are blended as
             # straight values (cv2's blend: several times faster than premultiplied numpy);
-            # the first layer lays its own colour under its soft edge, so an edge pixel
-            # does not fade to black.
+            # the first layer's colour is straight under its soft edge too, so an edge
+            # pixel does not fade to black.
             sub = np.s_[sy0 - v0:sy1 - v0, sx0 - u0:sx1 - u0]
             colour = cv2.cvtColor(texel, cv2.COLOR_RGBA2RGB)
-            rgb[sub] = cv2.blendLinear(colour, colour if k == 0 else rgb[sub], c, 1.0 - c)
-            trust[sub] = cv2.blendLinear(t, trust[sub], c, 1.0 - c)
-            cov[sub] = 1.0 - (1.0 - c) * (1.0 - cov[sub])
+            if k == 0:  # nothing below yet
+                rgb[sub], trust[sub], cov[sub] = colour, t, c
+                continue
+            keep = 1.0 - c
+            rgb[sub] = cv2.blendLinear(colour, rgb[sub], c, keep)
+            trust[sub] = cv2.blendLinear(t, trust[sub], c, keep)
+            cov[sub] = 1.0 - keep * (1.0 - cov[sub])
         return Deformed(x0 + u0, y0 + v0, rgb, cov, np.clip(trust, 0, 1, out=trust))
 
     def _view_trust(self, target: Pose) -> float:
