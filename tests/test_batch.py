@@ -97,7 +97,7 @@ def test_good_pair_renders_and_failures_are_reported(first_run):
         assert rows[name]["status"] == "failed"
         assert rows[name]["error"].endswith("grey.png: no person found in the photo")
     # Failed pairs leave nothing behind: no output, no partial file, no resume record.
-    assert sorted(p.name for p in outdir.iterdir()) == [f".{GOOD}.vunet.json", "batch_summary.csv", GOOD]
+    assert sorted(p.name for p in outdir.iterdir()) == [f".{GOOD}.vunet", "batch_summary.csv", GOOD]
     # The table on stdout: one line per pair with its status, then the counts.
     table = result.stdout
     assert "woman.jpg + dance.mp4" in table and "grey.png + broken.mp4" in table
@@ -242,21 +242,23 @@ def test_csv_outputs_stay_inside_the_output_folder(inputs, tmp_path):
 
 # ----------------------------------------------------------------------------- resume records
 
-def test_rerun_trusts_only_recorded_outputs(inputs, first_run, tmp_path):
+def test_rerun_trusts_only_recorded_outputs(inputs, tmp_path):
     """An existing output is skipped only when its resume record vouches for it; our own
     unfinished or stale work is rendered again; a file without a record, or changed since it
     was recorded, is left alone and its pair fails (until --overwrite)."""
     outdir = tmp_path / "out"
-    outdir.mkdir()
-    good, record = outdir / GOOD, outdir / f".{GOOD}.vunet.json"
-    shutil.copy2(first_run["outdir"] / GOOD, good)
-    shutil.copy2(first_run["outdir"] / record.name, record)
+    good, record = outdir / GOOD, outdir / f".{GOOD}.vunet"
+    pairs_csv = tmp_path / "pairs.csv"
+    pairs_csv.write_text(f"subject,driving\n{inputs['subjects'] / 'woman.jpg'},{inputs['driving'] / 'dance.mp4'}\n")
 
     def rerun(*extra) -> dict:
-        run_batch_cli(inputs, outdir, "--quiet", *extra)
+        CliRunner().invoke(app, ["batch", "--pairs", str(pairs_csv), "-o", str(outdir), "--weights",
+                                 str(inputs["weights"]), "--size", "128", "--finetune-steps", "0", "--quiet",
+                                 *map(str, extra)])
         return summary_rows(outdir)[GOOD]
 
-    assert rerun()["status"] == "skipped"  # the record holds the output's hash, not its folder
+    assert rerun()["status"] == "ok"
+    assert rerun()["status"] == "skipped"  # recorded done, unchanged
     # Killed between publishing and recording: not known to be whole, so rendered again.
     finished = json.loads(record.read_text())
     record.write_text(json.dumps({**finished, "state": "rendering", "sha256": None}))
@@ -282,17 +284,17 @@ def test_rerun_trusts_only_recorded_outputs(inputs, first_run, tmp_path):
 
 def _batch_process(pairs_csv: Path, outdir: Path, weights: Path) -> subprocess.Popen:
     return subprocess.Popen(["vunet-video", "batch", "--pairs", str(pairs_csv), "-o", str(outdir), "--weights",
-                             str(weights), "--size", "128", "--finetune-steps", "5", "--quiet"],
+                             str(weights), "--size", "128", "--finetune-steps", "0", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_batch_killed_and_resumed_gives_the_uninterrupted_outputs(inputs, tmp_path):
-    """SIGKILL a real `vunet-video batch` process while it writes its second pair, resume it:
-    the first pair is not rendered again, the second is redone from scratch, and every
-    output is byte for byte that of a run never interrupted."""
+    """SIGKILL a real `vunet-video batch` process once its second pair has started, resume
+    it: the first pair is not rendered again, the second is redone from scratch, and the
+    outputs are those of a run never interrupted."""
     root = inputs["root"]
     source = inputs["clip_source"]
-    make_clip(source, tmp_path / "long.mp4", 40, 144, audio=False)  # long: a wide window to kill in
+    make_clip(source, tmp_path / "long.mp4", 12, 144, audio=False)
     pairs_csv = tmp_path / "pairs.csv"
     pairs_csv.write_text("subject,driving,output\n"
                          f"{root}/subjects/woman.jpg,{root}/driving/dance.mp4,a.mp4\n"
@@ -305,14 +307,14 @@ def test_batch_killed_and_resumed_gives_the_uninterrupted_outputs(inputs, tmp_pa
     # Kill once the first pair is recorded done and the second has started.
     killed = _batch_process(pairs_csv, resumed, inputs["weights"])
     deadline = time.monotonic() + 300
-    while not (resumed / ".b.mp4.vunet.json").exists():
+    while not (resumed / ".b.mp4.vunet").exists():
         assert killed.poll() is None, "the batch ended before it could be killed: " + killed.stderr.read()
         assert time.monotonic() < deadline
         time.sleep(0.01)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    assert json.loads((resumed / ".a.mp4.vunet.json").read_text())["state"] == "done"
-    assert json.loads((resumed / ".b.mp4.vunet.json").read_text())["state"] == "rendering"
+    assert json.loads((resumed / ".a.mp4.vunet").read_text())["state"] == "done"
+    assert json.loads((resumed / ".b.mp4.vunet").read_text())["state"] == "rendering"
     assert not (resumed / "b.mp4").exists() and not (resumed / "c.mp4").exists()
     first_written = (resumed / "a.mp4").stat().st_mtime_ns
 
@@ -323,13 +325,25 @@ def test_batch_killed_and_resumed_gives_the_uninterrupted_outputs(inputs, tmp_pa
     rows = summary_rows(resumed)
     assert [rows[n]["status"] for n in ("a.mp4", "b.mp4", "c.mp4")] == ["skipped", "ok", "ok"]
     assert (resumed / "a.mp4").stat().st_mtime_ns == first_written  # not rendered again
-    for name, frames in (("a.mp4", FRAMES), ("b.mp4", 40), ("c.mp4", FRAMES)):
+    for name, frames in (("a.mp4", FRAMES), ("b.mp4", 12), ("c.mp4", FRAMES)):
         assert probe(resumed / name).frame_count == frames == int(rows[name]["frames"])
-    # The short clips come out byte for byte the same. The long one only nearly: two
-    # uninterrupted runs of it already differ slightly from frame ~8 on (a run-to-run
-    # nondeterminism of the renderer, not of the resume; the poses are identical).
+    # a and c come out byte for byte the same. b only nearly: two uninterrupted runs of
+    # its 12-frame clip already differ slightly from frame ~3 on (a run-to-run
+    # nondeterminism of the renderer, not of the resume; its poses are identical).
     for name in ("a.mp4", "c.mp4"):
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
     a, b = frames_of(reference / "b.mp4"), frames_of(resumed / "b.mp4")
     assert a.shape == b.shape and np.abs(a.astype(np.int16) - b).mean() < 2.0
     assert sorted(p.name for p in resumed.iterdir()) == sorted(p.name for p in reference.iterdir())  # no leftovers
+
+
+@pytest.mark.parametrize("name", ["x.mp4", "b" * 240 + ".mp4", "c" * 240 + ".mov", "d" * 245, "e" * 240 + ".json"])
+def test_record_name_fits_wherever_the_output_does(tmp_path, name):
+    """An output name the file system takes (with its temporary name) leaves room for its
+    resume record, which is written through a short temporary name."""
+    from vunet_video.batch import record_path
+    from vunet_video.files import check_output_path, partial_path
+
+    output = check_output_path(tmp_path / name)
+    assert len(record_path(output).name) <= max(len(output.name), len(partial_path(output).name))
+    record_path(output).write_text("{}")  # the file system takes it

@@ -12,7 +12,7 @@ or step by step:
 
 Behaviour:
 * Resumable, and only on what it can trust. Each output gets a small record beside it,
-  `.<output name>.vunet.json`, written atomically: 'rendering' before the pair starts,
+  `.<output name>.vunet`, written atomically: 'rendering' before the pair starts,
   'done' (with the inputs, a hash of the settings and weights, the frame count and a
   SHA-256 of the output) once the output is published and flushed to disk. On a rerun an
   existing output is
@@ -244,8 +244,10 @@ CHANGED = "was changed after the batch wrote it; left alone: use --overwrite to 
 
 
 def record_path(output: Path) -> Path:
-    """The resume record of an output: hidden, beside it (`.<name>.vunet.json`)."""
-    return output.with_name(f".{output.name}.vunet.json")
+    """The resume record of an output: hidden, beside it (`.<name>.vunet`). Its name is no
+    longer than the output's temporary `.<stem>.partial<suffix>`, so every output name
+    the file system takes (files.check_name_length) has room for its record."""
+    return output.with_name(f".{output.name}.vunet")
 
 
 def run_key(settings, weights: str | Path | None, fps: float | None) -> str:
@@ -283,15 +285,23 @@ def _digest(output: Path) -> str:
     return h.hexdigest()
 
 
+def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _flush(output: Path) -> None:
-    """Make the published output durable before the record that vouches for it (after a
-    power cut a 'done' record must not point at data still in the page cache)."""
+    """Make the published output durable, data and name, before the record that vouches
+    for it (after a power cut a 'done' record must not point at data still in the page
+    cache)."""
     for f in (sorted(output.iterdir()) if output.is_dir() else [output]):
-        fd = os.open(f, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(f)
+    if output.is_dir():
+        _fsync(output)
+    _fsync(output.parent)
 
 
 def _pair_ids(pair: Pair, key: str) -> dict:
@@ -299,15 +309,25 @@ def _pair_ids(pair: Pair, key: str) -> dict:
 
 
 def _write_record(pair: Pair, key: str, state: str, frames: int | None = None) -> None:
+    """Write the output's record all or nothing: a short temporary name (the record's own
+    name may be as long as the file system allows), flushed, renamed over the record."""
     record = {"vunet_video_batch": RECORD_VERSION, "state": state, "output": pair.output.name, **_pair_ids(pair, key)}
     if state == "done":
         _flush(pair.output)
         record.update(frames=frames, sha256=_digest(pair.output))
-    with atomic_output(record_path(pair.output), overwrite=True) as tmp:
+    target = record_path(pair.output)
+    tmp = target.with_name(f".vunet-record-{os.getpid()}.tmp")
+    try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync(target.parent)
+    except OSError as e:
+        raise VunetError(target, f"cannot write the batch record ({e.strerror or e})") from None
+    finally:
+        remove_quietly(tmp)
 
 
 def read_record(output: Path) -> dict | None:
