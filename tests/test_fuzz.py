@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vunet_video import VunetError
+from vunet_video.errors import shown
 from vunet_video.batch import inside_folder, pairs_from_csv
 from vunet_video.files import check_output_path
 from vunet_video.model.io import load_model
@@ -68,7 +69,7 @@ def check(kind: str, label: str, run, path: Path | None = None, accept=None) -> 
             text = str(e)
             if "\n" in text or not text.strip():
                 problem = f"error is not one line: {text!r}"
-            elif path is not None and str(path) not in text:
+            elif path is not None and shown(path) not in text:
                 problem = f"error does not name {path}: {text!r}"
         except Exception as e:  # noqa: BLE001 - any other exception breaks the contract
             problem = f"{type(e).__name__}: {str(e)[:200]}"
@@ -473,6 +474,66 @@ def test_batch_csv_path_tricks(tmp_path):
         check(kind, repr(cell), lambda: pairs_from_csv(path, outdir), path, accept)
     assert sorted(p.name for p in outdir.iterdir()) == ["escape", "loop"]
     assert not unclean(kind), unclean(kind)[:5]
+
+
+def within(seconds: float, run):
+    """`run`, in a thread, with a deadline: a reader that blocks (on a FIFO, a device)
+    breaks the contract as a hang, reported instead of hanging the test run."""
+    import threading
+
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = run()
+        except BaseException as e:  # noqa: BLE001 - handed back to check()
+            box["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"still reading after {seconds:g} s (blocked)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def test_input_path_tricks(tmp_path):
+    """Every reader given what is not a regular file (a folder, a FIFO, devices, symlink
+    loops, dangling links, odd names): one line naming it, never a hang."""
+    kind = "input path"
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "nowhere.json")
+    (tmp_path / "folder.json").mkdir()
+    odd = tmp_path / "new\nline.json"
+    odd.write_text("{")
+    paths = [fifo, tmp_path / "loop.json", tmp_path / "dangling.json", tmp_path / "folder.json", odd,
+             Path("/dev/zero"), Path("/dev/null"), tmp_path / "missing.json"]
+    readers = {"pose": read_pose, "photo": read_image, "video": read_video, "weights": load_model,
+               "preset": load_settings, "pairs": lambda p: pairs_from_csv(p, tmp_path / "out")}
+    try:
+        for what, reader in readers.items():
+            for path in paths:
+                named = path if path != tmp_path / "folder.json" or what != "pose" else None
+                check(kind, f"{what} reader on {path}", lambda: within(5, lambda: reader(path)), named)
+    finally:
+        # Release a reader left blocked on the FIFO (a writer that closes at once is EOF).
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
+        if fd is not None:
+            os.close(fd)
+    assert not (tmp_path / "out").exists()
+    assert not unclean(kind), unclean(kind)[:5]
+
+
+def _has_reader(fifo: Path) -> bool:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        return True
+    except OSError:  # ENXIO: nobody has it open for reading
+        return False
 
 
 # ----------------------------------------------------------------------------- the real CLI

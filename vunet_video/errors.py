@@ -17,7 +17,14 @@ class VunetError(Exception):
     def __init__(self, path: str | Path | None, problem: str):
         self.path = None if path is None else str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        super().__init__(f"{shown(self.path)}: {problem}" if self.path else problem)
+
+
+def shown(path: str | Path) -> str:
+    """A path as messages show it: control characters (a newline in a file name) escaped,
+    so that the message stays one line; everything else as it is."""
+    text = str(path)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def require_file(path: str | Path) -> Path:

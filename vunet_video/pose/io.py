@@ -390,6 +390,8 @@ def _open_pose_input(path: Path, fps: float | None) -> tuple[dict, Iterator[tupl
             raise VunetError(path, "folder holds no .json files")
         if len(files) > 1 and not fps:
             raise VunetError(path, "OpenPose files carry no frame rate: give fps for a folder of them")
+    elif not path.is_file():  # a FIFO would block the read forever, a device never end
+        raise VunetError(path, "not a regular file or folder")
     else:
         project = _read_project(path)
         if project is not None:
