@@ -360,6 +360,25 @@ def test_openpose_fields(tmp_path_factory, value, where):
     assert not unclean("OpenPose field"), unclean("OpenPose field")[:5]
 
 
+# The same for certain: every field with each of these (Hypothesis above draws more).
+FIXED = [None, True, 0, -1, 10**30, 1e308, -1e308, float("nan"), float("inf"), "", "x", [], {}, [None] * 17,
+         [[1e308, 0.0]] * 17, [0.5] * 16]
+
+
+def test_every_pose_field_with_each_fixed_value(work):
+    kind = "pose JSON field (fixed values)"
+    for n, (field, value) in enumerate((f, v) for f in HEADER_FIELDS + ["frames"] + FRAME_FIELDS for v in FIXED):
+        doc = pose_document()
+        if field in FRAME_FIELDS:
+            doc["frames"][1][field] = value
+        else:
+            doc[field] = value
+        path = work / f"case_{n}.json"
+        path.write_text(dump(doc))
+        check(kind, f"{field} = {value!r}", lambda: read_pose(path), path, frames_finite)
+    assert not unclean(kind), unclean(kind)[:5]
+
+
 # ----------------------------------------------------------------------------- preset TOML keys
 
 def preset_keys() -> list[str]:
@@ -407,6 +426,17 @@ def test_every_preset_key(tmp_path_factory, key, value):
     check("preset key", f"{key} = {toml_value(value)}", lambda: load_settings(path), None)
     assert sorted(p.name for p in folder.iterdir()) == ["mine.toml"]
     assert not unclean("preset key"), unclean("preset key")[:5]
+
+
+def test_every_preset_key_with_each_fixed_value(work):
+    kind = "preset key (fixed values)"
+    values = [True, 0, -1, 2**63 - 1, 1e308, float("nan"), float("inf"), "", "x", [], {}, "../../../etc/passwd"]
+    for n, (key, value) in enumerate((k, v) for k in preset_keys() for v in values):
+        section, name = key.split(".")
+        path = work / f"case_{n}.toml"
+        path.write_text(f"[{section}]\n{name} = {toml_value(value)}\n")
+        check(kind, f"{key} = {toml_value(value)}", lambda: load_settings(path), None)
+    assert not unclean(kind), unclean(kind)[:5]
 
 
 def test_preset_structure_and_truncations(work):
