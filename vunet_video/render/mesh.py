@@ -289,6 +289,7 @@ class BodyMesh:
         soft = self._person_mask(mask, (h, w))
         dist = self._distance_maps((h, w))
         labels, hidden = self._label_parts(soft > 0.02, dist)
+        self._note_poor_mask(soft > 0.5, hidden)
         self.layers = self._build_layers(labels, hidden, dist, soft)
 
     # -- building (once per subject)
@@ -310,6 +311,24 @@ class BodyMesh:
         for p, q in segs:
             cv2.line(soft, tuple(int(v) for v in np.round(p)), tuple(int(v) for v in np.round(q)), 1.0, thickness)
         return cv2.GaussianBlur(soft, (0, 0), 0.05 * self.torso)
+
+    def _note_poor_mask(self, inside: np.ndarray, hidden: np.ndarray) -> None:
+        """Notes on what the photo cannot supply (the model paints it; the render goes on)."""
+        area = max(int(inside.sum()), 1)
+        # Holes: background inside the person's outline (a mask torn by print or shadow).
+        outline = inside.astype(np.uint8)
+        contours, _ = cv2.findContours(outline, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        filled = cv2.drawContours(np.zeros_like(outline), contours, -1, 1, cv2.FILLED)
+        holes = int(filled.sum()) - area
+        if holes > 0.02 * area:
+            self.notes.append(f"the person mask has holes ({100 * holes / area:.0f}% of the body); "
+                              "the model paints them")
+        edge = np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]])
+        if edge.sum() > 0.1 * np.sqrt(area):
+            self.notes.append("the person is cut by the photo's edge; what lies beyond it is painted by the model")
+        if hidden.sum() > 0.03 * area:
+            self.notes.append("an arm lies across the body in the photo; the body behind it is painted by the model "
+                              "when the arm moves")
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
         """Per bone, each pixel's distance to it (the torso: to its four-corner polygon)."""
