@@ -131,9 +131,13 @@ def test_parallel_jobs_give_the_same_results(inputs, first_run, tmp_path):
         assert parallel[name]["error"] == row["error"]
     a, b = frames_of(first_run["outdir"] / GOOD), frames_of(outdir / GOOD)
     assert a.shape == b.shape
-    # Same model, subject and poses: the same pictures (allowing for float rounding
-    # differences between thread counts).
-    assert np.abs(a.astype(np.int16) - b).mean() < 1.0
+    # Same model, subject and poses: the same pictures, up to float rounding. The
+    # per-subject fine-tune sums in a different order with another thread count, so the
+    # tuned weights differ in their last bits and the model's share of the picture moves
+    # a little; the photo's moved pixels sharpen that into a few pixels differing by
+    # more than 10 levels. (With --finetune-steps 0 serial and parallel are identical.)
+    diff = np.abs(a.astype(np.int16) - b).mean(axis=3)
+    assert diff.mean() < 2.0 and (diff > 10).mean() < 0.02
 
 
 def test_pairs_csv(inputs, tmp_path):
