@@ -162,8 +162,16 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     # Near the moved body its own mask is the matte; further out, the model's.
     coverage = np.zeros_like(model_matte)
     coverage[sub] = d.coverage
-    trusted = np.zeros_like(model_matte)
-    trusted[sub] = d.coverage * d.trust
-    k = max(3, int(MATTE_SUPPORT * box.side) | 1)
-    support = np.clip(2.0 * cv2.blur(trusted, (k, k)), 0, 1)
+    # The support (how near the trusted body a pixel is) is a wide blur: made at a
+    # quarter of the resolution, where it costs a sixteenth.
+    small = (max(1, (u1 - u0) // 4), max(1, (v1 - v0) // 4))
+    trusted = np.zeros((small[1], small[0]), np.float32)
+    sx, sy = small[0] / (u1 - u0), small[1] / (v1 - v0)
+    t0, t1 = int((d.x0 - u0) * sx), int((d.y0 - v0) * sy)
+    part = cv2.resize(d.coverage * d.trust, (max(1, round(dw * sx)), max(1, round(dh * sy))),
+                      interpolation=cv2.INTER_AREA)[:small[1] - t1, :small[0] - t0]
+    trusted[t1:t1 + part.shape[0], t0:t0 + part.shape[1]] = part
+    k = max(3, int(MATTE_SUPPORT * box.side / 4) | 1)
+    support = cv2.resize(np.clip(2.0 * cv2.blur(trusted, (k, k)), 0, 1), (u1 - u0, v1 - v0),
+                         interpolation=cv2.INTER_LINEAR)
     return (u0, v0), person, cv2.blendLinear(coverage, model_matte, support, 1.0 - support)
