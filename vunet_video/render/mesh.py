@@ -76,9 +76,10 @@ LAYERS = (
     ("left_arm", (BONE["left_upper_arm"], BONE["left_forearm"]), "left_shoulder"),
     ("right_arm", (BONE["right_upper_arm"], BONE["right_forearm"]), "right_shoulder"),
 )
-# Each layer's texture reaches this far (torso lengths) into its neighbours, so layers
-# overlap where they meet and joints show no seam.
-LAYER_OVERLAP = 0.02
+# A limb's texture reaches this far (torso lengths) into the core around its root (the
+# shoulder or hip, within ROOT_RADIUS), so the layers overlap where they meet and the
+# joint shows no seam.
+LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
 
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 
@@ -254,6 +255,7 @@ class Layer:
     weights: np.ndarray        # (V, len(bones) [+ 1 for a limb's root]) skinning weights, rows sum to 1
     triangles: np.ndarray      # (T, 3) int32 vertex indices
     texture: np.ndarray        # (h, w, 4) uint8: the photo and this layer's soft mask, cut at `origin`
+    alpha: np.ndarray          # (h, w) float32: texture's 4th channel (sampled alone for the trust)
     origin: tuple[int, int]    # photo pixel (x, y) of texture[0, 0]
     hidden: np.ndarray | None  # (h, w) uint8, 255 where the photo never showed this layer (core: behind an arm)
 
@@ -434,8 +436,16 @@ class BodyMesh:
                 continue
             mask = np.zeros(labels.shape, np.uint8)
             mask[ys[own], xs[own]] = 1
-            alpha = soft * cv2.dilate(mask, grow)
+            if anchor is not None and self.pose.visible(self.min_score)[J[anchor]]:
+                # Grown only around the limb's root: along its sides the grown rim would be
+                # the body beside it (a strip of shorts carried off with a forearm).
+                root = np.zeros_like(mask)
+                cv2.circle(root, tuple(int(v) for v in np.round(self.pose.xy[J[anchor]])),
+                           int(ROOT_RADIUS * self.torso), 1, -1)
+                mask = np.maximum(mask, cv2.dilate(mask, grow) & root)
+            alpha = soft * mask
             layer.texture, layer.origin, layer.hidden = self._texture(alpha, hidden if name == "core" else None)
+            layer.alpha = layer.texture[..., 3].astype(np.float32)
             layers.append(layer)
         return layers
 
@@ -459,7 +469,8 @@ class BodyMesh:
         vertices = np.stack([gx[used % nx1], gy[used // nx1]], 1)
         triangles = np.concatenate([inverse[:, [0, 1, 2]], inverse[:, [0, 2, 3]]]).astype(np.int32)
         weights = self._skin_weights(vertices, bones, dist, anchor)
-        return Layer(name, bones, vertices, weights, triangles, np.zeros((0, 0, 4), np.uint8), (0, 0), None)
+        return Layer(name, bones, vertices, weights, triangles, np.zeros((0, 0, 4), np.uint8),
+                     np.zeros((0, 0), np.float32), (0, 0), None)
 
     def _skin_weights(self, vertices, bones, dist, anchor) -> np.ndarray:
         """Soft minimum of the distances to the layer's bones (and, for a limb, to the joint
@@ -508,28 +519,47 @@ class BodyMesh:
         u1, v1 = max(r[1][2] for r in rasters), max(r[1][3] for r in rasters)
         rgb = np.zeros((v1 - v0, u1 - u0, 3), np.uint8)
         cov = np.zeros((v1 - v0, u1 - u0), np.float32)
-        trust = np.zeros_like(cov)
-        for k, (lay, (sx0, sy0, sx1, sy1), maps, conf) in enumerate(rasters):
+        for k, (lay, (sx0, sy0, sx1, sy1), maps, _) in enumerate(rasters):  # (_: the small maps)
             texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
-            t = conf * view if lay.name == "core" else conf
-            if lay.hidden is not None:
-                hidden = cv2.remap(lay.hidden, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                t = t * (1.0 - hidden.astype(np.float32) * (1 / 255))
-            # Each layer over the ones drawn before it. Colour and trust are blended as
-            # straight values (cv2's blend: several times faster than premultiplied numpy);
-            # the first layer's colour is straight under its soft edge too, so an edge
-            # pixel does not fade to black.
+            # Each layer over the ones drawn before it. Colour is blended as a straight
+            # value (cv2's blend: several times faster than premultiplied numpy); the first
+            # layer's colour is straight under its soft edge too, so an edge pixel does
+            # not fade to black.
             sub = np.s_[sy0 - v0:sy1 - v0, sx0 - u0:sx1 - u0]
             colour = cv2.cvtColor(texel, cv2.COLOR_RGBA2RGB)
             if k == 0:  # nothing below yet
-                rgb[sub], trust[sub], cov[sub] = colour, t, c
+                rgb[sub], cov[sub] = colour, c
                 continue
             keep = 1.0 - c
             rgb[sub] = cv2.blendLinear(colour, rgb[sub], c, keep)
-            trust[sub] = cv2.blendLinear(t, trust[sub], c, keep)
-            cov[sub] = 1.0 - keep * (1.0 - cov[sub])
-        return Deformed(x0 + u0, y0 + v0, rgb, cov, np.clip(trust, 0, 1, out=trust))
+            cov[sub] = cv2.add(c, cv2.multiply(keep, cov[sub]))
+        trust = self._trust((u0, v0, u1, v1), rasters, view)
+        return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
+
+    def _trust(self, rect, rasters, view: float) -> np.ndarray:
+        """Trust over rect (region pixels), composited like the colour but on the layers'
+        small maps: it is smooth (stretch per triangle, what the photo hid, the view), so a
+        quarter of the resolution, scaled up once, does."""
+        g0, h0 = min(r[3][0] for r in rasters), min(r[3][1] for r in rasters)
+        g1, h1 = max(r[3][2] for r in rasters), max(r[3][3] for r in rasters)
+        trust = np.zeros((h1 - h0, g1 - g0), np.float32)
+        cov = np.zeros_like(trust)
+        for lay, _, _, (a0, b0, a1, b1, map_x, map_y, conf, fx, fy) in rasters:
+            c = cv2.remap(lay.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) * (1 / 255)
+            t = conf * view if lay.name == "core" else conf
+            if lay.hidden is not None:
+                t = t * (1.0 - cv2.remap(lay.hidden, map_x, map_y, cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_CONSTANT) * (1 / 255))
+            sub = np.s_[b0 - h0:b1 - h0, a0 - g0:a1 - g0]
+            trust[sub] = t * c + trust[sub] * (1 - c)
+            cov[sub] = c + cov[sub] * (1 - c)
+        trust = np.clip(trust / np.maximum(cov, 1e-3), 0, 1)
+        u0, v0, u1, v1 = rect
+        # Small pixel (i, j) lies at region ((g0 + i + 0.5) / fx - 0.5, ...): the map onto the rect's pixels.
+        m = np.float32([[fx, 0, (u0 + 0.5) * fx - 0.5 - g0], [0, fy, (v0 + 0.5) * fy - 0.5 - h0]])
+        return cv2.warpAffine(trust, m, (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
 
     def _view_trust(self, target: Pose) -> float:
         """1 when the target faces the camera the way the photo does, falling to 0 as it
@@ -541,8 +571,9 @@ class BodyMesh:
         return float(np.clip((ratio - 0.15) / 0.35, 0.0, 1.0))
 
     def _rasterise(self, lay: Layer, transforms, scale_to_target: float, region, scale):
-        """The layer's backward map (canvas region -> texture pixels, over the rectangle it
-        covers) and a per-pixel stretch confidence, or None when it covers nothing."""
+        """The layer's backward map (canvas region -> texture pixels) over the rectangle it
+        covers, and the same map with a per-pixel stretch confidence at `scale` (for the
+        trust); None when it covers nothing."""
         x0, y0, w, h = region
         sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         fx, fy = sw / w, sh / h
@@ -581,13 +612,15 @@ class BodyMesh:
         map_x = np.where(valid, b[..., 0, 0] * cx + b[..., 0, 1] * cy + b[..., 0, 2], far)
         map_y = np.where(valid, b[..., 1, 0] * cx + b[..., 1, 1] * cy + b[..., 1, 2], far)
         c = np.where(valid, conf[safe], 0).astype(np.float32)
+        map_x, map_y = map_x.astype(np.float32), map_y.astype(np.float32)
         # The small map's pixel grid, placed on the full-size sub-rectangle's pixels.
         m = np.float32([[fx, 0, (sx0 + 0.5) * fx - 0.5 - a0], [0, fy, (sy0 + 0.5) * fy - 0.5 - b0]])
         size = (sx1 - sx0, sy1 - sy0)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        map_x, map_y, c = (cv2.warpAffine(v, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-                           for v in (map_x.astype(np.float32), map_y.astype(np.float32), c))
-        return (sx0, sy0, sx1, sy1), cv2.convertMaps(map_x, map_y, cv2.CV_16SC2), c
+        full_x, full_y = (cv2.warpAffine(v, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+                          for v in (map_x, map_y))
+        small = (a0, b0, a1, b1, map_x, map_y, c, fx, fy)
+        return (sx0, sy0, sx1, sy1), cv2.convertMaps(full_x, full_y, cv2.CV_16SC2), small
 
 
 def _triangle_maps(dst: np.ndarray, src: np.ndarray, body_scale: float):
