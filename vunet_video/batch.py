@@ -560,9 +560,12 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
         except OSError as e:
             raise VunetError(pairs[i].output.parent, f"cannot create output folder ({e.strerror or e})") from None
 
+    started: set[int] = set()  # 'rendering' records written, pair not yet finished
+
     def start(i: int) -> bool:
         """Record that pair i is being rendered (before it is); its overwrite flag."""
         _write_record(pairs[i], key, "rendering")
+        started.add(i)
         return replace[i]
 
     def recorded(i: int, result: PairResult) -> None:
@@ -576,17 +579,27 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
                                                     f"be written ({e})"))
         elif i not in ours:  # the output, if any, is not ours: no record may vouch for it
             remove_quietly(record_path(pairs[i].output))
+        started.discard(i)
         finish(i, result)
 
     order = _grouped(pairs, todo)
     if not order:
         return [results[i] for i in range(total)]
-    if jobs == 1 or len(order) == 1:
-        worker = BatchWorker(weights, preset, overrides, fps)  # VunetError here stops the batch
-        for i in order:
-            recorded(i, worker.run(pairs[i], start(i)))
-    else:
-        _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), start, recorded)
+    try:
+        if jobs == 1 or len(order) == 1:
+            worker = BatchWorker(weights, preset, overrides, fps)  # VunetError here stops the batch
+            for i in order:
+                recorded(i, worker.run(pairs[i], start(i)))
+        else:
+            _run_parallel(pairs, order, (weights, preset, overrides, fps), min(jobs, len(order)), start, recorded)
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM, an error): a pair cut off before its output was
+        # published leaves nothing behind, its record included. (A record beside an
+        # output of ours stays: it says the output must be rendered again.)
+        for i in started:
+            if not pairs[i].output.exists():
+                remove_quietly(record_path(pairs[i].output))
+        raise
     return [results[i] for i in range(total)]
 
 
