@@ -222,8 +222,9 @@ def batch(
     weights: WeightsOpt = None,
     fps: Annotated[Optional[float], typer.Option(help="Frame rate of pose-file driving inputs that have none "
                                                  "(OpenPose).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo pairs whose output exists "
-                                            "(default: skip them).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo pairs whose output exists (default: "
+                                            "skip those a batch record vouches for, redo the batch's own "
+                                            "unfinished ones, refuse the rest).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per finished pair; only the "
                                         "summary.")] = False,
 ):
