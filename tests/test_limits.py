@@ -76,6 +76,11 @@ def test_bomb_photo_is_refused_before_decoding(tmp_path, tiny_weights, monkeypat
     assert str(bomb) in line and "30000x30000" in line and "100 megapixels" in line
     assert "VUNET_MAX_IMAGE_PIXELS" in line
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bomb.png", "poses.json"]
+    # Checked before the model is loaded: weights that do not exist are never reached.
+    for command in (["animate", bomb, poses, "-o", out], ["render", bomb, poses, "-o", tmp_path / "r.png"],
+                    ["transfer", bomb, bomb, "-o", tmp_path / "t.png"]):
+        line = one_line_error(cli(*command, "--weights", tmp_path / "missing.safetensors"))
+        assert "30000x30000" in line and "missing.safetensors" not in line
     # The same through the API, and from the environment variable (checked before decoding).
     with pytest.raises(VunetError, match="900 megapixels"):
         read_image(bomb)

@@ -186,7 +186,9 @@ def animate(
 ):
     """Make the person in SUBJECT perform the motion of DRIVING."""
     from .pipeline import Animator, default_output
+    from .video.images import check_pixels
 
+    check_pixels(subject)  # an oversized photo is refused from its header before the model loads (seconds)
     animator = Animator(weights, preset, **_overrides(size, background, color, export, backend, no_retarget,
                                                       no_smooth, finetune_steps, device, detail))
     output = output or default_output(subject, driving, animator.settings.output.export)
@@ -281,6 +283,9 @@ def render_cmd(
 ):
     """Render the subject of a photo in another pose, at the photo's resolution in its scene
     (or, with --detail model or a drawn stickman, as the model's S x S person crop)."""
+    from .video.images import check_pixels
+
+    check_pixels(subject)  # before importing the model (seconds)
     from .stills import render_pose
 
     typer.echo(render_pose(subject, pose, out, frame=frame, retarget=not no_retarget, finetune_steps=finetune_steps,
@@ -301,6 +306,10 @@ def transfer_cmd(
 ):
     """Put the appearance of one photo's person on the pose of another's, in the other
     photo's scene at its resolution (or, with --detail model, as the S x S crop)."""
+    from .video.images import check_pixels
+
+    for photo in (appearance, shape):  # before importing the model (seconds)
+        check_pixels(photo)
     from .stills import transfer
 
     typer.echo(transfer(appearance, shape, out, finetune_steps=finetune_steps, detail=detail, weights=weights,

@@ -33,6 +33,7 @@ from .files import IMAGE_SUFFIXES, check_output_path, is_pose_file, refuse_overw
 from .pose.keypoints import Pose
 from .render.framing import Box, person_box
 from .render.synthesizer import Synthesizer
+from .video.images import check_pixels
 
 # ----------------------------------------------------------------------------- pose inputs
 
@@ -216,6 +217,7 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
     _check_detail(detail)
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
     refuse_overwriting_inputs(output, subject, pose)
+    check_pixels(Path(subject))  # an oversized photo is refused from its header before the model loads
     synth = _synthesizer(weights, device, synth)
     image, subject_pose = _subject(subject)
     shape = shape_input(pose, frame)
@@ -244,6 +246,8 @@ def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, f
     _check_detail(detail)
     output = check_output_path(output, overwrite, IMAGE_SUFFIXES)
     refuse_overwriting_inputs(output, appearance, shape)
+    for photo in (appearance, shape):  # refused from their headers before the model loads
+        check_pixels(Path(photo))
     synth = _synthesizer(weights, device, synth)
     a_image, a_pose = _subject(appearance)  # posed here so that an error names the file
     s_image, s_pose = _subject(shape)
