@@ -161,6 +161,24 @@ def test_degenerate_targets_render_without_error(photo, mesh, case):
     assert d.x0 + d.coverage.shape[1] <= w and d.y0 + d.coverage.shape[0] <= h
 
 
+def test_a_photo_without_hips_keeps_its_torso_when_the_head_turns(photo):
+    image, pose = photo
+    cut = int(pose.xy[J["left_hip"], 1]) - 40  # the photo cut above the hips
+    img, mask = image[:cut], np.ascontiguousarray(pose.mask[:cut])
+    p = Pose(pose.xy.copy(), pose.score.copy())
+    p.score[11:] = 0
+    mesh = BodyMesh(img, p, mask)
+    assert any("no hips" in note for note in mesh.notes)
+    # The head turns (nose moved sideways); the chest stays where it was, the photo's own.
+    target = Pose(p.xy.copy(), p.score.copy())
+    target.xy[:5, 0] += 25
+    rgb, cov, _ = full_frame(mesh, target)
+    chest = (0.5 * (p.xy[J["left_shoulder"]] + p.xy[J["right_shoulder"]]) + [0, 60]).astype(int)
+    x, y = chest
+    assert cov[y, x] > 0.9
+    assert np.abs(rgb[y - 3:y + 4, x - 3:x + 4].astype(int) - img[y - 3:y + 4, x - 3:x + 4]).mean() < 8
+
+
 @pytest.mark.parametrize("case", ["no_mask", "empty_mask", "holes", "half_body", "cut_by_edge", "arms_missing"])
 def test_poor_photos_build_a_mesh_that_renders(photo, case):
     image, pose = photo

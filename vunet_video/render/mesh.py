@@ -81,6 +81,12 @@ LAYERS = (
 # joint shows no seam.
 LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
 
+# A half-body photo's missing hips: the torso (shoulder centre to hip centre) is about 1.3
+# shoulder widths long and the hips about 0.7 as wide as the shoulders, measured between
+# the COCO joints (adult averages: biacromial breadth ~39 cm, shoulder to hip joint ~51 cm;
+# NASA-STD-3000 vol. I, sec. 3).
+TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
+
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 
 
@@ -282,12 +288,13 @@ class BodyMesh:
     def __init__(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None,
                  min_score: float = MIN_SCORE):
         self.image = np.ascontiguousarray(image[..., :3])
-        self.pose = pose
         self.min_score = min_score
+        self.notes: list[str] = []
+        self.pose = self._with_hips(pose)
+        pose = self.pose
         h, w = image.shape[:2]
         self.torso = torso_length(pose, min_score)
         self.facing = facing(pose, min_score)
-        self.notes: list[str] = []
         soft = self._person_mask(mask, (h, w))
         dist = self._distance_maps((h, w))
         labels, hidden = self._label_parts(soft > 0.02, dist)
@@ -295,6 +302,29 @@ class BodyMesh:
         self.layers = self._build_layers(labels, hidden, dist, soft)
 
     # -- building (once per subject)
+
+    def _with_hips(self, pose: Pose) -> Pose:
+        """A half-body photo (shoulders, no hips) gets hips where a torso of average
+        proportions puts them: without a torso every body pixel would be the head's."""
+        ok = pose.visible(self.min_score)
+        ls, rs, lh, rh = (J[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+        if not (ok[ls] and ok[rs]) or ok[lh] or ok[rh]:
+            return pose
+        a, b = pose.xy[ls].astype(np.float64), pose.xy[rs].astype(np.float64)
+        width = float(np.hypot(*(b - a)))
+        if width < 1:
+            return pose
+        across = (b - a) / width
+        down = np.array([-across[1], across[0]])
+        if ok[J["nose"]] and (pose.xy[J["nose"]] - 0.5 * (a + b)) @ down > 0:
+            down = -down  # away from the face
+        xy, score = pose.xy.copy(), pose.score.copy()
+        inward = 0.5 * (1 - HIP_PER_SHOULDER_WIDTH) * width
+        xy[lh] = a + TORSO_PER_SHOULDER_WIDTH * width * down + inward * across
+        xy[rh] = b + TORSO_PER_SHOULDER_WIDTH * width * down - inward * across
+        score[[lh, rh]] = min(score[ls], score[rs])
+        self.notes.append("no hips in the photo (a half body): the torso's length is guessed from the shoulders")
+        return Pose(xy, score, pose.mask)
 
     def _person_mask(self, mask, shape) -> np.ndarray:
         h, w = shape
