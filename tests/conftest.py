@@ -26,6 +26,23 @@ def _tested_package() -> str:
     return f"vunet_video {vunet_video.__version__} imported from {where} ({kind})"
 
 
+def pytest_configure(config) -> None:
+    """Tuned weights are cached in the user's cache folder (model/finetune.py): the tests
+    keep theirs in a folder of their own, removed at the end."""
+    import tempfile
+
+    if not os.environ.get("VUNET_CACHE_DIR"):
+        config._vunet_cache = tempfile.TemporaryDirectory(prefix="vunet-test-cache-")
+        os.environ["VUNET_CACHE_DIR"] = config._vunet_cache.name
+
+
+def pytest_unconfigure(config) -> None:
+    cache = getattr(config, "_vunet_cache", None)
+    if cache is not None:
+        os.environ.pop("VUNET_CACHE_DIR", None)
+        cache.cleanup()
+
+
 def pytest_report_header(config) -> str:
     """Which vunet_video the tests run against, so a CI log shows whether it was the
     installed wheel or the source tree (`python -m pytest` puts the current folder first

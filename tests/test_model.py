@@ -402,3 +402,50 @@ def test_warp_skip_trains_from_plain_weights_and_renders(tiny_dataset, tmp_path)
     save_weights(tuned, with_warp)
     with pytest.raises(VunetError, match="warp branch"):
         train(replace(cfg, init=str(with_warp), model=SMALL), log=lambda *_: None)
+
+
+def test_tuned_weights_are_cached_per_subject_and_settings(tiny_dataset, tmp_path, monkeypatch):
+    import vunet_video.model.finetune as ft
+    from vunet_video.train.dataset import PairDataset
+
+    data, _ = tiny_dataset
+    ds = PairDataset(data, 64, "heldout")
+    image, pose, mask = ds.images[0], ds.poses[0], ds.masks[0]
+    model = small_model()
+    cache = ft.TunedCache(tmp_path, keep=2)
+    cfg = ft.FinetuneConfig(steps=3)
+    first = ft.finetune_on_subject(model, image, pose, mask, cfg, cache=cache)
+    files = list((tmp_path / "finetune").glob("*.safetensors"))
+    assert len(files) == 1 and not list((tmp_path / "finetune").glob(".*"))  # no temporary left
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("tuned again")
+
+    # The same model, subject and settings: taken from the cache, identical, no tuning.
+    with monkeypatch.context() as m:
+        m.setattr(ft, "_tune", no_tuning)
+        steps_reported = []
+        again = ft.finetune_on_subject(model, image, pose, mask, cfg, progress=steps_reported.append, cache=cache)
+        assert steps_reported == [cfg.steps]
+    for k, v in first.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+    # Anything the tune depends on changes the key: another seed, another subject, another model.
+    other_model = small_model()
+    with torch.no_grad():
+        next(other_model.parameters()).add_(1.0)
+    keys = {cache.key(model, image, pose, mask, cfg), cache.key(model, image, pose, mask, ft.FinetuneConfig(steps=3, seed=1)),
+            cache.key(model, ds.images[1], ds.poses[1], ds.masks[1], cfg), cache.key(other_model, image, pose, mask, cfg)}
+    assert len(keys) == 4
+    # A damaged cache file is a miss: tuned again (the same result) and replaced, no error.
+    files[0].write_bytes(b"not safetensors")
+    redone = ft.finetune_on_subject(model, image, pose, mask, cfg, cache=cache)
+    for k, v in first.state_dict().items():
+        assert torch.equal(v, redone.state_dict()[k]), k
+    assert cache.load(cache.key(model, image, pose, mask, cfg), model) is not None
+    # Only the `keep` most recently used subjects are kept.
+    for i in (1, 2):
+        ft.finetune_on_subject(model, ds.images[i], ds.poses[i], ds.masks[i], cfg, cache=cache)
+    assert len(list((tmp_path / "finetune").glob("*.safetensors"))) == 2
+    # The cache folder: $VUNET_CACHE_DIR first.
+    monkeypatch.setenv("VUNET_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert ft.TunedCache().folder == tmp_path / "elsewhere" / "finetune"

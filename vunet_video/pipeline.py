@@ -170,7 +170,12 @@ class Animator:
         steps = self.settings.model.finetune_steps if export_format(self.settings.output.export).frames else 0
         with tqdm(total=steps, unit="step", desc="fine-tune on subject", disable=quiet or not steps,
                   dynamic_ncols=True, leave=False) as bar:
-            encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps,
+            cache = None
+            if steps and self.settings.model.finetune_cache:
+                from .model.finetune import TunedCache
+
+                cache = TunedCache()
+            encoded = self.synth.encode(image, pose, pose.mask, finetune_steps=steps, finetune_cache=cache,
                                         progress=lambda n: bar.update(n - bar.n))
 
         from .settings import AUTO_SIZE_MAX, SIZE_RANGE

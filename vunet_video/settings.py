@@ -60,6 +60,7 @@ class ModelSettings:
     weights: str = field(metadata={"path": True})     # "" = $VUNET_WEIGHTS, else the shipped weights
     device: str = field(metadata=_choices("auto", "cpu", "cuda"))
     finetune_steps: int = field(metadata=_range(0, 100_000))
+    finetune_cache: bool  # keep tuned weights per subject in the user's cache folder (model/finetune.py)
 
 
 @dataclass(frozen=True)

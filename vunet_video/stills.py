@@ -184,6 +184,13 @@ def _within(image: np.ndarray, pose: Pose, max_side: int) -> tuple[np.ndarray, P
     return small, Pose(pose.transformed(f).xy, pose.score, mask), f
 
 
+def _tuned_cache(steps: int):
+    """The user's cache of tuned weights (model/finetune.py), when there is a tune."""
+    from .model.finetune import TunedCache
+
+    return TunedCache() if steps > 0 else None
+
+
 def _placed_like(pose: Pose, reference: Pose) -> Pose:
     """`pose` with its own proportions, scaled and moved so its joints' box has the height
     and centre of reference's (a pose file's coordinates are not the photo's)."""
@@ -221,7 +228,8 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
     synth = _synthesizer(weights, device, synth)
     image, subject_pose = _subject(subject)
     shape = shape_input(pose, frame)
-    encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps)
+    encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps,
+                           finetune_cache=_tuned_cache(finetune_steps))
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
         result = encoded.synth.render_stickman(encoded.appearance, stickman_crop(shape, synth.crop_size))
     else:
@@ -252,7 +260,8 @@ def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, f
     a_image, a_pose = _subject(appearance)  # posed here so that an error names the file
     s_image, s_pose = _subject(shape)
     if detail == "photo":
-        encoded = synth.encode(a_image, a_pose, a_pose.mask, finetune_steps=finetune_steps)
+        encoded = synth.encode(a_image, a_pose, a_pose.mask, finetune_steps=finetune_steps,
+                               finetune_cache=_tuned_cache(finetune_steps))
         result = in_scene(encoded, a_image, a_pose, s_pose, s_image, s_pose)
     else:
         result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose, finetune_steps=finetune_steps)

@@ -12,12 +12,21 @@ closer to the untuned model's. Measured: benchmarks/results/finetune.md.
 
 This is once-per-subject work (like the appearance code), never per frame. It is part of
 inference (`Synthesizer.personalised`), so it needs only the model and the pose, not train/.
+
+`TunedCache` keeps the tuned weights of recent subjects in the user's cache folder
+(`cache_dir()`), keyed by a hash of everything the tune depends on: the model's weights,
+the subject crop, its pose and mask, and the tune's settings. A second clip with the same
+photo then starts at once instead of tuning again (about 12-20 s on 2 cores).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +36,8 @@ from .augment import maybe_flip, random_similarity, to_device, training_warp
 from .inputs import appearance_input, on_plain_background, stickman_input, to_tensor
 from .loss import LossConfig, compute_loss
 from .vunet import VUNet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,12 +51,103 @@ class FinetuneConfig:
     seed: int = 0
 
 
+CACHE_ENV = "VUNET_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where tuned weights are kept: $VUNET_CACHE_DIR, else $XDG_CACHE_HOME/vunet-video,
+    else ~/.cache/vunet-video. Deleting it is always safe (the tunes are redone)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "vunet-video"
+
+
+class TunedCache:
+    """Tuned weights of the `keep` most recently used subjects, one safetensors file each
+    (full precision, about 30 MB for the shipped model), in `folder`/finetune."""
+
+    VERSION = b"vunet-video tuned weights 1"  # part of every key: bump when the tune changes
+
+    def __init__(self, folder: str | Path | None = None, keep: int = 10):
+        self.folder = Path(folder or cache_dir()) / "finetune"
+        self.keep = keep
+
+    @classmethod
+    def key(cls, model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
+            cfg: "FinetuneConfig") -> str:
+        h = hashlib.sha256(cls.VERSION)
+        for name, tensor in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        for array in (crop_image, crop_pose.xy, crop_pose.score, crop_mask):
+            h.update(b"none" if array is None else np.ascontiguousarray(array).tobytes() + str(array.shape).encode())
+        h.update(repr(cfg).encode())
+        return h.hexdigest()[:40]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def load(self, key: str, model: VUNet) -> VUNet | None:
+        """A copy of `model` with the cached tuned weights, or None (not cached, or a file
+        that cannot be read: it is removed, and the tune is redone)."""
+        from safetensors.torch import load_file
+
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            tuned = copy.deepcopy(model)
+            tuned.load_state_dict(load_file(str(path), device=str(next(model.parameters()).device)))
+            os.utime(path)  # most recently used
+        except Exception as e:  # a damaged or foreign file is a cache miss, never an error
+            log.warning("ignoring the cached tune %s (%s)", path, e)
+            path.unlink(missing_ok=True)
+            return None
+        return tuned.eval()
+
+    def save(self, key: str, tuned: VUNet) -> None:
+        """Store the tuned weights (all or nothing), then forget the least recently used
+        beyond `keep`. A cache that cannot be written is skipped with a warning."""
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in tuned.state_dict().items()}
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_file(tensors, str(tmp))
+            os.replace(tmp, self.path(key))
+            files = sorted(self.folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in files[self.keep:]:
+                old.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not keep the tuned weights in %s (%s)", self.folder, e)
+            tmp.unlink(missing_ok=True)
+
+
 def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-                        cfg: FinetuneConfig | None = None, progress=None) -> VUNet:
+                        cfg: FinetuneConfig | None = None, progress=None, cache: TunedCache | None = None) -> VUNet:
     """A copy of `model` fine-tuned to reconstruct one subject (an S x S crop, its pose in
     model pixels and its person mask, 0-255 uint8 or 0-1 float); `model` is left as it was.
-    progress: called with the number of steps done after each step."""
+    progress: called with the number of steps done after each step. cache: where a tune of
+    the same model, subject and settings is taken from (and this one kept)."""
     cfg = cfg or FinetuneConfig()
+    key = cache.key(model, crop_image, crop_pose, crop_mask, cfg) if cache is not None else None
+    if key is not None:
+        tuned = cache.load(key, model)
+        if tuned is not None:
+            tuned.extra = dict(getattr(model, "extra", {}), finetuned_steps=cfg.steps)
+            if progress is not None:
+                progress(cfg.steps)
+            return tuned
+    tuned = _tune(model, crop_image, crop_pose, crop_mask, cfg, progress)
+    if key is not None:
+        cache.save(key, tuned)
+    return tuned
+
+
+def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
+          cfg: FinetuneConfig, progress) -> VUNet:
     size = model.cfg.image_size
     if crop_mask is None:
         mask = np.full((size, size), 255, np.uint8)

@@ -67,33 +67,34 @@ class Synthesizer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def encode(self, image: np.ndarray, pose: Pose, mask: np.ndarray | None = None, fill: float = 0.8,
-               finetune_steps: int = 0, progress=None) -> Subject:
+               finetune_steps: int = 0, progress=None, finetune_cache=None) -> Subject:
         """Appearance code of the person at `pose` (photo pixels) in `image` (RGB uint8).
 
         mask: the person's segmentation (H, W) in [0, 1], as MediaPipePose(segmentation=True)
         gives; the model was trained on people cut out this way, so pass it when you can.
         finetune_steps: when > 0, first fine-tune a copy of the model on this person
-        (`personalised`); the Subject's `synth` then renders with that copy. progress: as
-        for `personalised`.
+        (`personalised`); the Subject's `synth` then renders with that copy. progress,
+        finetune_cache: as for `personalised`.
         """
         box = person_box(pose, fill)
         cropped = crop(image, box, self.crop_size)
         crop_mask = None if mask is None else crop(mask.astype(np.float32), box, self.crop_size, border="constant")
         crop_pose = box.pose_to_crop(pose, self.crop_size)
-        synth = self.personalised(cropped, crop_pose, crop_mask, finetune_steps, progress=progress) \
-            if finetune_steps > 0 else self
+        synth = self.personalised(cropped, crop_pose, crop_mask, finetune_steps, progress=progress,
+                                  cache=finetune_cache) if finetune_steps > 0 else self
         return Subject(image, pose, box, crop_pose, synth.encode_crop(cropped, crop_pose, crop_mask), synth)
 
     def personalised(self, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-                     steps: int = 100, seed: int = 0, progress=None) -> "Synthesizer":
+                     steps: int = 100, seed: int = 0, progress=None, cache=None) -> "Synthesizer":
         """A Synthesizer whose model is a copy of this one fine-tuned for `steps` on one
         framed S x S subject crop (model/finetune.py); this one is left unchanged.
-        progress: called with the number of steps done after each step."""
+        progress: called with the number of steps done after each step. cache: a
+        model.finetune.TunedCache to take the tune from when it holds it (and keep it in)."""
         from ..model.finetune import FinetuneConfig, finetune_on_subject
 
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
-                                        FinetuneConfig(steps=steps, seed=seed), progress)
+                                        FinetuneConfig(steps=steps, seed=seed), progress, cache)
         return Synthesizer(model, self.device, self.bf16)
 
     @torch.no_grad()
