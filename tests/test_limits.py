@@ -228,7 +228,7 @@ def test_openpose_folder_fps_must_be_positive(tmp_path, photo, tiny_weights):
 
 # ----------------------------------------------------------------------------- output size
 
-def test_render_size_0_caps_the_output_at_1920(shared, tmp_path, tiny_weights):
+def test_render_size_0_caps_the_output_at_1280(shared, tmp_path, tiny_weights):
     from vunet_video import Animator
 
     small = read_image(shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg")
@@ -241,8 +241,8 @@ def test_render_size_0_caps_the_output_at_1920(shared, tmp_path, tiny_weights):
 
     animator = Animator(tiny_weights, finetune_steps=0, export="keypoints")
     result = animator.animate(photo, poses, tmp_path / "out.json")
-    assert max(result.frame_size) == 1920
-    assert any("scaled down to 1920 px" in n for n in result.notes)
+    assert max(result.frame_size) == 1280
+    assert any("scaled down to 1280 px" in n for n in result.notes)
     subject = Animator(tiny_weights, finetune_steps=0, size=2400).encode_subject(photo)
     assert max(subject.frame_size) == 2400 and not any("scaled down" in n for n in subject.notes)
 

@@ -443,7 +443,7 @@ def test_render_transfer_and_sample_commands(media, tiny_weights, tmp_path, enco
     out3 = tmp_path / "transfer.png"
     assert cli("transfer", media["subject"], media["street"], "-o", out3, *base).exit_code == 0
     street = cv2.imread(str(media["street"]))
-    f = min(1.0, 1920 / max(street.shape[:2]))
+    f = min(1.0, 1280 / max(street.shape[:2]))
     assert cv2.imread(str(out3)).shape == (round(street.shape[0] * f), round(street.shape[1] * f), 3)
     grid = tmp_path / "grid.png"
     assert cli("sample", json_pose, "-n", 3, "-o", grid, *base).exit_code == 0

@@ -182,7 +182,7 @@ class Animator:
 
         h, w = image.shape[:2]
         scale = 1.0 if not render.size else render.size / max(h, w)
-        if not render.size and max(h, w) > AUTO_SIZE_MAX:  # the photo's size, within full HD
+        if not render.size and max(h, w) > AUTO_SIZE_MAX:  # the photo's size, within the 720p class
             scale = AUTO_SIZE_MAX / max(h, w)
             notes.append(f"{source}: the photo is {w}x{h}; the output is scaled down to {AUTO_SIZE_MAX} px on the "
                          f"longer side (give a size, up to {SIZE_RANGE[1]}, for more)")

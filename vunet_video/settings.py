@@ -37,10 +37,10 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo")
 # render.size: 0 (the photo's own size) or a longer side in this range.
 SIZE_RANGE = (64, 8192)
-# render.size = 0 keeps the photo's size up to this longer side (1920 px: full HD), and
+# render.size = 0 keeps the photo's size up to this longer side (1280 px: the 720p class), and
 # scales bigger photos down to it: a 12 MP phone photo would otherwise give a 4000x6000
-# video that few players play and that costs ~10x the encode time and disk of full HD.
-AUTO_SIZE_MAX = 1920
+# video that few players play and that costs ~10x the render and encode time of 720p (issue 12).
+AUTO_SIZE_MAX = 1280
 
 
 def _pose_backends() -> tuple[str, ...]:
