@@ -112,6 +112,40 @@ def test_sigterm_stops_batch_workers_and_leaves_nothing(media, tmp_path):
     assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*")) == ["b"]  # the folder made for b.mp4
 
 
+def pool_workers(pid: int) -> list[int]:
+    """The batch's worker processes (spawned by multiprocessing), not its resource tracker."""
+    def cmdline(child: int) -> str:
+        try:
+            return Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return ""
+    return [c for c in children(pid) if "spawn_main" in cmdline(c)]
+
+
+def test_a_killed_worker_does_not_stop_the_batch(media, tmp_path):
+    """--jobs 2: a worker killed mid-pair (SIGKILL, as the OOM killer does) takes its pairs in
+    flight with it; the batch runs them again and finishes every pair, leaving no partial
+    file."""
+    names = ["a.mp4", "b.mp4", "c.mp4"]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("subject,driving,output\n" + "".join(f"{media['subject']},{media['clip']},{n}\n" for n in names),
+                     encoding="utf-8")
+    outdir = tmp_path / "out"
+    proc = start("batch", "--pairs", pairs, "-o", outdir, "--jobs", 2, "--weights", media["weights"], "--size", 96,
+                 "--finetune-steps", 0, "-q", cwd=tmp_path)
+    wait_for_partial(proc, outdir)
+    workers = pool_workers(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, (out, err)
+    assert sorted(p.name for p in outdir.iterdir() if not p.name.startswith(".")) == sorted(["batch_summary.csv",
+                                                                                           *names])
+    assert not list(outdir.rglob("*.partial*"))
+    summary = (outdir / "batch_summary.csv").read_text(encoding="utf-8")
+    assert summary.count(",ok,") == 3, summary
+
+
 # ----------------------------------------------------------------------------- option errors
 
 OPTION_ERRORS = [
