@@ -332,8 +332,11 @@ class Animator:
 
             full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
         written = 0
-        with self._progress(source, quiet) as bar:
-            while batch := list(islice(targets, render.batch_size)):
+        from .prefetch import Prefetch
+
+        # Decoding and posing the driving clip run ahead in a thread while the model renders.
+        with self._progress(source, quiet) as bar, Prefetch(targets, 2 * render.batch_size, "driving poses") as ahead:
+            while batch := list(islice(ahead, render.batch_size)):
                 boxes = [person_box(target) for _, _, target in batch]
                 if full is not None:
                     frames = [compositor.paste(*person) for person in full.render([p for _, _, p in batch], boxes,
