@@ -10,16 +10,19 @@ Animating Children's Drawings of the Human Figure", ACM TOG 2023: mask -> mesh -
 deform), adapted to photos:
 
 * Parts. Every pixel of the person mask is labelled with the body part it belongs to:
-  an arm or forearm only within a limb's radius of its bone (so a forearm resting on the
-  shorts does not take a patch of the shorts with it), the head above the neck, and the
-  rest by the nearest of torso, thighs and shins. Forearms and shins run on past the
-  wrist and ankle to take the hand and foot.
+  an arm or forearm only within a limb's radius of its bone, nearer it than the torso and
+  thighs, and not coloured like the body beside it (so a forearm resting on the shorts
+  does not take a patch of the shorts with it); the rest by the nearest of torso, head,
+  thighs and shins. Forearms and shins run on past the wrist and ankle to take the hand
+  and foot. A half-body photo (no hips) gets hips from average proportions first.
 * Layers. Parts form five layers, each with its own vertices: core (torso and head),
   two legs, two arms. Limbs the photo shows touching the body or each other can thus
   come apart. Layers are drawn back to front: core, legs, arms, so an arm in front of
   the body stays in front.
 * Mesh. A regular grid of triangles over each layer's part of the mask, one cell wider
-  than the part so neighbouring layers overlap and joints leave no gaps.
+  than the part. Each layer's texture is the photo with its part's soft mask, grown a
+  little into the core around a limb's root, so the layers overlap where they meet and
+  joints leave no gaps.
 * Skinning. Every vertex follows a blend of its layer's bones (linear-blend skinning),
   weighted by a soft minimum of its distances to them, so it bends smoothly at elbows,
   knees, shoulders and hips. Each bone's transform maps its source segment onto the
@@ -30,7 +33,9 @@ deform), adapted to photos:
   untrusted, so the model paints it when the arm moves away.
 
 Every frame, `BodyMesh.deform` rasterises the deformed layers inside a region of the
-output canvas: RGB, coverage (the photo's soft person mask, moved), and trust in [0, 1]
+output canvas (the triangle map at a quarter of the resolution, interpolated; the photo
+sampled at full resolution): RGB, coverage (the photo's soft person mask, moved), and
+trust in [0, 1], a smooth map made at a quarter of the resolution
 (low where the mesh is stretched or squashed, where the core hides an arm, and on the
 core where the target faces away from the camera while the photo faces it: the photo's
 face and chest must not be pasted on the person's back).
