@@ -466,9 +466,7 @@ class BodyMesh:
             cells = np.zeros((ny, nx), np.uint8)
             cells[cell_y[own], cell_x[own]] = 1
             cells = cv2.dilate(cells, np.ones((3, 3), np.uint8)) > 0
-            layer = self._grid_layer(name, bones, cells, gx, gy, dist, anchor)
-            if layer is None:
-                continue
+            vertices, triangles = self._grid_mesh(cells, gx, gy)
             mask = np.zeros(labels.shape, np.uint8)
             mask[ys[own], xs[own]] = 1
             if anchor is not None and self.pose.visible(self.min_score)[J[anchor]]:
@@ -478,10 +476,9 @@ class BodyMesh:
                 cv2.circle(root, tuple(int(v) for v in np.round(self.pose.xy[J[anchor]])),
                            int(ROOT_RADIUS * self.torso), 1, -1)
                 mask = np.maximum(mask, cv2.dilate(mask, grow) & root)
-            alpha = soft * mask
-            layer.texture, layer.origin, layer.hidden = self._texture(alpha, hidden if name == "core" else None)
-            layer.alpha = layer.texture[..., 3].astype(np.float32)
-            layers.append(layer)
+            texture, origin, cut = self._texture(soft * mask, hidden if name == "core" else None)
+            layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
+                                texture, texture[..., 3].astype(np.float32), origin, cut))
         return layers
 
     def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None):
@@ -492,10 +489,11 @@ class BodyMesh:
         cut = None if hidden is None or not hidden.any() else (hidden[y0:y1, x0:x1] * 255).astype(np.uint8)
         return texture, (int(x0), int(y0)), cut
 
-    def _grid_layer(self, name, bones, cells, gx, gy, dist, anchor) -> Layer | None:
+    @staticmethod
+    def _grid_mesh(cells: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (V, 2) and triangles (T, 3) of the grid cells marked in `cells` (two
+        triangles each), with the cells' corners at (gx, gy)."""
         cy, cx = np.nonzero(cells)
-        if len(cx) == 0:
-            return None
         nx1 = len(gx)
         # Vertex ids of the grid corners the cells use, renumbered compactly.
         corners = np.stack([cy * nx1 + cx, cy * nx1 + cx + 1, (cy + 1) * nx1 + cx + 1, (cy + 1) * nx1 + cx], 1)
@@ -503,9 +501,7 @@ class BodyMesh:
         inverse = inverse.reshape(corners.shape)
         vertices = np.stack([gx[used % nx1], gy[used // nx1]], 1)
         triangles = np.concatenate([inverse[:, [0, 1, 2]], inverse[:, [0, 2, 3]]]).astype(np.int32)
-        weights = self._skin_weights(vertices, bones, dist, anchor)
-        return Layer(name, bones, vertices, weights, triangles, np.zeros((0, 0, 4), np.uint8),
-                     np.zeros((0, 0), np.float32), (0, 0), None)
+        return vertices, triangles
 
     def _skin_weights(self, vertices, bones, dist, anchor) -> np.ndarray:
         """Soft minimum of the distances to the layer's bones (and, for a limb, to the joint
