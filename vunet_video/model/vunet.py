@@ -302,7 +302,7 @@ class VUNet(nn.Module):
         by_scale = {self.appearance_up.first_scale + i: f for i, f in enumerate(feats)}
         return self.appearance_down(by_scale)
 
-    def _decode(self, stickman: torch.Tensor, warp: torch.Tensor | None, choose_z):
+    def _decode(self, stickman: torch.Tensor, warp: torch.Tensor | None, choose_z, blend: bool = True):
         feats = self.shape_up(stickman)
         if self.warp_skip is None:
             return self.decoder(feats, choose_z)[:2]
@@ -310,29 +310,18 @@ class VUNet(nn.Module):
             warp = empty_warp(stickman)
         w0, w1 = self.warp_skip(warp)
         out, priors, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose_z)
-        return self.warp_skip.blend(out, h, warp), priors
-
-    def decode_unblended(self, stickman: torch.Tensor, latents: list[torch.Tensor], warp: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's own output (B, 4, S, S), before the blend towards the warp, and the
-        blend head's weight (B, 1, S, S), for a caller that blends with a sharper warp of
-        its own (render/full_resolution.py). Needs `warp_skip`."""
-        feats = self.shape_up(stickman)
-        w0, w1 = self.warp_skip(warp)
-
-        def choose(i, prior_mean):
-            return latents[i].expand(prior_mean.shape[0], -1, -1, -1)
-
-        out, _, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose)
-        return out, self.warp_skip.weight(h, warp)
+        return (self.warp_skip.blend(out, h, warp) if blend else out), priors
 
     def decode(self, stickman: torch.Tensor, latents: list[torch.Tensor] | None = None,
-               generator: torch.Generator | None = None, warp: torch.Tensor | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, warp: torch.Tensor | None = None,
+               blend: bool = True) -> torch.Tensor:
         """(B, 4, S, S): RGB in [-1, 1] and an alpha logit, for target stickmen (B, 3, S, S).
 
         latents: appearance codes from `encode` (used as they are); None samples them from the
         shape-conditioned prior, for new appearances. warp: the subject's parts warped onto
-        each target pose (inputs.warp_input), for a model with `warp_skip`.
+        each target pose (inputs.warp_input), for a model with `warp_skip`. blend=False: the
+        decoder's own colour, before the blend head moves it towards the warp (for a caller
+        that joins a sharper warp of its own, render/full_resolution.py).
         """
         def choose(i, prior_mean):
             if latents is not None:
@@ -341,7 +330,7 @@ class VUNet(nn.Module):
                                 device=prior_mean.device)
             return prior_mean + noise
 
-        return self._decode(stickman, warp, choose)[0]
+        return self._decode(stickman, warp, choose, blend)[0]
 
     def forward(self, stickman: torch.Tensor, parts: torch.Tensor, warp: torch.Tensor | None = None):
         """Training pass: returns (output (B,4,S,S), KL per sample (B,))."""

@@ -8,8 +8,8 @@ the output's resolution:
 1. `BodyMesh` (render/mesh.py) moves the photo's pixels onto the target pose at the
    output's resolution: colour, coverage and trust.
 2. The same moved pixels, scaled down to the model's crop, are the warp-skip input of the
-   VUNet, which renders the person from the target stickman and the appearance code and
-   says per pixel (its blend head) how much of the moved pixels to keep.
+   VUNet, which renders the person from the target stickman and the appearance code; its
+   own colour is taken before its blend head would mix the moved pixels in.
 3. At the output's resolution: colour = t * moved pixels + (1 - t) * the model's colour
    (upscaled), with t the mesh's trust; so the face, hair and print come from the photo
    where they are trusted, and the model paints the rest: the back when the person
@@ -71,7 +71,7 @@ class FullResolutionRenderer:
         moved = [self.mesh.deform(t, (0, 0, w, h)) for t in targets]
         warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
         crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
-        rgbs, alphas, _ = self.synth.render_unblended(self.appearance, crop_poses, warp)
+        rgbs, alphas = self.synth.render_unblended(self.appearance, crop_poses, warp)
         out = []
         for rgb, alpha, box, d, target in zip(rgbs, alphas, boxes, moved, targets):
             if temporal is not None:

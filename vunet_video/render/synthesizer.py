@@ -140,23 +140,19 @@ class Synthesizer:
 
     @torch.no_grad()
     def render_unblended(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """Render poses (model pixels) with a warp the caller made (B, 4, S, S, as
-        inputs.warp_input lays it out), without blending the colour towards it.
-
-        Returns (rgb (N, S, S, 3) uint8: the decoder's own colour, straight; alpha (N, S, S);
-        weight (N, S, S): how much the blend head would take from the warp where it covers).
-        A model without a warp skip renders as `render` does, with weight 0."""
+        inputs.warp_input lays it out) for the warp skip's features, without blending the
+        colour towards it: (rgb (N, S, S, 3) uint8, the decoder's own colour, straight;
+        alpha (N, S, S)). A model without a warp skip renders as `render` does."""
         if not self.model.cfg.warp_skip:
-            rgb, alpha = self.render(appearance, poses)
-            return rgb, alpha, np.zeros_like(alpha)
+            return self.render(appearance, poses)
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
         with self._autocast():
-            out, weight = self.model.decode_unblended(stick, appearance.latents, warp.to(self.device))
-        out, weight = out.float(), weight.float()
+            out = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend=False).float()
         alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
         rgb = np.stack([off_plain_background(to_image(o[:3]), a) for o, a in zip(out, alpha)])
-        return rgb, alpha, weight[:, 0].cpu().numpy().astype(np.float32)
+        return rgb, alpha
 
     def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
         with self._autocast():
