@@ -42,7 +42,6 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 
 from .errors import VunetError
@@ -186,11 +185,9 @@ class Animator:
             scale = AUTO_SIZE_MAX / max(h, w)
             notes.append(f"{source}: the photo is {w}x{h}; the output is scaled down to {AUTO_SIZE_MAX} px on the "
                          f"longer side (give a size, up to {SIZE_RANGE[1]}, for more)")
-        if scale != 1.0:
-            size = (max(2, round(w * scale)), max(2, round(h * scale)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-            mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
-            image, pose = small, Pose(pose.transformed(scale).xy, pose.score, mask)
+        from .render.framing import scale_photo
+
+        image, pose = scale_photo(image, pose, scale)
         subject = EncodedSubject(source, image, pose, encoded.appearance, None, len(people), notes, encoded.synth)
         if render.background == "subject":
             self._add_plate(subject)

@@ -35,6 +35,8 @@ def _range(low, high) -> dict:
 # x264's speed presets, fastest first (x264 --help).
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
+# render.detail: the photo's own pixels at the output's resolution, or the model's crop scaled up.
+DETAILS = ("photo", "model")
 # render.size: 0 (the photo's own size) or a longer side in this range.
 SIZE_RANGE = (64, 8192)
 # render.size = 0 keeps the photo's size up to this longer side (1280 px: the 720p class), and
@@ -92,7 +94,7 @@ class RenderSettings:
     color: str
     temporal: float = field(metadata=_range(0.0, 0.99))
     batch_size: int = field(metadata=_range(1, 256))
-    detail: str = field(metadata=_choices("photo", "model"))  # the photo's own pixels at output size, or the model's crop upscaled
+    detail: str = field(metadata=_choices(*DETAILS))  # the photo's own pixels at output size, or the model's crop upscaled
 
     def __post_init__(self):
         if self.size != 0 and not SIZE_RANGE[0] <= self.size <= SIZE_RANGE[1]:

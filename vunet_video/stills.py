@@ -174,14 +174,10 @@ def in_scene(subject, subject_image: np.ndarray, subject_pose: Pose, target: Pos
 def _within(image: np.ndarray, pose: Pose, max_side: int) -> tuple[np.ndarray, Pose, float]:
     """The image scaled so its longer side is at most max_side, its pose (and mask) with
     it, and the scale."""
-    h, w = image.shape[:2]
-    f = min(1.0, max_side / max(h, w))
-    if f == 1.0:
-        return image, pose, 1.0
-    size = (max(2, round(w * f)), max(2, round(h * f)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
-    return small, Pose(pose.transformed(f).xy, pose.score, mask), f
+    from .render.framing import scale_photo
+
+    f = min(1.0, max_side / max(image.shape[:2]))
+    return (*scale_photo(image, pose, f), f)
 
 
 def _tuned_cache(steps: int):
@@ -201,10 +197,9 @@ def _placed_like(pose: Pose, reference: Pose) -> Pose:
 
 # ----------------------------------------------------------------------------- files in, file out
 
-DETAILS = ("photo", "model")
-
-
 def _check_detail(detail: str) -> None:
+    from .settings import DETAILS
+
     if detail not in DETAILS:
         raise VunetError(None, f"detail {detail!r} is not one of {', '.join(DETAILS)}")
 

@@ -74,3 +74,15 @@ def crop(image: np.ndarray, box: Box, size: int, border: str = "replicate",
         box = Box(box.x0 * f, box.y0 * f, box.side * f)
         image = small
     return cv2.warpAffine(image, box.matrix(size), (size, size), flags=cv2.INTER_LINEAR, borderMode=mode)
+
+
+def scale_photo(image: np.ndarray, pose: Pose, scale: float) -> tuple[np.ndarray, Pose]:
+    """A photo, its pose and its person mask (pose.mask) scaled by `scale` together (area
+    averaging down, cubic up); unchanged for scale 1."""
+    if scale == 1.0:
+        return image, pose
+    h, w = image.shape[:2]
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    scaled = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    mask = None if pose.mask is None else cv2.resize(pose.mask, size, interpolation=cv2.INTER_LINEAR)
+    return scaled, Pose(pose.transformed(scale).xy, pose.score, mask)
