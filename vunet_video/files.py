@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -59,12 +60,11 @@ def check_output_folder(folder: str | Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise VunetError(folder, "output folder is not writable")
     # access() says yes to root anywhere, and to folders on file systems that take no files
-    # (/proc, some network mounts): create and delete a file to know before any work.
-    probe = folder / f".vunet-write-test-{os.getpid()}"
+    # (/proc, some network mounts): create a file to know before any work. A nameless one
+    # (O_TMPFILE, where the file system has it), so a process killed here leaves nothing.
     try:
-        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-        os.unlink(probe)
+        with tempfile.TemporaryFile(dir=folder, prefix=".vunet-write-test-"):
+            pass
     except OSError as e:
         raise VunetError(folder, f"output folder is not writable ({e.strerror or e})") from None
 
