@@ -77,9 +77,9 @@ class RecordingAnimator(Animator):
     index. `_targets` is the one place the pipeline makes them, so the scores compare each
     frame with exactly the pose it was rendered from (no second keypoints run needed)."""
 
-    def _targets(self, subject, source, stats):
+    def _targets(self, subject, source, stats, clock):
         self.targets = {}
-        for index, t, target in super()._targets(subject, source, stats):
+        for index, t, target in super()._targets(subject, source, stats, clock):
             self.targets[index] = target
             yield index, t, target
 

@@ -183,6 +183,8 @@ def animate(
     audio: Annotated[Optional[Path], typer.Option(help="File to take the sound from (pose-file driving input).")] = None,
     overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Then print where the time went: each stage's busy "
+                                          "time and rate, the bottleneck, the time to the first frame.")] = False,
 ):
     """Make the person in SUBJECT perform the motion of DRIVING."""
     from .pipeline import Animator, default_output
@@ -195,6 +197,10 @@ def animate(
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
                               overwrite=overwrite, quiet=quiet)
     typer.echo(str(result))
+    if profile:
+        from .stages import profile_lines
+
+        typer.echo("\n".join(profile_lines(result.profile)))
 
 
 # --- batch ---------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class AnimationResult:
     held_frames: int             # frames without a driving person (last pose held)
     seconds: float               # wall-clock time of the run
     notes: list[str] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)  # busy seconds per stage etc. (stages.StageClock.summary)
 
     def __str__(self) -> str:
         where = str(self.output) if self.output else "(no file)"
@@ -119,12 +120,13 @@ class Animator:
                  settings: Settings | None = None, synthesizer=None, **overrides):
         self.settings = settings if settings is not None else load_settings(preset, overrides)
         if synthesizer is None:
-            from .model.io import load_model, resolve_device, resolve_weights
+            from .model.io import load_model, resolve_device, resolve_weights, use_bf16
             from .render.synthesizer import Synthesizer
 
             device = resolve_device(self.settings.model.device)
             path = resolve_weights(weights or self.settings.model.weights or None)
-            synthesizer = Synthesizer(load_model(path, device=device), device=device)
+            synthesizer = Synthesizer(load_model(path, device=device), device=device,
+                                      bf16=use_bf16(self.settings.model.precision, device))
         self.synth = synthesizer
 
     # -- the subject, once per run
@@ -225,18 +227,21 @@ class Animator:
                   None = write nothing (frames only reach `on_frame`).
         on_frame: called as on_frame(index, time, rgba) for every output frame: index and
                   time of the driving frame, rgba (H, W, 4) uint8 = the output frame with
-                  the person matte as alpha (the person alone for background 'alpha').
+                  the person matte as alpha (the person alone for background 'alpha'),
+                  read-only (the encoder may still be reading it: copy it to change it).
         start/end: seconds of the driving clip to render (its sound is cut to match).
         fps, audio: for pose-file driving input: frame rate when the file has none, and a
                   file to take the sound from.
         quiet:    no progress bar.
         """
         from .pose.driving import DrivingSource
+        from .stages import StageClock
         from .video.sink import OutputSink
 
         settings = self.settings
         export = export_format(settings.output.export)
-        t0 = _time.perf_counter()
+        clock = StageClock()
+        t0 = clock.since
         sink = OutputSink(export, output, alpha=settings.render.background == "alpha", overwrite=overwrite,
                           crf=settings.output.crf, x264_preset=settings.output.x264_preset)
         sink.check()  # before any work, as is opening the driving input
@@ -245,20 +250,22 @@ class Animator:
         photo = subject.source if isinstance(subject, EncodedSubject) and subject.source != "<array>" else subject
         refuse_overwriting_inputs(output, None if isinstance(photo, (np.ndarray, EncodedSubject)) else photo,
                                   driving, audio)
-        source = DrivingSource(driving, settings.pose, settings.smoothing, start, end, fps, audio)
+        source = DrivingSource(driving, settings.pose, settings.smoothing, start, end, fps, audio, clock=clock)
         sink.set_timing(source.rate, source.audio_path, source.audio_follows_frames)
         stats = {"held": 0}
         try:
-            if not isinstance(subject, EncodedSubject):
-                subject = self.encode_subject(subject, quiet=quiet)
-            if settings.render.background == "subject":
-                self._add_plate(subject)
-            if settings.render.detail == "photo" and export.frames:
-                self._add_mesh(subject)
-            targets = self._targets(subject, source, stats)
+            with clock.timed("subject", 0):
+                if not isinstance(subject, EncodedSubject):
+                    subject = self.encode_subject(subject, quiet=quiet)
+                if settings.render.background == "subject":
+                    self._add_plate(subject)
+                if settings.render.detail == "photo" and export.frames:
+                    self._add_mesh(subject)
+            targets = self._targets(subject, source, stats, clock)
             if export.frames:
-                written = self._render(subject, targets, sink, on_frame, source, quiet)
-                has_audio = sink.close()
+                written = self._render(subject, targets, sink, on_frame, source, quiet, clock)
+                with clock.timed("encode", 0):  # x264 hands over the frames of its look-ahead
+                    has_audio = sink.close()
             else:
                 written = self._write_keypoints(sink, source, subject, targets, quiet)
                 has_audio = False
@@ -270,10 +277,14 @@ class Animator:
         notes = list(subject.notes)
         if source.most_people > 1:
             notes.append(f"{driving}: up to {source.most_people} people in a frame; following the most prominent one")
+        wall = _time.perf_counter() - t0
+        if clock.seconds.get("subject", 1.0) < 0.01:  # an EncodedSubject came ready
+            clock.seconds.pop("subject")
         return AnimationResult(sink.path, export.name, written, float(source.rate), written / float(source.rate),
-                               subject.frame_size, has_audio, stats["held"], _time.perf_counter() - t0, notes)
+                               subject.frame_size, has_audio, stats["held"], wall, notes,
+                               clock.summary(written, wall))
 
-    def _targets(self, subject: EncodedSubject, source, stats: dict) -> Iterator[tuple[int, float, Pose]]:
+    def _targets(self, subject: EncodedSubject, source, stats: dict, clock) -> Iterator[tuple[int, float, Pose]]:
         """(index, time, target pose in output pixels) for every driving frame."""
         from .render.retarget import FrameFit, Retargeter, is_confident
 
@@ -298,7 +309,8 @@ class Animator:
                 if mapping is None:  # nobody in the look-ahead: the first person seen
                     mapping = make_mapping([pose])
                 if mapping is not None:
-                    target = mapping(pose)
+                    with clock.timed("retarget", 0):
+                        target = mapping(pose)
                     if usable(target, min_score):
                         last, seen_anyone = target, True
                         yield index, t, target
@@ -315,9 +327,11 @@ class Animator:
         return tqdm(total=source.frame_count or None, unit="frame", desc="animate", disable=quiet,
                     dynamic_ncols=True, leave=True)
 
-    def _render(self, subject: EncodedSubject, targets, sink, on_frame, source, quiet: bool) -> int:
+    def _render(self, subject: EncodedSubject, targets, sink, on_frame, source, quiet: bool, clock) -> int:
+        """Render and write every target (see stages.py for the threads)."""
         from .render.compose import Compositor, TemporalFilter
         from .render.framing import person_box
+        from .stages import Prefetch, WriteBehind
 
         render = self.settings.render
         synth = subject.synth or self.synth
@@ -328,27 +342,53 @@ class Animator:
             from .render.full_resolution import FullResolutionRenderer
 
             full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
-        written = 0
-        from .prefetch import Prefetch
 
-        # Decoding and posing the driving clip run ahead in a thread while the model renders.
-        with self._progress(source, quiet) as bar, Prefetch(targets, 2 * render.batch_size, "driving poses") as ahead:
-            while batch := list(islice(ahead, render.batch_size)):
-                boxes = [person_box(target) for _, _, target in batch]
-                if full is not None:
-                    frames = [compositor.paste(*person) for person in full.render([p for _, _, p in batch], boxes,
-                                                                                  temporal)]
-                else:
-                    crop_poses = [box.pose_to_crop(target, synth.crop_size)
-                                  for box, (_, _, target) in zip(boxes, batch)]
-                    frames = [compositor(*temporal(rgb, alpha, box), box)
-                              for box, rgb, alpha in zip(boxes, *synth.render(subject.appearance, crop_poses))]
-                for (index, t, _), rgba in zip(batch, frames):
-                    sink.write(t, rgba)
-                    if on_frame is not None:
-                        on_frame(index, t, rgba)
-                    written += 1
-                bar.update(len(batch))
+        def draw(batch):
+            """The output frames (RGBA) of a batch of (index, time, target pose)."""
+            boxes = [person_box(target) for _, _, target in batch]
+            if full is not None:
+                with clock.timed("render", len(batch)):
+                    people = full.render([p for _, _, p in batch], boxes, temporal)
+                with clock.timed("compose", len(batch)):
+                    return [compositor.paste(*person) for person in people]
+            crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, (_, _, target) in zip(boxes, batch)]
+            with clock.timed("render", len(batch)):
+                crops = synth.render(subject.appearance, crop_poses)
+            with clock.timed("compose", len(batch)):
+                return [compositor(*temporal(rgb, alpha, box), box) for box, rgb, alpha in zip(boxes, *crops)]
+
+        def encode(t, rgba):
+            with clock.timed("encode"):
+                sink.write(t, rgba)
+
+        written = 0
+        # The driving side (decode, pose, retarget) runs ahead in one thread, the encoder
+        # behind in another, while this one renders and composites.
+        encoder = WriteBehind(encode, 2 * render.batch_size, "encoder")
+        try:
+            with self._progress(source, quiet) as bar, \
+                    Prefetch(targets, 2 * render.batch_size, "driving poses") as ahead:
+                while batch := list(islice(ahead, render.batch_size)):
+                    try:
+                        frames = draw(batch)
+                    except (VunetError, KeyboardInterrupt):
+                        raise
+                    except Exception as e:  # torch or OpenCV failing (out of memory): one line
+                        raise VunetError(source.path, f"rendering failed at frame {batch[0][0]} "
+                                                      f"({type(e).__name__}: {e})") from None
+                    for (index, t, _), rgba in zip(batch, frames):
+                        encoder.put(t, rgba)
+                        clock.mark_first_frame()
+                        if on_frame is not None:  # (read-only: the encoder thread may still be reading it)
+                            view = rgba.view()
+                            view.flags.writeable = False
+                            on_frame(index, t, view)
+                        written += 1
+                    bar.update(len(batch))
+            encoder.close()
+        except BaseException:
+            encoder.abort()
+            raise
         return written
 
     def _write_keypoints(self, sink, source, subject: EncodedSubject, targets, quiet: bool) -> int:

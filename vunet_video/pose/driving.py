@@ -8,9 +8,13 @@ on one at a time and never kept.
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
+
+import av
+import numpy as np
 
 from ..errors import VunetError
 from ..files import is_pose_file
@@ -51,10 +55,16 @@ class DrivingSource:
     audio: a file to take the sound from (default: a video's own sound; none for pose files).
     estimator: the pose estimator for a video (default: built from `pose`); any callable
     rgb -> list[Pose] with a `.name`.
+    clock: a stages.StageClock that gets the decode, pose and smoothing ("retarget") times.
+    A video is posed on every `pose.stride`-th frame; the frames between are interpolated.
     """
 
     def __init__(self, path: str | Path, pose, smoothing, start: float | None = None, end: float | None = None,
-                 fps: float | None = None, audio: str | Path | None = None, estimator=None):
+                 fps: float | None = None, audio: str | Path | None = None, estimator=None, clock=None):
+        from ..stages import StageClock
+
+        self.clock = clock if clock is not None else StageClock()
+        self.stride = pose.stride
         if audio:  # a separate sound file: checked now, not at the first frame written
             from ..video.audio import AudioCopy
 
@@ -118,15 +128,60 @@ class DrivingSource:
                     break
                 yield index, t, (smoother(pose, t) if smoother else pose)
             return
-        from . import track_poses
         from .tracking import SubjectTracker
 
         tracker = SubjectTracker(min_score=self.min_score)
-        frames = 0
+        clock, frames, stride = self.clock, 0, self.stride
+
+        def estimate(frame):
+            with clock.timed("pose"):
+                try:
+                    return tracker(self._estimator(frame.image), frame.image.shape[:2])
+                except VunetError:
+                    raise
+                except Exception as e:  # a backend's own failure: one line, not its traceback
+                    raise VunetError(self.path, f"pose estimation failed at frame {frame.index} "
+                                                f"({type(e).__name__}: {e})") from None
+
+        def emit(index, t, pose):
+            if smoother is not None:
+                with clock.timed("retarget", 0):
+                    pose = smoother(pose, t)
+            return index, t, pose
+
+        # With pose.stride N, every Nth frame is posed and the frames between take the
+        # joints interpolated from the posed frames on either side: a look-ahead of at
+        # most N - 1 frames' (index, time), and of one image, the latest (posed when the
+        # clip ends before the next Nth frame).
+        previous = None              # (time, pose) of the last posed frame
+        between: list[tuple] = []    # (index, time) of the frames since, not posed
+        latest = None                # the latest of those frames, image included
         with self.reader:
-            for frame, pose in track_poses(self.reader, self._estimator, smoother, tracker):
+            decoded = iter(self.reader)
+            while True:
+                t = time.perf_counter()
+                try:
+                    frame = next(decoded, None)
+                except (OSError, av.error.FFmpegError) as e:  # what the reader does not tolerate
+                    raise VunetError(self.path, f"decoding failed after frame {frames} "
+                                                f"({getattr(e, 'strerror', None) or e})") from None
+                clock.add("decode", time.perf_counter() - t, int(frame is not None))
+                if frame is None:
+                    break
                 frames += 1
-                yield frame.index, frame.time, pose
+                if stride > 1 and (frames - 1) % stride:
+                    between.append((frame.index, frame.time))
+                    latest = frame
+                    continue
+                pose = estimate(frame)
+                yield from (emit(i, ft, interpolate(previous, (frame.time, pose), ft)) for i, ft in between)
+                between, latest = [], None
+                previous = (frame.time, pose)
+                yield emit(frame.index, frame.time, pose)
+            if between:  # the clip ended between two posed frames: the last one is posed
+                end = (latest.time, estimate(latest))
+                yield from (emit(i, ft, interpolate(previous, end, ft) if ft < end[0] else end[1])
+                            for i, ft in between)
         if not frames:  # said here, or the caller would report a clip with nobody in it
             raise VunetError(self.path, "no frame could be decoded in the selected range (damaged or truncated video)")
 
@@ -134,3 +189,19 @@ class DrivingSource:
         if self._estimator is not None:
             self._estimator.close()
 
+
+
+def interpolate(before: tuple[float, Pose] | None, after: tuple[float, Pose], t: float) -> Pose:
+    """The pose at time t between two posed frames (time, pose): joints seen in both move
+    linearly; a joint seen in one of them only is taken from the nearer one when that is
+    the one that saw it (else missing). Without `before`, `after`'s pose."""
+    if before is None:
+        return after[1]
+    (t0, a), (t1, b) = before, after
+    w = float(np.clip((t - t0) / (t1 - t0), 0.0, 1.0)) if t1 > t0 else 1.0
+    xy = (1 - w) * a.xy + w * b.xy
+    score = (1 - w) * a.score + w * b.score
+    near = a if w < 0.5 else b
+    one_side = np.isnan(xy).any(1)
+    xy[one_side], score[one_side] = near.xy[one_side], near.score[one_side]
+    return Pose(xy.astype(np.float32), score.astype(np.float32))

@@ -69,7 +69,9 @@ class OutputSink:
                 self.path, self.rate, audio_from=self.audio_from,
                 audio_start=time if self.audio_follows_frames else 0.0,
                 overwrite=self.overwrite, crf=self.crf, x264_preset=self.x264_preset)
-        self.writer.write(rgba if self.export.alpha and self.alpha else rgba[..., :3])
+        if self.export.alpha and not self.alpha:
+            rgba = rgba[..., :3]  # an opaque background stays opaque in an export with alpha
+        self.writer.write(rgba)  # (H.264 drops the alpha itself)
 
     def close(self) -> bool:
         """Finish the output; True when it carries sound."""

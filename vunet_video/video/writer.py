@@ -76,14 +76,17 @@ class VideoWriter(AtomicOutput):
     (pass VideoReader.info.rate). audio_from: a file whose first audio stream is copied
     (or transcoded to AAC) trimmed to [audio_start, audio_end) seconds of its video
     timeline, never longer than the video written. A silent audio_from gives a silent video.
-    write(image) takes (H, W, 3) uint8 RGB; the first frame fixes the size.
+    write(image) takes (H, W, 3) uint8 RGB, or (H, W, 4) RGBA whose alpha is dropped (H.264
+    has none; taking the frame as it is saves a copy of every frame); the first frame fixes
+    the size.
     """
 
     suffixes: tuple[str, ...] = VIDEO_OUTPUT_SUFFIXES
     codec = "libx264"
     pix_fmt = "yuv420p"
-    channels = (3,)  # accepted input channel counts
+    channels = (3, 4)  # accepted input channel counts
     even_size = True  # yuv420p chroma subsampling needs even dimensions
+    frame_threads = False  # FFmpeg's frame threads for a codec that has no threads of its own
 
     def __init__(
         self,
@@ -121,7 +124,7 @@ class VideoWriter(AtomicOutput):
         return {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else {}
 
     def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24" if image.shape[2] == 3 else "rgba")
         return frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
 
     # -- writing
@@ -151,6 +154,8 @@ class VideoWriter(AtomicOutput):
         stream = self._container.add_stream(self.codec, rate=self.rate, options=self._stream_options())
         stream.width, stream.height = width, height
         stream.pix_fmt = self.pix_fmt
+        if self.frame_threads:
+            stream.codec_context.thread_type, stream.codec_context.thread_count = "AUTO", 0  # 0: one per core
         # Frame n gets pts n in 1/rate: exact timestamps. The stream's own time base is
         # replaced by the muxer's (1/12288 for 24 fps MP4) once the header is written, so
         # frames are stamped with this fixed one, which the encoder context keeps.

@@ -1,0 +1,243 @@
+"""The pipeline's stage plumbing (vunet_video/stages.py): Prefetch, WriteBehind, StageClock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import make_clip
+from vunet_video.pose.keypoints import Pose
+from vunet_video.stages import Prefetch, StageClock, WriteBehind, profile_lines
+
+
+def test_items_come_in_order_and_the_thread_ends():
+    with Prefetch(iter(range(100)), size=4) as ahead:
+        assert list(ahead) == list(range(100))
+        assert list(ahead) == []  # stays exhausted
+    assert not ahead._thread.is_alive()
+
+
+def test_it_runs_ahead_by_at_most_size_items():
+    produced = []
+
+    def items():
+        for i in range(50):
+            produced.append(i)
+            yield i
+
+    with Prefetch(items(), size=3) as ahead:
+        assert next(ahead) == 0
+        time.sleep(0.3)  # the thread fills the queue, then waits
+        # one taken, 3 queued, at most one more made and waiting to be put
+        assert 4 <= len(produced) <= 5
+
+
+def test_an_error_in_the_thread_is_raised_in_order():
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("broken clip")
+
+    with Prefetch(items(), size=8) as ahead:
+        assert next(ahead) == 1 and next(ahead) == 2
+        with pytest.raises(ValueError, match="broken clip"):
+            next(ahead)
+
+
+def test_close_stops_a_thread_that_is_still_producing():
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    ahead = Prefetch(endless(), size=2)
+    assert next(ahead) == 0
+    ahead.close()
+    assert not ahead._thread.is_alive()
+
+
+# ----------------------------------------------------------------------------- WriteBehind
+
+def test_write_behind_consumes_in_order_and_close_waits():
+    got = []
+
+    def slow(i):
+        time.sleep(0.002)
+        got.append(i)
+
+    behind = WriteBehind(slow, size=3)
+    for i in range(40):
+        behind.put(i)
+    behind.close()
+    assert got == list(range(40))
+    assert not behind._thread.is_alive()
+
+
+def test_write_behind_error_comes_out_of_put_or_close():
+    def failing(i):
+        if i == 5:
+            raise OSError(28, "No space left on device")
+
+    behind = WriteBehind(failing, size=2)
+    with pytest.raises(OSError, match="No space"):
+        for i in range(100):
+            behind.put(i)
+    assert not behind._thread.is_alive()
+
+    behind = WriteBehind(failing, size=100)
+    for i in range(10):
+        behind.put(i)
+    with pytest.raises(OSError, match="No space"):
+        behind.close()
+
+
+def test_write_behind_abort_drops_the_waiting_calls():
+    got = []
+    behind = WriteBehind(lambda i: (time.sleep(0.05), got.append(i)), size=50)
+    for i in range(20):
+        behind.put(i)
+    behind.abort()
+    assert not behind._thread.is_alive()
+    assert len(got) < 20
+
+
+# ----------------------------------------------------------------------------- profile
+
+def test_profile_names_the_bottleneck_and_the_first_frame():
+    clock = StageClock()
+    clock.add("decode", 0.5, 100)
+    clock.add("pose", 1.0, 100)
+    clock.add("render", 3.0, 100)
+    clock.add("compose", 0.5, 100)
+    clock.add("encode", 2.0, 100)
+    clock.first_frame = 0.4
+    lines = profile_lines(clock.summary(100, 4.0))
+    text = "\n".join(lines)
+    assert "bottleneck: the main thread, busy 3.50 s" in text and "biggest stage is render" in text
+    assert "first frame after 0.40 s" in text
+    assert lines[-1] == "end to end: 100 frames in 4.00 s = 25.0 frames/s"
+
+
+# ----------------------------------------------------------------------------- pose.stride
+
+def test_pose_stride_interpolates_between_posed_frames(shared, tmp_path):
+    from vunet_video.pose.driving import DrivingSource
+    from vunet_video.presets import load_settings
+
+    clip = make_clip(shared / "data" / "dev" / "driving" / "musepose_dance.mp4", tmp_path / "c.mp4", 11, 256,
+                     audio=False)
+    runs = {}
+    for stride in (1, 2):
+        settings = load_settings("default", {"pose.stride": stride})
+        source = DrivingSource(clip, settings.pose, settings.smoothing)
+        try:
+            runs[stride] = list(source)
+        finally:
+            source.close()
+        assert source.clock.frames["pose"] == (11 if stride == 1 else 6)  # frames 0, 2, ... 10
+        assert source.clock.frames["decode"] == 11
+    one, two = runs[1], runs[2]
+    assert [(i, t) for i, t, _ in one] == [(i, t) for i, t, _ in two]  # every frame, in order
+    size = np.ptp(np.nan_to_num(one[0][2].xy), axis=0).max()
+    for (_, _, p), (_, _, q) in zip(one, two):
+        seen = p.visible() & q.visible()
+        assert seen.sum() >= 10
+        # interpolated joints stay within a few percent of the person's size of the posed ones
+        assert np.abs(p.xy[seen] - q.xy[seen]).max() < 0.06 * size
+
+
+def test_interpolate_takes_a_joint_seen_once_from_the_nearer_pose():
+    from vunet_video.pose.driving import interpolate
+
+    a = Pose(np.zeros((17, 2), np.float32), np.ones(17, np.float32))
+    b = Pose(np.full((17, 2), 10.0, np.float32), np.ones(17, np.float32))
+    b.xy[3], b.score[3] = np.nan, 0.0
+    mid = interpolate((0.0, a), (1.0, b), 0.25)
+    assert np.allclose(mid.xy[0], 2.5) and np.allclose(mid.xy[3], 0.0)  # joint 3: a's, the nearer
+    late = interpolate((0.0, a), (1.0, b), 0.75)
+    assert np.isnan(late.xy[3]).all() and late.score[3] == 0  # b is nearer and did not see it
+
+
+# ----------------------------------------------------------------------------- a stage fails
+
+STAGE_THREADS = ("driving poses", "encoder")
+
+
+@pytest.fixture(scope="module")
+def fail_media(shared, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fail")
+    return {"clip": make_clip(shared / "data" / "dev" / "driving" / "musepose_dance.mp4", folder / "dance.mp4", 16,
+                              192),
+            "subject": shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg"}
+
+
+def _fail_at(n, error):
+    """A wrapper for a function that raises `error` on its n-th call."""
+    calls = [0]
+
+    def wrap(fn):
+        def wrapped(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == n:
+                raise error
+            return fn(*args, **kwargs)
+        return wrapped
+    return wrap
+
+
+def _inject(stage, monkeypatch):
+    """Make `stage` fail mid-run, the way it can for real."""
+    import av
+
+    import vunet_video.pose.driving as driving
+    import vunet_video.render.full_resolution as full
+    import vunet_video.video.reader as reader
+    import vunet_video.video.writer as writer
+
+    if stage == "decode":  # the decoder hits a corrupt packet
+        original = reader.VideoReader.__iter__
+        passing = _fail_at(6, av.error.InvalidDataError(1094995529, "Invalid data found when processing input"))(
+            lambda frame: frame)
+        monkeypatch.setattr(reader.VideoReader, "__iter__", lambda self: (passing(f) for f in original(self)))
+    elif stage == "pose":  # the pose backend raises
+        make = driving.driving_estimator
+
+        def estimator(settings):
+            est = make(settings)
+            broken = _fail_at(5, RuntimeError("CalculatorGraph::Run() failed"))(est)
+            broken.name, broken.close = est.name, getattr(est, "close", lambda: None)
+            return broken
+        monkeypatch.setattr(driving, "driving_estimator", estimator)
+    elif stage == "render":  # torch runs out of memory
+        monkeypatch.setattr(full.FullResolutionRenderer, "render",
+                            _fail_at(2, RuntimeError("DefaultCPUAllocator: not enough memory"))(
+                                full.FullResolutionRenderer.render))
+    elif stage == "encode":  # the disk fills up
+        monkeypatch.setattr(writer.VideoWriter, "_to_frame",
+                            _fail_at(6, OSError(28, "No space left on device"))(writer.VideoWriter._to_frame))
+
+
+@pytest.mark.parametrize("stage", ["decode", "pose", "render", "encode"])
+def test_a_stage_failing_mid_run_stops_everything_cleanly(stage, fail_media, tiny_weights, tmp_path, monkeypatch,
+                                                          capsys):
+    from vunet_video.cli import main
+
+    _inject(stage, monkeypatch)
+    out = tmp_path / "out.mp4"
+    code = main(["animate", str(fail_media["subject"]), str(fail_media["clip"]), "-o", str(out), "--weights",
+                 str(tiny_weights), "--size", "192", "--finetune-steps", "0", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    named = {"decode": "dance.mp4", "pose": "dance.mp4", "render": "dance.mp4", "encode": "out.mp4"}[stage]
+    assert named in err[0]
+    assert {"decode": "Invalid data", "pose": "CalculatorGraph", "render": "not enough memory",
+            "encode": "No space left"}[stage] in err[0]
+    assert list(tmp_path.iterdir()) == []  # no output, no partial file
+    time.sleep(0.2)
+    assert not [t.name for t in threading.enumerate() if t.name in STAGE_THREADS]

@@ -1,0 +1,232 @@
+"""How `animate`'s stages run at once: three threads joined by bounded queues.
+
+    driving thread   decode -> pose -> smoothing + retarget        (Prefetch)
+    main thread      render (mesh + VUNet) -> compose -> on_frame
+    encoder thread   encode + mux                                   (WriteBehind)
+
+Run one after another, the stages' costs add up; run side by side, the slowest one sets
+the pace. Threads, not processes, because the work in every stage is done by libraries
+that release the GIL while they compute (torch, OpenCV, onnxruntime, MediaPipe's graph,
+FFmpeg's decoder and x264), so two cores are kept busy without copying frames between
+processes (measured: benchmarks/results/pipeline.md).
+
+The queues are bounded, so memory stays flat however long the clip. Items keep their
+order. An exception in a thread comes out in the main thread (at the consumer's next()
+for Prefetch, at the next put() or at close() for WriteBehind), and closing either one
+stops its thread and waits for it: no thread outlives the run that started it.
+
+`StageClock` keeps each stage's busy time, for `animate --profile` and the benchmark.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+class Prefetch(Iterator[T]):
+    """`items` iterated ahead in a thread of its own, at most `size` items ahead."""
+
+    def __init__(self, items: Iterable[T], size: int = 8, name: str = "prefetch"):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        """Put unless stopped (checked while the queue is full); False when stopped."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put((_DONE, e))
+            return
+        self._put((_DONE, None))
+
+    def __next__(self) -> T:
+        item, error = self._queue.get()
+        if item is _DONE:
+            self._queue.put((_DONE, error))  # stays done
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the item it is working on) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "Prefetch[T]":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class WriteBehind:
+    """`consume(*args)` called in a thread of its own for every `put(*args)`, in order, with
+    at most `size` calls waiting.
+
+    The first exception `consume` raises stops the thread; it is raised again by the next
+    put() or by close(). close() waits until everything put has been consumed; abort()
+    drops what is still waiting and waits only for the call in progress.
+    """
+
+    def __init__(self, consume: Callable[..., None], size: int = 8, name: str = "write-behind"):
+        self._consume = consume
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            args = self._queue.get()
+            if args is _DONE or self._stop.is_set():
+                return
+            try:
+                self._consume(*args)
+            except BaseException as e:  # raised in the main thread
+                self._error = e
+                self._stop.set()
+                return
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, *args) -> None:
+        """Hand one call to the thread (waits while `size` are waiting already)."""
+        while True:
+            self._raise()
+            if self._stop.is_set():
+                raise RuntimeError("WriteBehind.put() after close() or abort()")
+            try:
+                self._queue.put(args, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait for every call put so far; raises the thread's exception, if any."""
+        if self._thread.is_alive():
+            while True:  # the thread may have stopped on an error with the queue full
+                try:
+                    self._queue.put(_DONE, timeout=0.1)
+                    break
+                except queue.Full:
+                    if not self._thread.is_alive():
+                        break
+            self._thread.join()
+        self._stop.set()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop the waiting calls and wait for the one in progress (no exception)."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self._queue.put_nowait(_DONE)
+        except queue.Full:
+            pass
+        self._thread.join()
+        self._error = None
+
+
+class StageClock:
+    """Busy seconds and frame counts per stage, and the time the first frame was ready.
+
+    Each stage is timed only by the thread that runs it. `since` is the run's start.
+    """
+
+    def __init__(self):
+        self.since = time.perf_counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.frames: dict[str, int] = defaultdict(int)
+        self.first_frame: float | None = None  # seconds from `since` to the first frame handed to the encoder
+
+    @contextmanager
+    def timed(self, stage: str, frames: int = 1):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - t, frames)
+
+    def add(self, stage: str, seconds: float, frames: int = 1) -> None:
+        self.seconds[stage] += seconds
+        self.frames[stage] += frames
+
+    def mark_first_frame(self) -> None:
+        if self.first_frame is None:
+            self.first_frame = time.perf_counter() - self.since
+
+    # -- the report
+
+    def summary(self, frames: int, wall: float) -> dict:
+        """The figures `profile_lines` prints, as plain numbers (AnimationResult.profile)."""
+        return {"frames": frames, "wall": wall, "first_frame": self.first_frame,
+                "stages": {stage: self.seconds.get(stage, 0.0) for stage in STAGES if stage in self.seconds}}
+
+
+# The stages in pipeline order, with what each covers, and the thread each runs in.
+STAGES = {
+    "subject": ("subject encoding and fine-tune (once per run)", "main"),
+    "decode": ("decoding the driving video", "driving"),
+    "pose": ("pose estimation + subject tracking", "driving"),
+    "retarget": ("smoothing + retargeting", "driving"),
+    "render": ("body mesh + VUNet decoder + join", "main"),
+    "compose": ("compositing over the background", "main"),
+    "encode": ("encoding + muxing (with the flush at the end)", "encoder"),
+}
+
+
+def profile_lines(summary: dict) -> list[str]:
+    """Where a run's time went: per stage busy time and rate, per thread load, the
+    bottleneck, time to the first frame and the end-to-end rate."""
+    frames, wall, stages = summary["frames"], summary["wall"], summary["stages"]
+    lines = [f"{'stage':<10} {'thread':<8} {'busy s':>7} {'frames/s':>9} {'of wall':>8}  what"]
+    busy: dict[str, float] = defaultdict(float)
+    for stage, seconds in stages.items():
+        what, thread = STAGES[stage]
+        rate = f"{frames / seconds:9.1f}" if seconds > 0 and stage != "subject" else f"{'':9}"
+        lines.append(f"{stage:<10} {thread:<8} {seconds:7.2f} {rate} {100 * seconds / max(wall, 1e-9):7.0f}%  {what}")
+        if stage != "subject":
+            busy[thread] += seconds
+    if busy:
+        thread, seconds = max(busy.items(), key=lambda kv: kv[1])
+        top = max((s for s in stages if STAGES[s][1] == thread and s != "subject"), key=stages.get)
+        lines.append(f"bottleneck: the {thread} thread, busy {seconds:.2f} s of the {wall:.2f} s run "
+                     f"({100 * seconds / max(wall, 1e-9):.0f}%); its biggest stage is {top}")
+    first = summary.get("first_frame")
+    if first is not None:
+        lines.append(f"first frame after {first:.2f} s" + (f" (of which subject encoding {stages['subject']:.2f} s)"
+                                                           if "subject" in stages else ""))
+    lines.append(f"end to end: {frames} frames in {wall:.2f} s = {frames / max(wall, 1e-9):.1f} frames/s")
+    return lines
