@@ -67,7 +67,7 @@ class TunedCache:
     """Tuned weights of the `keep` most recently used subjects, one safetensors file each
     (full precision, about 30 MB for the shipped model), in `folder`/finetune."""
 
-    VERSION = b"vunet-video tuned weights 1"  # part of every key: bump when the tune changes
+    VERSION = b"vunet-video tuned weights 2"  # part of every key: bump when the tune changes
 
     def __init__(self, folder: str | Path | None = None, keep: int = 10):
         self.folder = Path(folder or cache_dir()) / "finetune"
@@ -161,7 +161,10 @@ def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.n
         views.append((image, msk, pose, appearance_input(image, pose, model.cfg.part_size)))
 
     device = next(model.parameters()).device
-    tuned = copy.deepcopy(model).train()
+    # channels_last whatever the layout of `model` (a bf16 Synthesizer keeps its model so):
+    # the fast path with bf16 autocast on a CPU, and one layout, so that the same subject
+    # gives the same tuned weights however the model was held.
+    tuned = copy.deepcopy(model).to(memory_format=torch.channels_last).train()
     for p in tuned.shape_up.parameters():
         p.requires_grad_(False)
     trainable = [p for p in tuned.parameters() if p.requires_grad]

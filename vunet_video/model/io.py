@@ -32,6 +32,26 @@ def resolve_device(name: str | None = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 runs natively on `device`: any CUDA GPU with bf16, or a CPU with the
+    AVX-512 BF16 or AMX instructions (read from /proc/cpuinfo; elsewhere assumed not).
+    Emulated bf16 is slower than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: str | torch.device) -> bool:
+    """model.precision ("auto", "fp32", "bf16") on `device` -> whether to decode in bf16."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
 def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half: bool = False) -> None:
     """Write `model` to `path` all or nothing, replacing any file there; `half` stores fp16
     (half the size, for shipping)."""
