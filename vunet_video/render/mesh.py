@@ -50,6 +50,7 @@ import numpy as np
 
 from ..pose.keypoints import INDEX as J
 from ..pose.keypoints import MIN_SCORE, Pose
+from .compose import mix
 
 # Bones, in the order of the transform table. Segments are (start joint, end joint).
 TORSO, HEAD = 0, 1
@@ -554,7 +555,7 @@ class BodyMesh:
             texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
             # Each layer over the ones drawn before it. Colour is blended as a straight
-            # value (cv2's blend: several times faster than premultiplied numpy); the first
+            # value (an 8-bit blend: several times faster than premultiplied numpy); the first
             # layer's colour is straight under its soft edge too, so an edge pixel does
             # not fade to black.
             sub = np.s_[sy0 - v0:sy1 - v0, sx0 - u0:sx1 - u0]
@@ -562,9 +563,8 @@ class BodyMesh:
             if k == 0:  # nothing below yet
                 rgb[sub], cov[sub] = colour, c
                 continue
-            keep = 1.0 - c
-            rgb[sub] = cv2.blendLinear(colour, rgb[sub], c, keep)
-            cov[sub] = cv2.add(c, cv2.multiply(keep, cov[sub]))
+            rgb[sub] = mix(colour, rgb[sub], np.ascontiguousarray(texel[..., 3]))
+            cov[sub] = cv2.add(c, cv2.multiply(1.0 - c, cov[sub]))
         trust = self._trust((u0, v0, u1, v1), rasters, view)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
 
