@@ -1,22 +1,25 @@
-"""Benchmark `animate` end to end: frames/s, per-stage throughput, and peak memory.
+"""Benchmark `animate` end to end: frames/s, per-stage busy time, the I/O floor, first frame, memory.
 
-    python benchmarks/pipeline.py [--video PATH ...] [--frames N] [--subject PHOTO] [--out FILE]
+    python benchmarks/pipeline.py [--video PATH ...] [--seconds S] [--subject PHOTO] [--size 1280] [--out FILE]
 
-Default settings (vunet_video/presets/default.toml) with the shipped model (weights/vunet_128.safetensors;
-when it is missing, a randomly initialised VUNetConfig(base_channels=16) stands in and the
-report says so: the network's cost depends on its shape, not on its training). Each run is
-a fresh subprocess, so its peak RSS (getrusage ru_maxrss) is its own:
+The default preset with the shipped model, the output at a 1280 px longer side (the 720p
+class), on each of the four dev driving clips (`../shared/data/dev/driving/`). Every run
+is a fresh subprocess, so its peak RSS (getrusage ru_maxrss) is its own. Per clip:
 
-* the driving clip (first N frames with --frames), rendered with `Animator.animate`, the
-  real pipeline in one streaming pass. Its stages are timed by wrapping the building
-  blocks it calls (video reader, pose estimator + tracker, One Euro smoother, retargeter,
-  Synthesizer.render or, for render.detail "photo", FullResolutionRenderer.render, temporal
-  filter + compositor, video writer) with stopwatches;
-  pipeline.py itself is unchanged. The run checks that every stage saw every frame, so a
-  change inside the pipeline that bypasses a wrapper is an error here, not a silent zero.
-* the same clip looped 10 times (re-encoded into a temp file with the project's own
-  reader and writer, sound dropped): RSS sampled during the run and the peak show that
-  memory does not grow with the clip's length.
+* end to end: `Animator.animate` writing an .mp4 (decode, pose, render, compose, encode,
+  sound), with the pipeline's own per-stage busy times (`AnimationResult.profile`, the
+  figures `animate --profile` prints) and its time to the first frame. The subject is
+  encoded (and its fine-tune read from a warm cache) before the timing starts;
+* the same with the settings the default preset had before this benchmark's issue
+  (fp32 decoder, the pose on every frame, x264 "medium"), in the same code: what the
+  settings alone buy;
+* the I/O floor: decoding the clip and encoding the same frames at the output size with the
+  default H.264 settings, nothing else (decode in a thread beside the encoder, as the
+  pipeline does).
+
+Once, with the first clip: time to the first frame from the photo, with the fine-tune
+computed (an empty cache) and read from the cache; and memory: the clip looped 10 times
+(re-encoded into a temp file, sound dropped), RSS sampled while frames are written.
 
 Nothing is asserted about speed; the results go to benchmarks/results/pipeline.md.
 """
@@ -29,229 +32,85 @@ import json
 import math
 import os
 import platform
-import shutil
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ["VUNET_SHARED"]) if os.environ.get("VUNET_SHARED") else REPO.parent / "shared"
-DEFAULT_VIDEO = SHARED / "data" / "dev" / "driving" / "unianimate_source_video.mp4"
+DRIVING = sorted((SHARED / "data" / "dev" / "driving").glob("*.mp4"))
 DEFAULT_SUBJECT = SHARED / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg"
 LOOPS = 10
-
-# (key, label) in pipeline order
-STAGES = [
-    ("decode", "decode (video reader)"),
-    ("pose", "pose (estimator + subject tracker)"),
-    ("smooth_retarget", "smoothing + retarget"),
-    ("render", "render (stickman + VUNet decoder; photo path: + body mesh and join)"),
-    ("compose", "compose (temporal filter + compositing)"),
-    ("encode", "encode (H.264 + mux)"),
-]
+# The default preset's settings before issue 11, for the "settings before" row.
+BEFORE = {"model.precision": "fp32", "pose.stride": 1, "output.x264_preset": "medium"}
 
 
 # ----------------------------------------------------------------------------- child: one run
-
-class Stopwatch:
-    """Seconds and item counts per stage."""
-
-    def __init__(self):
-        self.seconds = defaultdict(float)
-        self.items = defaultdict(int)
-
-    def add(self, stage: str, since: float, items: int = 1) -> None:
-        self.seconds[stage] += time.perf_counter() - since
-        self.items[stage] += items
-
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _instrument(animator, watch: Stopwatch, subject) -> None:
-    """Wrap the building blocks `Animator.animate` calls with stopwatches. The pipeline
-    imports them from their modules at call time, so replacing the module attributes
-    (in this throwaway process) reaches them."""
-    import vunet_video.pose.driving as driving_mod
-    import vunet_video.pose.smoothing as smoothing_mod
-    import vunet_video.pose.tracking as tracking_mod
-    import vunet_video.render.compose as compose_mod
-    import vunet_video.render.retarget as retarget_mod
-    import vunet_video.video as video_pkg
-    import vunet_video.video.writer as writer_mod
-
-    class TimedReader(video_pkg.VideoReader):
-        def __iter__(self):
-            frames = super().__iter__()
-            while True:
-                t = time.perf_counter()
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    watch.add("decode", t, 0)
-                    return
-                watch.add("decode", t)
-                yield frame
-
-    class TimedEstimator:
-        def __init__(self, estimator):
-            self.estimator, self.name = estimator, estimator.name
-
-        def __call__(self, image):
-            t = time.perf_counter()
-            people = self.estimator(image)
-            watch.add("pose", t)
-            return people
-
-        def close(self):
-            getattr(self.estimator, "close", lambda: None)()
-
-    driving_estimator = driving_mod.driving_estimator
-    driving_mod.driving_estimator = lambda pose: TimedEstimator(driving_estimator(pose))
-
-    def timed_calls(cls, stage: str, count: bool = True):
-        class Timed(cls):
-            def __init__(self, *args, **kwargs):
-                t = time.perf_counter()
-                super().__init__(*args, **kwargs)
-                watch.add(stage, t, 0)
-
-            def __call__(self, *args, **kwargs):
-                t = time.perf_counter()
-                out = super().__call__(*args, **kwargs)
-                watch.add(stage, t, int(count))
-                return out
-        Timed.__name__ = cls.__name__
-        return Timed
-
-    # The tracker's time goes with the estimator's (both are "pose"); counted once per frame
-    # by the estimator.
-    tracking_mod.SubjectTracker = timed_calls(tracking_mod.SubjectTracker, "pose", count=False)
-    smoothing_mod.PoseSmoother = timed_calls(smoothing_mod.PoseSmoother, "smooth")
-    retarget_mod.Retargeter = timed_calls(retarget_mod.Retargeter, "retarget")
-    retarget_mod.FrameFit = timed_calls(retarget_mod.FrameFit, "retarget")
-    compose_mod.TemporalFilter = timed_calls(compose_mod.TemporalFilter, "compose", count=False)
-
-    class TimedCompositor(compose_mod.Compositor):
-        """A frame is composited by __call__ (the 128 px path, which calls paste itself) or
-        by paste alone (the photo path): each frame counted once."""
-        inside = False
-
-        def __call__(self, *args, **kwargs):
-            t = time.perf_counter()
-            self.inside = True
-            try:
-                return super().__call__(*args, **kwargs)
-            finally:
-                self.inside = False
-                watch.add("compose", t)
-
-        def paste(self, *args, **kwargs):
-            if self.inside:
-                return super().paste(*args, **kwargs)
-            t = time.perf_counter()
-            out = super().paste(*args, **kwargs)
-            watch.add("compose", t)
-            return out
-
-    compose_mod.Compositor = TimedCompositor
-
-    # render.detail "photo": the mesh, the decoder and the join of the two, per batch.
-    import vunet_video.render.full_resolution as full_mod
-
-    class TimedFullResolution(full_mod.FullResolutionRenderer):
-        def render(self, targets, *args, **kwargs):
-            t = time.perf_counter()
-            out = super().render(targets, *args, **kwargs)
-            watch.add("render", t, len(targets))
-            return out
-
-    full_mod.FullResolutionRenderer = TimedFullResolution
-
-    class TimedWriter(writer_mod.VideoWriter):
-        def write(self, image):
-            t = time.perf_counter()
-            super().write(image)
-            watch.add("encode", t)
-
-        def close(self):
-            t = time.perf_counter()
-            super().close()  # flushes the frames x264 holds for its look-ahead
-            watch.add("encode", t, 0)
-
-    video_pkg.VideoReader = TimedReader
-    writer_mod.VideoWriter = TimedWriter
-
-    # The subject's own Synthesizer renders (the fine-tuned copy, or the Animator's).
-    synth = subject.synth or animator.synth
-    render = synth.render
-
-    def timed_render(latents, poses, *args, **kwargs):
-        t = time.perf_counter()
-        out = render(latents, poses, *args, **kwargs)
-        watch.add("render", t, len(poses))
-        return out
-
-    synth.render = timed_render
-
-
-def run_child(spec: dict) -> dict:
-    """One measured `animate` run (in its own process); returns the figures as a dict."""
+def run_animate(spec: dict) -> dict:
+    """One `animate` run (in its own process): figures as a dict."""
     import torch
 
     from vunet_video.pipeline import Animator
-    from vunet_video.video import probe
 
-    # A cache of its own, empty: the one-off fine-tune is measured, not read from the
-    # user's cache of tuned weights.
-    os.environ["VUNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="vunet-bench-cache-")
+    os.environ["VUNET_CACHE_DIR"] = spec["cache"]
+    overrides = {"render.size": spec["size"], **spec.get("overrides", {})}
     t = time.perf_counter()
-    animator = Animator(spec["weights"])  # preset "default"
+    animator = Animator(spec["weights"], **overrides)
     load_s = time.perf_counter() - t
-    t = time.perf_counter()
-    subject = animator.encode_subject(spec["subject"])
-    encode_s = time.perf_counter() - t
-
-    watch = Stopwatch()
-    _instrument(animator, watch, subject)
-    info = probe(spec["video"])
-    end = spec["frames"] / info.fps if spec["frames"] else None
+    subject = spec["subject"]
+    if not spec.get("photo_in_run"):  # the subject ready before the timing (the usual case: a cached tune)
+        subject = animator.encode_subject(subject)
     rss = []
 
     def on_frame(index, time_s, rgba):
         rss.append(_rss_bytes())
 
+    end = spec["seconds"] or None
     with tempfile.TemporaryDirectory() as tmp:
         result = animator.animate(subject, spec["video"], Path(tmp) / "out.mp4", end=end, on_frame=on_frame)
-    frames = result.frames
-    # Every stage sees every frame once, except the retargeter, which skips frames without
-    # a usable person (they hold the last pose).
-    seen = {"decode": watch.items["decode"], "pose": watch.items["pose"], "render": watch.items["render"],
-            "compose": watch.items["compose"], "encode": watch.items["encode"],
-            "smooth": watch.items["smooth"] if animator.settings.smoothing.enabled else frames}
-    missed = {k: v for k, v in seen.items() if v != frames}
-    if watch.items["retarget"] + result.held_frames < frames:  # a frame can be retargeted, then held
-        missed["retarget"] = watch.items["retarget"]
-    if missed:
-        raise SystemExit(f"instrumentation saw {missed} of {frames} frames: the pipeline's internals changed; "
-                         "update benchmarks/pipeline.py")
-    shutil.rmtree(os.environ["VUNET_CACHE_DIR"], ignore_errors=True)
-    stages = {k: watch.seconds[k] for k in ("decode", "pose", "render", "compose", "encode")}
-    stages["smooth_retarget"] = watch.seconds["smooth"] + watch.seconds["retarget"]
     return {
-        "frames": frames, "size": list(result.frame_size), "fps": result.fps, "held": result.held_frames,
-        "animate_s": result.seconds, "load_s": load_s, "encode_subject_s": encode_s, "stages": stages,
+        "frames": result.frames, "size": list(result.frame_size), "fps": result.fps, "held": result.held_frames,
+        "animate_s": result.seconds, "load_s": load_s, "profile": result.profile,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # kB on Linux
         "rss_samples": [rss[min(len(rss) - 1, max(0, math.ceil(q * len(rss)) - 1))] for q in (0.1, 0.5, 1.0)],
-        "backend": animator.settings.pose.backend, "device": str(animator.synth.device),
-        "torch_threads": torch.get_num_threads(), "batch_size": animator.settings.render.batch_size,
+        "device": str(animator.synth.device), "bf16": animator.synth.bf16, "torch_threads": torch.get_num_threads(),
+        "settings": {k: getattr(getattr(animator.settings, k.split(".")[0]), k.split(".")[1])
+                     for k in ("pose.backend", "pose.stride", "model.precision", "output.x264_preset", "output.crf",
+                               "render.batch_size", "model.finetune_steps")},
     }
+
+
+def run_floor(spec: dict) -> dict:
+    """Decode the clip and encode its frames at the output size with the default H.264
+    settings, nothing else; frames/s."""
+    import cv2
+
+    from vunet_video.presets import load_settings
+    from vunet_video.stages import Prefetch
+    from vunet_video.video import VideoReader, VideoWriter
+
+    out = load_settings("default", {}).output
+    w, h = spec["out_size"]
+    t = time.perf_counter()
+    frames = 0
+    with tempfile.TemporaryDirectory() as tmp, VideoReader(spec["video"], end=spec["seconds"] or None) as reader:
+        writer = VideoWriter(Path(tmp) / "floor.mp4", reader.info.rate, crf=out.crf, preset=out.x264_preset)
+        with Prefetch(iter(reader), 8, "decode") as decoded:
+            for frame in decoded:
+                writer.write(cv2.resize(frame.image, (w, h), interpolation=cv2.INTER_LINEAR))
+                frames += 1
+        writer.close()
+    seconds = time.perf_counter() - t
+    return {"frames": frames, "seconds": seconds}
 
 
 # ----------------------------------------------------------------------------- parent
@@ -263,17 +122,16 @@ def _measure(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _looped(video: Path, frames: int, loops: int, folder: Path) -> Path:
-    """The clip's first `frames` frames (0 = all) `loops` times over, re-encoded (no sound)."""
+def _looped(video: Path, seconds: float, loops: int, folder: Path) -> Path:
+    """The clip's first `seconds` (0 = all) `loops` times over, re-encoded (no sound)."""
     from vunet_video.video import VideoReader, VideoWriter
 
     reader = VideoReader(video)
-    end = frames / reader.info.fps if frames else None
     out = folder / f"{video.stem}_x{loops}.mp4"
     writer = VideoWriter(out, reader.info.rate, crf=18, preset="veryfast")
     try:
         for _ in range(loops):
-            with VideoReader(video, end=end) as part:
+            with VideoReader(video, end=seconds or None) as part:
                 for frame in part:
                     writer.write(frame.image)
         writer.close()
@@ -333,85 +191,129 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def _report(runs: list[tuple[Path, dict, dict]], weights_note: str, subject: Path, frames_arg: int) -> str:
-    first = runs[0][1]
-    lines = ["# Pipeline benchmark: `animate` at the default settings", "",
-             "Made by `python benchmarks/pipeline.py" + (f" --frames {frames_arg}" if frames_arg else "") + "`.", ""]
+def _rate(run: dict) -> float:
+    return run["frames"] / run["animate_s"]
+
+
+def _stage_rows(run: dict) -> list[str]:
+    from vunet_video.stages import STAGES
+
+    stages, n, wall = run["profile"]["stages"], run["frames"], run["animate_s"]
+    rows = []
+    for stage, (what, thread) in STAGES.items():
+        if stage in stages and stage != "subject":
+            s = stages[stage]
+            rows.append(f"| {stage}: {what} | {thread} | {s:.2f} | {n / s if s else float('inf'):.1f} | "
+                        f"{100 * s / wall:.0f}% |")
+    return rows
+
+
+def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
+    first = runs[0]["after"]
+    lines = ["# Pipeline benchmark: `animate` at the default preset, 720p-class output", "",
+             "Made by `python benchmarks/pipeline.py`" + (f" --seconds {args.seconds:g}" if args.seconds else "")
+             + ".", ""]
     lines += _machine()
-    lines += [f"- model: {weights_note}",
-              f"- settings: vunet_video/presets/default.toml (pose backend {first['backend']}, model device {first['device']}, "
-              f"decoder batch {first['batch_size']}, torch threads {first['torch_threads']})",
-              f"- subject: `{subject.name}`; output at the photo's size, {first['size'][0]}x{first['size'][1]}", ""]
-    for video, short, long in runs:
-        n = short["frames"]
-        total = short["animate_s"]
-        lines += [f"## {video.name}: {n} frames", "",
-                  f"End to end (`Animator.animate`, decode to finished MP4): **{n / total:.2f} frames/s** "
-                  f"({total:.1f} s for {n} frames at {short['fps']:g} fps, i.e. {total / (n / short['fps']):.1f}x "
-                  f"the clip's duration). One-offs: model load {short['load_s']:.1f} s, subject encoding "
-                  f"with its fine-tune {short['encode_subject_s']:.1f} s.", "",
-                  "Per stage, timed inside that same streaming pass (each stage's own time; frames/s = frames / "
-                  "that time, i.e. the rate the stage alone would sustain):", "",
-                  "| stage | seconds | frames/s | share of the run |", "| --- | ---: | ---: | ---: |"]
-        timed = 0.0
-        for key, label in STAGES:
-            s = short["stages"][key]
-            timed += s
-            lines.append(f"| {label} | {s:.2f} | {n / s if s > 0 else float('inf'):.1f} | {100 * s / total:.0f}% |")
-        other = total - timed
-        if other >= 0:
-            lines.append(f"| other (batching, person boxes, checks, opening the input) | {other:.2f} | | "
-                         f"{100 * other / total:.0f}% |")
-        else:  # the driving side (decode, pose, smoothing, retarget) runs in a thread of its own
-            lines.append(f"| overlap: stage time beyond the wall time (decode and pose run in a thread beside "
-                         f"render, compose and encode) | {other:.2f} | | {100 * other / total:.0f}% |")
-        lines += [f"| **end to end** | {total:.2f} | {n / total:.2f} | 100% |", ""]
-        if short["held"]:
-            lines += [f"{short['held']} frame(s) had no usable driving person and held the last pose.", ""]
-        lines += ["Memory (peak RSS of a fresh process per run, `ru_maxrss`; RSS sampled while frames are "
-                  "written, at 10%, 50% and 100% of the run):", "",
-                  "| run | frames | end-to-end frames/s | RSS at 10% | at 50% | at 100% | peak RSS |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for name, r in (("the clip", short), (f"the clip looped {LOOPS}x", long)):
-            a, b, c = r["rss_samples"]
-            lines.append(f"| {name} | {r['frames']} | {r['frames'] / r['animate_s']:.2f} | {_mib(a)} | {_mib(b)} | "
-                         f"{_mib(c)} | {_mib(r['peak_rss'])} |")
-        growth = long["peak_rss"] - short["peak_rss"]
-        lines += ["", f"Peak RSS for {LOOPS}x the frames: {'+' if growth >= 0 else ''}{_mib(growth)} "
-                  f"({100 * growth / short['peak_rss']:+.1f}%): memory does not grow with the clip's length "
-                  "when this stays within a few percent.", ""]
+    cfg = first["settings"]
+    lines += [f"- model: {weights_note}; decoder on {first['device']} in {'bf16' if first['bf16'] else 'fp32'}, "
+              f"torch threads {first['torch_threads']}",
+              f"- settings: the default preset (`vunet_video/presets/default.toml`: " +
+              ", ".join(f"{k} {v}" for k, v in cfg.items()) + f") with render.size {args.size}",
+              f"- subject: `{args.subject.name}`, output {first['size'][0]}x{first['size'][1]}; the subject is encoded "
+              "before each timed run (its fine-tune read from the cache: first-frame times from the photo are below)",
+              f"- settings before: the same code with {', '.join(f'{k} {v}' for k, v in BEFORE.items())} "
+              "(the default preset's values before issue 11)", ""]
+    lines += ["## End to end, per clip", "",
+              "| clip | frames | clip fps | end to end frames/s | x real time | I/O floor frames/s | of the floor | "
+              "first frame | settings before: frames/s |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in runs:
+        a, b, f = r["after"], r["before"], r["floor"]
+        floor = f["frames"] / f["seconds"]
+        lines.append(f"| {r['video']} | {a['frames']} | {a['fps']:g} | **{_rate(a):.1f}** | {_rate(a) / a['fps']:.2f} | "
+                     f"{floor:.1f} | {_rate(a) / floor:.2f} | {a['profile']['first_frame']:.2f} s | {_rate(b):.1f} |")
+    mean = sum(_rate(r["after"]) for r in runs) / len(runs)
+    lines += ["", f"Mean over the clips: {mean:.1f} frames/s end to end "
+              f"({sum(_rate(r['before']) for r in runs) / len(runs):.1f} with the settings before); "
+              f"{sum(_rate(r['after']) / (r['floor']['frames'] / r['floor']['seconds']) for r in runs) / len(runs):.2f} "
+              "of the I/O floor.", ""]
+    for r in runs:
+        lines += [f"### {r['video']}: where the time went", "",
+                  "Busy seconds per stage, as `animate --profile` prints them (stages in different threads overlap, "
+                  "so the shares add up to more than 100%):", "",
+                  "| stage | thread | busy s | frames/s alone | of the wall time |", "| --- | --- | ---: | ---: | ---: |"]
+        lines += _stage_rows(r["after"])
+        lines += [f"| **end to end** | | {r['after']['animate_s']:.2f} | {_rate(r['after']):.1f} | 100% |", "",
+                  "The same clip with the settings before:", "",
+                  "| stage | thread | busy s | frames/s alone | of the wall time |", "| --- | --- | ---: | ---: | ---: |"]
+        lines += _stage_rows(r["before"])
+        lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_rate(r['before']):.1f} | 100% |", ""]
+    lines += ["## Time to the first output frame, from the photo", "",
+              f"`animate` given the photo itself ({args.subject.name}, {runs[0]['video']}): model load, subject "
+              "pose and mask, fine-tune, plate and mesh, then the first frame.", "",
+              "| fine-tune | model load | first frame after | of which subject encoding | end to end frames/s |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for label, r in (("computed (empty cache)", once["cold"]), ("read from the cache (same photo again)", once["warm"])):
+        p = r["profile"]
+        lines.append(f"| {label} | {r['load_s']:.1f} s | {p['first_frame']:.1f} s | {p['stages'].get('subject', 0):.1f} s "
+                     f"| {_rate(r):.1f} |")
+    short, long = once["short"], once["long"]
+    lines += ["", "## Memory", "",
+              "Peak RSS of a fresh process per run (`ru_maxrss`), and RSS sampled while frames are written, at 10%, "
+              "50% and 100% of the run:", "",
+              "| run | frames | end-to-end frames/s | RSS at 10% | at 50% | at 100% | peak RSS |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in ((f"{runs[0]['video']}", short), (f"the same looped {LOOPS}x", long)):
+        a, b, c = r["rss_samples"]
+        lines.append(f"| {name} | {r['frames']} | {_rate(r):.1f} | {_mib(a)} | {_mib(b)} | {_mib(c)} | "
+                     f"{_mib(r['peak_rss'])} |")
+    growth = long["peak_rss"] - short["peak_rss"]
+    lines += ["", f"Peak RSS for {LOOPS}x the frames: {'+' if growth >= 0 else ''}{_mib(growth)} "
+              f"({100 * growth / short['peak_rss']:+.1f}%).", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--video", type=Path, action="append", help="driving video (repeatable); default: the "
-                    "unianimate dev clip")
-    ap.add_argument("--frames", type=int, default=0, help="use the first N frames (0 = all)")
+    ap.add_argument("--video", type=Path, action="append", help="driving video (repeatable); default: the four "
+                    "dev clips")
+    ap.add_argument("--seconds", type=float, default=0, help="use the first S seconds of each clip (0 = all)")
     ap.add_argument("--subject", type=Path, default=DEFAULT_SUBJECT, help="subject photo")
+    ap.add_argument("--size", type=int, default=1280, help="output longer side (render.size)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "pipeline.md")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_child(json.loads(args.child))))
+        spec = json.loads(args.child)
+        print(json.dumps(run_floor(spec) if spec.get("floor") else run_animate(spec)))
         return
-    videos = args.video or [DEFAULT_VIDEO]
+    videos = args.video or DRIVING
     for path in videos + [args.subject]:
         if not path.is_file():
             sys.exit(f"{path}: no such file")
-    runs = []
+    runs, once = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         weights, note = _weights(Path(tmp))
+        warm_cache = str(Path(tmp) / "cache-warm")
+        base = {"weights": weights, "subject": str(args.subject), "size": args.size, "seconds": args.seconds,
+                "cache": warm_cache}
+        # Time to the first frame from the photo: an empty cache, then the same photo again.
+        once["cold"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
+        once["warm"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
+        print(f"first frame: {once['cold']['profile']['first_frame']:.1f} s cold, "
+              f"{once['warm']['profile']['first_frame']:.1f} s from the cache", file=sys.stderr)
         for video in videos:
-            spec = {"weights": weights, "subject": str(args.subject), "video": str(video), "frames": args.frames}
-            print(f"{video.name}: measuring {args.frames or 'all'} frames ...", file=sys.stderr)
-            short = _measure(spec)
-            print(f"{video.name}: {short['frames'] / short['animate_s']:.2f} frames/s; making the {LOOPS}x clip ...",
-                  file=sys.stderr)
-            looped = _looped(video, args.frames, LOOPS, Path(tmp))
-            long = _measure(spec | {"video": str(looped), "frames": 0})
-            runs.append((video, short, long))
-    text = _report(runs, note, args.subject, args.frames)
+            spec = base | {"video": str(video)}
+            after = _measure(spec)
+            before = _measure(spec | {"overrides": BEFORE})
+            floor = _measure(spec | {"floor": True, "out_size": after["size"]})
+            runs.append({"video": video.name, "after": after, "before": before, "floor": floor})
+            print(f"{video.name}: {_rate(after):.1f} frames/s (settings before {_rate(before):.1f}; I/O floor "
+                  f"{floor['frames'] / floor['seconds']:.1f})", file=sys.stderr)
+        once["short"] = runs[0]["after"]
+        looped = _looped(videos[0], args.seconds, LOOPS, Path(tmp))
+        once["long"] = _measure(base | {"video": str(looped), "seconds": 0})
+    text = _report(runs, once, note, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
     print(text)

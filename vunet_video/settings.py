@@ -61,6 +61,7 @@ def _export_names() -> tuple[str, ...]:
 class ModelSettings:
     weights: str = field(metadata={"path": True})     # "" = $VUNET_WEIGHTS, else the shipped weights
     device: str = field(metadata=_choices("auto", "cpu", "cuda"))
+    precision: str = field(metadata=_choices("auto", "fp32", "bf16"))  # of the decoder; auto = bf16 where native
     finetune_steps: int = field(metadata=_range(0, 100_000))
     finetune_cache: bool  # keep tuned weights per subject in the user's cache folder (model/finetune.py)
 
@@ -71,6 +72,7 @@ class PoseSettings:
     det_model: str = field(metadata={"path": True})
     pose_model: str = field(metadata={"path": True})
     min_score: float = field(metadata=_range(0.0, 1.0))
+    stride: int = field(metadata=_range(1, 8))  # pose every Nth driving frame, interpolate between
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,346 @@
+"""Each stage's cheaper settings against its default, with the quality figure behind the choice.
+
+    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,exports]
+
+Four measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
+driving clips (`../shared/data/dev/driving/`) and a dev subject:
+
+* encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
+  1280 px longer side: ms per frame (one encoder, its own threads), bitrate, and SSIM of the
+  decoded video against the frames given (luma, Gaussian 11 px window).
+* pose: `pose.stride` 1 (every frame posed), 2 and 3 (joints between interpolated), on
+  the dev clips through the real DrivingSource (tracking and One Euro smoothing included):
+  pose-stage ms per frame, and PCK of each against stride 1 at 0.05 and 0.1 of the
+  person's box (joints seen in stride 1's pose), with the mean joint distance in % of it.
+* precision: the decoder in fp32 and in bf16 (autocast + channels_last) in the real
+  `animate` (render.detail "photo", fine-tune as in the default preset): SSIM of bf16's
+  output frames against fp32's inside the person's box, and pose fidelity of each
+  (MediaPipe on the output frames against the target pose, mean limb-angle error, as
+  benchmarks/full_resolution.py measures it), with the render stage's ms per frame.
+* exports: ProRes 4444 with FFmpeg's default single thread and with its frame threads, and
+  the PNG sequence at OpenCV's compression levels 1 and 3: ms per frame and size, on RGBA
+  output frames of the dev subject.
+
+Writes benchmarks/results/stage_settings.{md,json}. Run it on a quiet machine: every figure
+is a time or a ratio from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from full_resolution import (DRIVING, RecordingAnimator, limb_angle_errors, machine,  # noqa: E402
+                             read_rendered_person, scoring_box, ssim_l1)
+
+RESULTS = REPO / "benchmarks" / "results"
+SUBJECT = REPO.parent / "shared" / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg"
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "medium")
+LONG_SIDE = 1280
+
+
+# ----------------------------------------------------------------------------- encode
+
+def clip_frames(path: Path, seconds: float, long_side: int = LONG_SIDE) -> list[np.ndarray]:
+    from vunet_video.video import VideoReader
+
+    frames = []
+    with VideoReader(path, end=seconds) as reader:
+        for frame in reader:
+            h, w = frame.image.shape[:2]
+            k = long_side / max(h, w)
+            size = (round(w * k) // 2 * 2, round(h * k) // 2 * 2)
+            frames.append(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def grey_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two grey uint8 images (Gaussian 11 px window, sigma 1.5; Wang et al. 2004)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(x):
+        return cv2.GaussianBlur(x, (11, 11), 1.5)
+
+    ma, mb = blur(a), blur(b)
+    va, vb, cov = blur(a * a) - ma * ma, blur(b * b) - mb * mb, blur(a * b) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def encode_row(frames: list[np.ndarray], fps: float, preset: str, crf: int = 18) -> dict:
+    import av
+
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format="mp4")
+    stream = out.add_stream("libx264", rate=round(fps), options={"crf": str(crf), "preset": preset})
+    stream.height, stream.width = frames[0].shape[:2]
+    stream.pix_fmt = "yuv420p"
+    t = time.perf_counter()
+    for i, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame.pts = i
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+    seconds = time.perf_counter() - t
+    out.close()
+    data = buf.getvalue()
+    decoded = []
+    with av.open(io.BytesIO(data)) as src:
+        for frame in src.decode(video=0):
+            decoded.append(frame.to_ndarray(format="gray"))  # Y plane (limited range)
+    # Y of the input, the same way (limited range, BT.709) for a like-for-like SSIM.
+    ref = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p", dst_colorspace="ITU709",
+                                                                   dst_color_range="MPEG").to_ndarray()[:f.shape[0]]
+           for f in frames]
+    ssim = float(np.mean([grey_ssim(a, b) for a, b in zip(ref, decoded)]))
+    return {"ms": 1000 * seconds / len(frames), "kbps": len(data) * 8 / (len(frames) / fps) / 1000, "ssim": ssim}
+
+
+def measure_encode(seconds: float) -> dict:
+    from vunet_video.video import probe
+
+    rows = {p: [] for p in PRESETS}
+    for clip in DRIVING:
+        frames = clip_frames(clip, seconds)
+        fps = probe(clip).fps
+        print(f"encode: {clip.name}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}", file=sys.stderr)
+        for preset in PRESETS:
+            rows[preset].append(encode_row(frames, fps, preset) | {"clip": clip.name})
+    return rows
+
+
+# ----------------------------------------------------------------------------- pose
+
+def poses(clip: Path, seconds: float, stride: int):
+    from vunet_video.pose.driving import DrivingSource
+    from vunet_video.presets import load_settings
+
+    settings = load_settings("default", {"pose.stride": stride})
+    source = DrivingSource(clip, settings.pose, settings.smoothing, end=seconds)
+    try:
+        out = [pose for _, _, pose in source]
+    finally:
+        source.close()
+    return out, source.clock.seconds["pose"]
+
+
+def measure_pose(seconds: float) -> dict:
+    from vunet_video.train.metrics import pck
+
+    rows = {}
+    for clip in DRIVING:
+        base, base_s = poses(clip, seconds, 1)
+        rows.setdefault(1, []).append({"clip": clip.name, "frames": len(base), "ms": 1000 * base_s / len(base)})
+        for stride in (2, 3):
+            got, got_s = poses(clip, seconds, stride)
+            counts = {0.05: [0, 0], 0.1: [0, 0]}
+            dists = []
+            for p, q in zip(got, base):
+                ok_q, ok_p = q.visible(), p.visible()
+                for a in counts:
+                    c, n = pck(p.xy, ok_p, q.xy, ok_q, a)
+                    counts[a][0] += c
+                    counts[a][1] += n
+                if ok_q.sum() >= 2:
+                    pts = q.xy[ok_q]
+                    size = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
+                    both = ok_q & ok_p
+                    dists += list(np.linalg.norm(p.xy[both] - q.xy[both], axis=1) / size * 100)
+            rows.setdefault(stride, []).append({
+                "clip": clip.name, "frames": len(got), "ms": 1000 * got_s / len(got),
+                "pck05": counts[0.05][0] / max(1, counts[0.05][1]), "pck10": counts[0.1][0] / max(1, counts[0.1][1]),
+                "mean_dist_pct": float(np.mean(dists)) if dists else None})
+        print(f"pose: {clip.name} done", file=sys.stderr)
+    return rows
+
+
+# ----------------------------------------------------------------------------- precision
+
+def measure_precision(seconds: float, clips: int = 2) -> dict:
+    from vunet_video.pose import make_estimator
+
+    runs = {}
+    # fp32 twice: two runs of the same settings show how much the output varies by itself.
+    for run in ("fp32", "fp32 again", "bf16"):
+        precision = run.split()[0]
+        animator = RecordingAnimator(**{"model.precision": precision, "render.size": LONG_SIDE})
+        subject = animator.encode_subject(SUBJECT)
+        for clip in DRIVING[:clips]:
+            kept = {}
+            with tempfile.TemporaryDirectory() as tmp:
+                result = animator.animate(subject, clip, Path(tmp) / "out.mp4", end=seconds,
+                                          on_frame=lambda i, t, rgba: kept.__setitem__(i, rgba.copy()))
+            runs[(run, clip.name)] = (kept, dict(animator.targets),
+                                      1000 * result.profile["stages"]["render"] / result.frames)
+        print(f"precision: {run} done", file=sys.stderr)
+    estimator = make_estimator("mediapipe")
+    rows = []
+    try:
+        for clip in DRIVING[:clips]:
+            (f32, targets, ms32), (b16, targets16, ms16) = runs[("fp32", clip.name)], runs[("bf16", clip.name)]
+            again, targets_again, _ = runs[("fp32 again", clip.name)]
+            moved = max(float(np.nanmax(np.abs(targets[i].xy - other[i].xy), initial=0.0))
+                        for other in (targets16, targets_again) for i in targets)
+            ssims, repeat, errors = [], [], {"fp32": [], "bf16": []}
+            for i in sorted(f32)[::3]:
+                x0, y0, x1, y1 = scoring_box(targets[i], f32[i].shape)
+
+                def box_ssim(other):
+                    return ssim_l1(np.ascontiguousarray(f32[i][y0:y1, x0:x1, :3]),
+                                   np.ascontiguousarray(other[i][y0:y1, x0:x1, :3]))[0]
+
+                ssims.append(box_ssim(b16))
+                repeat.append(box_ssim(again))
+                for name, frames in (("fp32", f32), ("bf16", b16)):
+                    rgb = np.ascontiguousarray(frames[i][..., :3])
+                    errors[name] += limb_angle_errors(targets[i], read_rendered_person(rgb, targets[i], estimator),
+                                                      rgb.shape)
+            rows.append({"clip": clip.name, "frames_scored": len(ssims), "ssim_bf16_vs_fp32": float(np.mean(ssims)),
+                         "ssim_fp32_repeat": float(np.mean(repeat)), "target_difference_px": moved,
+                         "limb_error_fp32": float(np.mean(errors["fp32"])),
+                         "limb_error_bf16": float(np.mean(errors["bf16"])),
+                         "render_ms_fp32": ms32, "render_ms_bf16": ms16})
+    finally:
+        estimator.close()
+    return {"rows": rows}
+
+
+# ----------------------------------------------------------------------------- exports
+
+def measure_exports(seconds: float) -> dict:
+    import av
+
+    from vunet_video.pipeline import Animator
+
+    animator = Animator(**{"render.background": "alpha", "output.export": "prores", "render.size": LONG_SIDE})
+    frames = []
+    animator.animate(SUBJECT, DRIVING[0], None, end=min(seconds, 2.0),
+                     on_frame=lambda i, t, rgba: frames.append(rgba.copy()))
+    h, w = frames[0].shape[:2]
+    rows = []
+    for label, threads in (("ProRes 4444, FFmpeg default (one thread)", None), ("ProRes 4444, frame threads", "AUTO")):
+        buf = io.BytesIO()
+        out = av.open(buf, mode="w", format="mov")
+        stream = out.add_stream("prores_ks", rate=25, options={"profile": "4444", "vendor": "apl0"})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuva444p10le"
+        if threads:
+            stream.codec_context.thread_type, stream.codec_context.thread_count = threads, 0
+        t = time.perf_counter()
+        for i, rgba in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(
+                format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        seconds_taken = time.perf_counter() - t
+        out.close()
+        rows.append({"export": label, "ms": 1000 * seconds_taken / len(frames),
+                     "kb_per_frame": len(buf.getvalue()) / len(frames) / 1000})
+    for level in (1, 3):
+        t, size = time.perf_counter(), 0
+        for rgba in frames:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, level])
+            size += len(data)
+        rows.append({"export": f"PNG, compression {level}", "ms": 1000 * (time.perf_counter() - t) / len(frames),
+                     "kb_per_frame": size / len(frames) / 1000})
+    return {"frames": len(frames), "size": [w, h], "rows": rows}
+
+
+# ----------------------------------------------------------------------------- report
+
+def markdown(report: dict) -> str:
+    lines = ["# Stage settings: each cheaper setting against the default, with its quality figure", "",
+             "Made by `python benchmarks/stage_settings.py`" + (f" --seconds {report['seconds']:g}" if
+                                                                 report["seconds"] != 4 else "") + ".", "",
+             report["machine"], ""]
+    if "encode" in report:
+        lines += ["## H.264 encoding: x264 presets at CRF 18", "",
+                  f"The dev clips' first {report['seconds']:g} s, scaled to a {LONG_SIDE} px longer side; one "
+                  "encoder with x264's own threads; SSIM of the decoded luma against the frames given.", "",
+                  "| preset | ms per frame | frames/s | kbit/s | SSIM |", "| --- | ---: | ---: | ---: | ---: |"]
+        base = np.mean([r["kbps"] for r in report["encode"]["medium"]])
+        for preset, rows in report["encode"].items():
+            ms, kbps, ssim = (np.mean([r[k] for r in rows]) for k in ("ms", "kbps", "ssim"))
+            lines.append(f"| {preset} | {ms:.1f} | {1000 / ms:.0f} | {kbps:.0f} ({kbps / base:.2f}x medium) | "
+                         f"{ssim:.4f} |")
+        lines.append("")
+    if "pose" in report:
+        lines += ["## Pose stage: posing every Nth frame", "",
+                  f"The dev clips' first {report['seconds']:g} s through DrivingSource (MediaPipe, tracking, One "
+                  "Euro smoothing). PCK against stride 1's poses at 0.05 and 0.1 of the person's box.", "",
+                  "| pose.stride | pose ms per frame | PCK@0.05 | PCK@0.1 | mean joint distance (% of box) |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        for stride, rows in report["pose"].items():
+            ms = np.mean([r["ms"] for r in rows])
+            if int(stride) == 1:
+                lines.append(f"| 1 | {ms:.1f} | (reference) | | |")
+                continue
+            p5, p10, d = (np.mean([r[k] for r in rows]) for k in ("pck05", "pck10", "mean_dist_pct"))
+            lines.append(f"| {stride} | {ms:.1f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
+        lines += ["", "Per clip (PCK@0.05 at stride 2): " + ", ".join(
+            f"{r['clip']} {r['pck05']:.3f}" for r in report["pose"]["2"] if "pck05" in r), ""]
+    if "precision" in report:
+        lines += ["## Decoder precision: fp32 against bf16 (autocast + channels_last)", "",
+                  f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "
+                  f"{report['seconds']:g} s; every third frame scored.", "",
+                  "| clip | SSIM bf16 vs fp32 (person box) | SSIM fp32 vs a second fp32 run | limb error fp32 | "
+                  "limb error bf16 | render ms/frame fp32 | bf16 |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in report["precision"]["rows"]:
+            lines.append(f"| {r['clip']} | {r['ssim_bf16_vs_fp32']:.4f} | {r['ssim_fp32_repeat']:.4f} | "
+                         f"{r['limb_error_fp32']:.1f} deg | "
+                         f"{r['limb_error_bf16']:.1f} deg | {r['render_ms_fp32']:.1f} | {r['render_ms_bf16']:.1f} |")
+        lines.append("")
+    if "exports" in report:
+        e = report["exports"]
+        lines += ["## Editor exports", "",
+                  f"{e['frames']} RGBA frames ({e['size'][0]}x{e['size'][1]}, background alpha) of the dev subject.",
+                  "", "| export | ms per frame | frames/s | kB per frame |", "| --- | ---: | ---: | ---: |"]
+        for r in e["rows"]:
+            lines.append(f"| {r['export']} | {r['ms']:.1f} | {1000 / r['ms']:.1f} | {r['kb_per_frame']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip")
+    ap.add_argument("--only", default="encode,pose,precision,exports")
+    args = ap.parse_args()
+    parts = args.only.split(",")
+    path = RESULTS / "stage_settings.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report.update({"seconds": args.seconds, "machine": machine()})
+    if "encode" in parts:
+        report["encode"] = measure_encode(args.seconds)
+    if "pose" in parts:
+        report["pose"] = {str(k): v for k, v in measure_pose(args.seconds).items()}
+    if "precision" in parts:
+        report["precision"] = measure_precision(args.seconds)
+    if "exports" in parts:
+        report["exports"] = measure_exports(args.seconds)
+    path.write_text(json.dumps(report, indent=1))
+    text = markdown(report)
+    (RESULTS / "stage_settings.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
