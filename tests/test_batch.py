@@ -102,8 +102,10 @@ def test_good_pair_renders_and_failures_are_reported(first_run):
     table = result.stdout
     assert "woman.jpg + dance.mp4" in table and "grey.png + broken.mp4" in table
     assert "4 pair(s): 1 ok, 0 skipped, 3 failed" in table
-    # One progress line per pair on stderr.
+    # One progress line per pair on stderr, and one as the good pair starts (its subject's
+    # fine-tune comes first: a long step is not silent).
     assert result.stderr.count("] failed ") == 3 and result.stderr.count("] ok ") == 1
+    assert f"[start] woman.jpg + dance.mp4 -> {outdir / GOOD}" in result.stderr
 
 
 def test_rerun_skips_finished_output(inputs, first_run):

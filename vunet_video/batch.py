@@ -517,7 +517,8 @@ def _grouped(pairs: list[Pair], indices: list[int]) -> list[int]:
 
 def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, preset: str | Path = "default",
               overrides: dict | None = None, jobs: int = 1, overwrite: bool = False, fps: float | None = None,
-              on_result: Callable[[PairResult, int, int], None] | None = None) -> list[PairResult]:
+              on_result: Callable[[PairResult, int, int], None] | None = None,
+              on_start: Callable[[Pair], None] | None = None) -> list[PairResult]:
     """Render every pair; returns one PairResult per pair, in the pairs' order.
 
     overrides: setting overrides as for Animator (size=512, background="color", ...).
@@ -526,6 +527,8 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
                is skipped, rendered again or refused by its resume record (module docstring).
     fps:       frame rate for driving pose files that carry none (OpenPose folders).
     on_result: called as on_result(result, done, total) as each pair finishes (skips too).
+    on_start:  called as on_start(pair) as a pair starts rendering (its subject's fine-tune
+               may come first: a long step is not silent).
     Raises VunetError only for what would fail every pair (bad preset, missing model).
     """
     pairs = list(pairs)
@@ -566,6 +569,8 @@ def run_batch(pairs: Iterable[Pair], *, weights: str | Path | None = None, prese
         """Record that pair i is being rendered (before it is); its overwrite flag."""
         _write_record(pairs[i], key, "rendering")
         started.add(i)
+        if on_start is not None:
+            on_start(pairs[i])
         return replace[i]
 
     def recorded(i: int, result: PairResult) -> None:
@@ -607,7 +612,8 @@ def batch_folder(outdir: str | Path, *, subjects: str | Path | None = None, driv
                  pairs_csv: str | Path | None = None, weights: str | Path | None = None,
                  preset: str | Path = "default", overrides: dict | None = None, jobs: int = 1,
                  overwrite: bool = False, fps: float | None = None,
-                 on_result: Callable[[PairResult, int, int], None] | None = None) -> list[PairResult]:
+                 on_result: Callable[[PairResult, int, int], None] | None = None,
+                 on_start: Callable[[Pair], None] | None = None) -> list[PairResult]:
     """The `batch` command: the pairs of two folders (every photo in `subjects` x every
     driving input in `driving`) or of a CSV file, rendered into `outdir`, with the
     summary written to outdir/batch_summary.csv. Everything that would fail every pair
@@ -624,7 +630,7 @@ def batch_folder(outdir: str | Path, *, subjects: str | Path | None = None, driv
     check_run(weights, preset, overrides)
     outdir = prepare_outdir(outdir)
     results = run_batch(todo, weights=weights, preset=preset, overrides=overrides, jobs=jobs, overwrite=overwrite,
-                        fps=fps, on_result=on_result)
+                        fps=fps, on_result=on_result, on_start=on_start)
     write_summary(results, outdir / SUMMARY_NAME)
     return results
 

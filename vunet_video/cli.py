@@ -250,9 +250,13 @@ def batch(
         if not quiet:
             typer.echo(b.progress_line(result, done, total), err=True)
 
+    def started(pair):
+        if not quiet:
+            typer.echo(f"[start] {pair.name} -> {pair.output}", err=True)
+
     results = b.batch_folder(outdir, subjects=subjects, driving=driving, pairs_csv=pairs, weights=weights,
                              preset=preset, overrides=overrides, jobs=jobs, overwrite=overwrite, fps=fps,
-                             on_result=report)
+                             on_result=report, on_start=started)
     typer.echo(b.format_summary(results))
     typer.echo(f"summary: {Path(outdir) / b.SUMMARY_NAME}")
     if b.counts(results)["failed"]:
@@ -263,6 +267,7 @@ def batch(
 
 ImageOutOpt = Annotated[Path, typer.Option("-o", "--output", help="Image to write (.png, .jpg, ...).")]
 FrameOpt = Annotated[int, typer.Option(min=0, help="Frame of a pose JSON file to use.")]
+StillQuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar during the fine-tune.")]
 StillFinetuneOpt = Annotated[int, typer.Option("--finetune-steps", min=0, help="Steps of fine-tuning on the "
                                                "subject photo first (0 = off).")]
 StillDeviceOpt = Annotated[str, typer.Option(help="Where the model runs: auto (CUDA when available), cpu, cuda.")]
@@ -286,6 +291,7 @@ def render_cmd(
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
+    quiet: StillQuietOpt = False,
 ):
     """Render the subject of a photo in another pose, at the photo's resolution in its scene
     (or, with --detail model or a drawn stickman, as the model's S x S person crop)."""
@@ -295,7 +301,7 @@ def render_cmd(
     from .stills import render_pose
 
     typer.echo(render_pose(subject, pose, out, frame=frame, retarget=not no_retarget, finetune_steps=finetune_steps,
-                           detail=detail, weights=weights, device=device, overwrite=overwrite))
+                           detail=detail, weights=weights, device=device, overwrite=overwrite, progress=not quiet))
 
 
 @app.command("transfer")
@@ -309,6 +315,7 @@ def transfer_cmd(
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
+    quiet: StillQuietOpt = False,
 ):
     """Put the appearance of one photo's person on the pose of another's, in the other
     photo's scene at its resolution (or, with --detail model, as the S x S crop)."""
@@ -319,7 +326,7 @@ def transfer_cmd(
     from .stills import transfer
 
     typer.echo(transfer(appearance, shape, out, finetune_steps=finetune_steps, detail=detail, weights=weights,
-                        device=device, overwrite=overwrite))
+                        device=device, overwrite=overwrite, progress=not quiet))
 
 
 @app.command("sample")

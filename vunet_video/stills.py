@@ -23,6 +23,8 @@ take and return numpy images, for scripts that handle files themselves.
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import cv2
@@ -197,6 +199,19 @@ def _placed_like(pose: Pose, reference: Pose) -> Pose:
 
 # ----------------------------------------------------------------------------- files in, file out
 
+@contextlib.contextmanager
+def _tune_progress(steps: int, show: bool):
+    """A progress callback for the per-subject fine-tune (a bar on stderr while it runs, and
+    nothing when the tune is read from the cache), or None when not shown."""
+    if not show or not steps:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=steps, unit="step", desc="fine-tune on subject", dynamic_ncols=True, leave=False) as bar:
+        yield lambda n: bar.update(n - bar.n)
+
+
 def _check_detail(detail: str) -> None:
     from .settings import DETAILS
 
@@ -207,12 +222,12 @@ def _check_detail(detail: str) -> None:
 def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, frame: int = 0,
                 retarget: bool = True, finetune_steps: int = 100, detail: str = "photo",
                 weights: str | Path | None = None, device: str | None = None, synth: Synthesizer | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, progress: bool = False) -> Path:
     """The person of the photo `subject` in the pose that `pose` names (pose file, photo or
     drawn stickman; `frame` of a pose file), saved to `output`. retarget: give the pose the
     subject's own proportions first (not for a drawn stickman, which has no joints).
     detail: "photo" = at the subject photo's resolution in its scene; "model" = the model's
-    crop on grey (see the module docstring)."""
+    crop on grey (see the module docstring). progress: a bar on stderr during the fine-tune."""
     from .render.retarget import Retargeter
     from .video import write_image
 
@@ -223,8 +238,9 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
     synth = _synthesizer(weights, device, synth)
     image, subject_pose = _subject(subject)
     shape = shape_input(pose, frame)
-    encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps,
-                           finetune_cache=_tuned_cache(finetune_steps))
+    with _tune_progress(finetune_steps, progress) as tick:
+        encoded = synth.encode(image, subject_pose, subject_pose.mask, finetune_steps=finetune_steps,
+                               finetune_cache=_tuned_cache(finetune_steps), progress=tick)
     if isinstance(shape, np.ndarray):  # a stickman image is the shape input itself
         result = encoded.synth.render_stickman(encoded.appearance, stickman_crop(shape, synth.crop_size))
     else:
@@ -239,11 +255,11 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
 
 def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, finetune_steps: int = 100,
              detail: str = "photo", weights: str | Path | None = None, device: str | None = None,
-             synth: Synthesizer | None = None, overwrite: bool = False) -> Path:
+             synth: Synthesizer | None = None, overwrite: bool = False, progress: bool = False) -> Path:
     """The appearance of the person in photo `appearance` on the pose and framing of the
     person in photo `shape`, saved to `output`. detail: "photo" = at the shape photo's
     resolution, in its scene with its own person painted out; "model" = the model's crop
-    on grey."""
+    on grey. progress: a bar on stderr during the fine-tune."""
     from .video import write_image
 
     _check_detail(detail)
@@ -254,12 +270,14 @@ def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, f
     synth = _synthesizer(weights, device, synth)
     a_image, a_pose = _subject(appearance)  # posed here so that an error names the file
     s_image, s_pose = _subject(shape)
-    if detail == "photo":
+    with _tune_progress(finetune_steps, progress) as tick:
         encoded = synth.encode(a_image, a_pose, a_pose.mask, finetune_steps=finetune_steps,
-                               finetune_cache=_tuned_cache(finetune_steps))
+                               finetune_cache=_tuned_cache(finetune_steps), progress=tick)
+    if detail == "photo":
         result = in_scene(encoded, a_image, a_pose, s_pose, s_image, s_pose)
-    else:
-        result = transfer_appearance(a_image, s_image, synth, a_pose, s_pose, finetune_steps=finetune_steps)
+    else:  # the model's crop framed like the shape photo's person
+        target = person_box(s_pose).pose_to_crop(s_pose, synth.crop_size)
+        result = encoded.synth.render(encoded.appearance, [target], on_grey=True)[0][0]
     return write_image(output, result, overwrite)
 
 
