@@ -17,7 +17,8 @@ is a fresh subprocess, so its peak RSS (getrusage ru_maxrss) is its own. Per cli
   default H.264 settings, nothing else (decode in a thread beside the encoder, as the
   pipeline does).
 
-Once, with the first clip: time to the first frame from the photo, with the fine-tune
+The `fast` and `quality` presets on every clip, at their own sizes. Once, with the first
+clip: time to the first frame from the photo, with the fine-tune
 computed (an empty cache) and read from the cache; and memory: the clip looped 10 times
 (re-encoded into a temp file, sound dropped), RSS sampled while frames are written.
 
@@ -62,9 +63,11 @@ def run_animate(spec: dict) -> dict:
     from vunet_video.pipeline import Animator
 
     os.environ["VUNET_CACHE_DIR"] = spec["cache"]
-    overrides = {"render.size": spec["size"], **spec.get("overrides", {})}
+    preset = spec.get("preset", "default")
+    # The default preset at the benchmark's size; another preset at its own.
+    overrides = {**({"render.size": spec["size"]} if preset == "default" else {}), **spec.get("overrides", {})}
     t = time.perf_counter()
-    animator = Animator(spec["weights"], **overrides)
+    animator = Animator(spec["weights"], preset, **overrides)
     load_s = time.perf_counter() - t
     subject = spec["subject"]
     if not spec.get("photo_in_run"):  # the subject ready before the timing (the usual case: a cached tune)
@@ -248,6 +251,17 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
                   "| stage | thread | busy s | frames/s alone | of the wall time |", "| --- | --- | ---: | ---: | ---: |"]
         lines += _stage_rows(r["before"])
         lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_rate(r['before']):.1f} | 100% |", ""]
+    lines += ["## The presets", "",
+              "Each preset at its own output size (`fast`: 512 px; `quality`: the photo's own size) on every clip; "
+              "end-to-end frames/s and x real time. `default` as above, at 1280 px.", "",
+              "| clip | default | fast | quality |", "| --- | ---: | ---: | ---: |"]
+    for k, r in enumerate(runs):
+        cells = [f"{_rate(x):.1f} ({_rate(x) / x['fps']:.2f}x)" for x in
+                 (r["after"], once["presets"]["fast"][k], once["presets"]["quality"][k])]
+        lines.append(f"| {r['video']} | " + " | ".join(cells) + " |")
+    sizes = {name: "x".join(map(str, once["presets"][name][0]["size"])) for name in ("fast", "quality")}
+    lines += ["", f"Output sizes: default {first['size'][0]}x{first['size'][1]}, fast {sizes['fast']}, quality "
+              f"{sizes['quality']}.", ""]
     lines += ["## Time to the first output frame, from the photo", "",
               f"`animate` given the photo itself ({args.subject.name}, {runs[0]['video']}): model load, subject "
               "pose and mask, fine-tune, plate and mesh, then the first frame.", "",
@@ -310,6 +324,14 @@ def main() -> None:
             runs.append({"video": video.name, "after": after, "before": before, "floor": floor})
             print(f"{video.name}: {_rate(after):.1f} frames/s (settings before {_rate(before):.1f}; I/O floor "
                   f"{floor['frames'] / floor['seconds']:.1f})", file=sys.stderr)
+        # The other presets, at their own sizes, on every clip (their fine-tunes cached first).
+        presets = {}
+        for name in ("fast", "quality"):
+            _measure(base | {"video": str(videos[0]), "preset": name, "seconds": 0.5})  # fills the cache
+            presets[name] = [_measure(base | {"video": str(video), "preset": name}) for video in videos]
+            print(f"preset {name}: " + ", ".join(f"{_rate(r):.1f}" for r in presets[name]) + " frames/s",
+                  file=sys.stderr)
+        once["presets"] = presets
         once["short"] = runs[0]["after"]
         looped = _looped(videos[0], args.seconds, LOOPS, Path(tmp))
         once["long"] = _measure(base | {"video": str(looped), "seconds": 0})

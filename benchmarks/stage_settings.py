@@ -1,8 +1,8 @@
 """Each stage's cheaper settings against its default, with the quality figure behind the choice.
 
-    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,exports]
+    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,quality,threads,exports]
 
-Four measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
+Six measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
 driving clips (`../shared/data/dev/driving/`) and a dev subject:
 
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
@@ -17,6 +17,10 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
   output frames against fp32's inside the person's box, and pose fidelity of each
   (MediaPipe on the output frames against the target pose, mean limb-angle error, as
   benchmarks/full_resolution.py measures it), with the render stage's ms per frame.
+* quality: the whole default preset against its settings before issue 11 (fp32, the pose
+  on every frame, x264 medium, batches of 4), on the output: pose fidelity and the flicker
+  figures of render/compose.py's FlickerMeter.
+* threads: end-to-end frames/s with torch's and OpenCV's thread counts varied.
 * exports: ProRes 4444 with FFmpeg's default single thread and with its frame threads, and
   the PNG sequence at OpenCV's compression levels 1 and 3: ms per frame and size, on RGBA
   output frames of the dev subject.
@@ -223,6 +227,80 @@ def measure_precision(seconds: float, clips: int = 2) -> dict:
     return {"rows": rows}
 
 
+# ----------------------------------------------------------------------------- the whole default
+
+# The default preset's settings before issue 11 (as benchmarks/pipeline.py's "settings before").
+BEFORE = {"model.precision": "fp32", "pose.stride": 1, "output.x264_preset": "medium", "render.batch_size": 4}
+
+
+def measure_quality(seconds: float, clips: int = 2) -> dict:
+    """The default preset against its settings before, on the output people see: pose
+    fidelity of the output frames and FlickerMeter's figures, same subject and clips."""
+    from vunet_video.pose import make_estimator
+    from vunet_video.render.compose import FlickerMeter
+
+    runs = {}
+    for label, overrides in (("before", BEFORE), ("after", {})):
+        animator = RecordingAnimator(**{"render.size": LONG_SIDE, **overrides})
+        subject = animator.encode_subject(SUBJECT)
+        for clip in DRIVING[:clips]:
+            kept, meter = {}, FlickerMeter()
+
+            def on_frame(i, t, rgba):
+                meter.update(rgba)
+                if i % 3 == 0:
+                    kept[i] = rgba.copy()
+
+            with tempfile.TemporaryDirectory() as tmp:
+                result = animator.animate(subject, clip, Path(tmp) / "out.mp4", end=seconds, on_frame=on_frame)
+            runs[(label, clip.name)] = (kept, dict(animator.targets), meter.summary(), result.frames / result.seconds)
+        print(f"quality: {label} done", file=sys.stderr)
+    estimator = make_estimator("mediapipe")
+    rows = []
+    try:
+        for clip in DRIVING[:clips]:
+            for label in ("before", "after"):
+                kept, targets, flicker, rate = runs[(label, clip.name)]
+                errors = []
+                for i, rgba in kept.items():
+                    rgb = np.ascontiguousarray(rgba[..., :3])
+                    errors += limb_angle_errors(targets[i], read_rendered_person(rgb, targets[i], estimator), rgb.shape)
+                rows.append({"clip": clip.name, "settings": label, "limb_error": float(np.mean(errors)),
+                             "limbs": len(errors), "rate": rate, **flicker})
+    finally:
+        estimator.close()
+    return {"rows": rows}
+
+
+def measure_threads(seconds: float) -> dict:
+    """End-to-end frames/s on one clip with torch's and OpenCV's thread counts varied (in one
+    process, alternated twice, so that a noisy moment does not decide)."""
+    import cv2
+    import torch
+
+    from vunet_video.pipeline import Animator
+
+    animator = Animator(**{"render.size": LONG_SIDE})
+    subject = animator.encode_subject(SUBJECT)
+    clip = DRIVING[1]  # the 1080x1920 dance: the costliest decode
+    default_torch, default_cv = torch.get_num_threads(), cv2.getNumThreads()
+    variants = [("defaults (torch %d, OpenCV %d)" % (default_torch, default_cv), default_torch, default_cv),
+                ("torch 1 thread", 1, default_cv), ("OpenCV 1 thread", default_torch, 1),
+                ("torch 1, OpenCV 1", 1, 1)]
+    rates = {name: [] for name, _, _ in variants}
+    try:
+        for _ in range(2):
+            for name, t, c in variants:
+                torch.set_num_threads(t)
+                cv2.setNumThreads(c)
+                result = animator.animate(subject, clip, None, end=seconds)
+                rates[name].append(result.frames / result.seconds)
+    finally:
+        torch.set_num_threads(default_torch)
+        cv2.setNumThreads(default_cv)
+    return {"clip": clip.name, "rows": [{"variant": k, "rates": v} for k, v in rates.items()]}
+
+
 # ----------------------------------------------------------------------------- exports
 
 def measure_exports(seconds: float) -> dict:
@@ -266,14 +344,17 @@ def measure_exports(seconds: float) -> dict:
 
 # ----------------------------------------------------------------------------- report
 
+def seconds(report: dict, section: str) -> float:
+    return report.get("seconds_of", {}).get(section, report["seconds"])
+
+
 def markdown(report: dict) -> str:
     lines = ["# Stage settings: each cheaper setting against the default, with its quality figure", "",
-             "Made by `python benchmarks/stage_settings.py`" + (f" --seconds {report['seconds']:g}" if
-                                                                 report["seconds"] != 4 else "") + ".", "",
-             report["machine"], ""]
+             "Made by `python benchmarks/stage_settings.py` (each section with the clip length it names; the "
+             "machine at the last run:", "", report["machine"] + ")", ""]
     if "encode" in report:
         lines += ["## H.264 encoding: x264 presets at CRF 18", "",
-                  f"The dev clips' first {report['seconds']:g} s, scaled to a {LONG_SIDE} px longer side; one "
+                  f"The dev clips' first {seconds(report, 'encode'):g} s, scaled to a {LONG_SIDE} px longer side; one "
                   "encoder with x264's own threads; SSIM of the decoded luma against the frames given.", "",
                   "| preset | ms per frame | frames/s | kbit/s | SSIM |", "| --- | ---: | ---: | ---: | ---: |"]
         base = np.mean([r["kbps"] for r in report["encode"]["medium"]])
@@ -284,7 +365,7 @@ def markdown(report: dict) -> str:
         lines.append("")
     if "pose" in report:
         lines += ["## Pose stage: posing every Nth frame", "",
-                  f"The dev clips' first {report['seconds']:g} s through DrivingSource (MediaPipe, tracking, One "
+                  f"The dev clips' first {seconds(report, 'pose'):g} s through DrivingSource (MediaPipe, tracking, One "
                   "Euro smoothing). PCK against stride 1's poses at 0.05 and 0.1 of the person's box.", "",
                   "| pose.stride | pose ms per frame | PCK@0.05 | PCK@0.1 | mean joint distance (% of box) |",
                   "| ---: | ---: | ---: | ---: | ---: |"]
@@ -300,13 +381,37 @@ def markdown(report: dict) -> str:
     if "precision" in report:
         lines += ["## Decoder precision: fp32 against bf16 (autocast + channels_last)", "",
                   f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "
-                  f"{report['seconds']:g} s; every third frame scored.", "",
+                  f"{seconds(report, 'precision'):g} s; every third frame scored.", "",
                   "| clip | SSIM bf16 vs fp32 (person box) | SSIM fp32 vs a second fp32 run | limb error fp32 | "
                   "limb error bf16 | render ms/frame fp32 | bf16 |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in report["precision"]["rows"]:
             lines.append(f"| {r['clip']} | {r['ssim_bf16_vs_fp32']:.4f} | {r['ssim_fp32_repeat']:.4f} | "
                          f"{r['limb_error_fp32']:.1f} deg | "
                          f"{r['limb_error_bf16']:.1f} deg | {r['render_ms_fp32']:.1f} | {r['render_ms_bf16']:.1f} |")
+        lines.append("")
+    if "quality" in report:
+        lines += ["## The whole default against its settings before: pose fidelity and flicker", "",
+                  f"`animate` at {LONG_SIDE} px, the dev subject, first {seconds(report, 'quality'):g} s of two clips. Settings "
+                  "before: " + ", ".join(f"{k} {v}" for k, v in BEFORE.items()) + ". Limb error: MediaPipe on every "
+                  "third output frame against its target pose (degrees). Flicker: FlickerMeter "
+                  "(render/compose.py) over all frames; frames/s with the flicker meter's optical flow running in "
+                  "on_frame (so not the pipeline's rate).", "",
+                  "| clip | settings | limb error | person MAD | person warp error | background MAD | frames/s |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in report["quality"]["rows"]:
+            lines.append(f"| {r['clip']} | {r['settings']} | {r['limb_error']:.1f} deg ({r['limbs']} limbs) | "
+                         f"{r['person_mad']:.2f} | {r['person_warp_error']:.2f} | {r['background_mad']:.2f} | "
+                         f"{r['rate']:.1f} |")
+        lines.append("")
+    if "threads" in report:
+        t = report["threads"]
+        lines += ["## Thread counts", "",
+                  f"`animate` on {t['clip']} ({seconds(report, 'threads'):g} s, {LONG_SIDE} px, no output file), torch's and "
+                  "OpenCV's thread counts varied in one process, each variant run twice (frames/s per run). x264 "
+                  "keeps its own threads (measured by hand: 1, 2 or 4 threads gave the same rate within the noise).",
+                  "", "| variant | frames/s |", "| --- | --- |"]
+        for r in t["rows"]:
+            lines.append(f"| {r['variant']} | {', '.join(f'{x:.1f}' for x in r['rates'])} |")
         lines.append("")
     if "exports" in report:
         e = report["exports"]
@@ -322,18 +427,23 @@ def markdown(report: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip")
-    ap.add_argument("--only", default="encode,pose,precision,exports")
+    ap.add_argument("--only", default="encode,pose,precision,quality,threads,exports")
     args = ap.parse_args()
     parts = args.only.split(",")
     path = RESULTS / "stage_settings.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     report.update({"seconds": args.seconds, "machine": machine()})
+    report.setdefault("seconds_of", {}).update({part: args.seconds for part in parts})
     if "encode" in parts:
         report["encode"] = measure_encode(args.seconds)
     if "pose" in parts:
         report["pose"] = {str(k): v for k, v in measure_pose(args.seconds).items()}
     if "precision" in parts:
         report["precision"] = measure_precision(args.seconds)
+    if "quality" in parts:
+        report["quality"] = measure_quality(args.seconds)
+    if "threads" in parts:
+        report["threads"] = measure_threads(args.seconds)
     if "exports" in parts:
         report["exports"] = measure_exports(args.seconds)
     path.write_text(json.dumps(report, indent=1))
