@@ -4,10 +4,13 @@
     subject = animator.encode_subject("photo.jpg")        # pose, mask, plate, appearance
     result = animator.animate(subject, "dance.mp4", "out.mp4")
 
-Per driving frame: decode -> pose (tracked, One Euro smoothed) -> retarget onto the
-subject -> person box + stickman -> VUNet decoder (batches of frames) -> temporal filter
--> composite over the background -> encode, with the driving clip's sound. Only the
-current batch of frames is ever held, so memory does not grow with the clip's length.
+Per driving frame: decode -> pose (tracked, One Euro smoothed; every `pose.stride`-th
+frame posed, the rest interpolated) -> retarget onto the subject -> person box + stickman
+-> VUNet decoder (batches of frames) -> temporal filter -> composite over the background
+-> encode, with the driving clip's sound. The driving side runs ahead in a thread of its
+own and the encoder behind in another (stages.py), through bounded queues: only a few
+batches of frames are ever held, so memory does not grow with the clip's length. Each
+stage's busy time is kept (`AnimationResult.profile`, `animate --profile`).
 
 Behaviour at the edges:
 * A driving frame without a usable person (nobody found, or fewer than 4 joints, or no
