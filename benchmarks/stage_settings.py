@@ -21,9 +21,10 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
   on every frame, x264 medium, batches of 4), on the output: pose fidelity and the flicker
   figures of render/compose.py's FlickerMeter.
 * threads: end-to-end frames/s with torch's and OpenCV's thread counts varied.
-* exports: ProRes 4444 with FFmpeg's default single thread and with its frame threads, and
-  the PNG sequence at OpenCV's compression levels 1 and 3: ms per frame and size, on RGBA
-  output frames of the dev subject.
+* exports: ProRes 4444 from FFmpeg's prores_ks encoder with its default single thread and with
+  frame threads, and from its prores_aw encoder (PSNR of each against the frames given), and
+  the PNG sequence with OpenCV's defaults (what the PNG export uses) and at compression
+  levels 1 and 3: ms per frame and size, on RGBA output frames of the dev subject.
 
 Writes benchmarks/results/stage_settings.{md,json}. Run it on a quiet machine: every figure
 is a time or a ratio from the same run.
@@ -314,10 +315,14 @@ def measure_exports(seconds: float) -> dict:
                      on_frame=lambda i, t, rgba: frames.append(rgba.copy()))
     h, w = frames[0].shape[:2]
     rows = []
-    for label, threads in (("ProRes 4444, FFmpeg default (one thread)", None), ("ProRes 4444, frame threads", "AUTO")):
+    variants = (("ProRes 4444, prores_ks, FFmpeg default (one thread)", "prores_ks", {"profile": "4444"}, None),
+                ("ProRes 4444, prores_ks, frame threads", "prores_ks", {"profile": "4444"}, "AUTO"),
+                ("ProRes 4444, prores_aw (FFmpeg's other encoder), frame threads", "prores_aw", {"profile": "4"},
+                 "AUTO"))
+    for label, codec, options, threads in variants:
         buf = io.BytesIO()
         out = av.open(buf, mode="w", format="mov")
-        stream = out.add_stream("prores_ks", rate=25, options={"profile": "4444", "vendor": "apl0"})
+        stream = out.add_stream(codec, rate=25, options=options | {"vendor": "apl0"})
         stream.width, stream.height, stream.pix_fmt = w, h, "yuva444p10le"
         if threads:
             stream.codec_context.thread_type, stream.codec_context.thread_count = threads, 0
@@ -330,14 +335,26 @@ def measure_exports(seconds: float) -> dict:
         out.mux(stream.encode(None))
         seconds_taken = time.perf_counter() - t
         out.close()
+        # Fidelity: the decoded frames against the frames given (colour where opaque, and alpha).
+        errors = {"rgb": [], "alpha": []}
+        with av.open(io.BytesIO(buf.getvalue())) as src:
+            for frame, rgba in zip(src.decode(video=0), frames):
+                back = frame.reformat(format="rgba", src_colorspace="ITU709", src_color_range="MPEG").to_ndarray()
+                opaque = rgba[..., 3] > 250
+                errors["rgb"].append(np.mean((back[..., :3][opaque].astype(float) - rgba[..., :3][opaque]) ** 2))
+                errors["alpha"].append(np.mean((back[..., 3].astype(float) - rgba[..., 3]) ** 2))
+        psnr = {k: float(10 * np.log10(255 ** 2 / max(np.mean(v), 1e-12))) for k, v in errors.items()}
         rows.append({"export": label, "ms": 1000 * seconds_taken / len(frames),
-                     "kb_per_frame": len(buf.getvalue()) / len(frames) / 1000})
-    for level in (1, 3):
+                     "kb_per_frame": len(buf.getvalue()) / len(frames) / 1000, "psnr_rgb": psnr["rgb"],
+                     "psnr_alpha": psnr["alpha"]})
+    for level in (None, 1, 3):  # None: OpenCV's defaults, which the PNG export uses
+        params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, level]
         t, size = time.perf_counter(), 0
         for rgba in frames:
-            ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, level])
+            ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), params)
             size += len(data)
-        rows.append({"export": f"PNG, compression {level}", "ms": 1000 * (time.perf_counter() - t) / len(frames),
+        label = "PNG, OpenCV's defaults (the PNG export)" if level is None else f"PNG, compression {level}"
+        rows.append({"export": label, "ms": 1000 * (time.perf_counter() - t) / len(frames),
                      "kb_per_frame": size / len(frames) / 1000})
     return {"frames": len(frames), "size": [w, h], "rows": rows}
 
@@ -417,9 +434,15 @@ def markdown(report: dict) -> str:
         e = report["exports"]
         lines += ["## Editor exports", "",
                   f"{e['frames']} RGBA frames ({e['size'][0]}x{e['size'][1]}, background alpha) of the dev subject.",
-                  "", "| export | ms per frame | frames/s | kB per frame |", "| --- | ---: | ---: | ---: |"]
+                  "PSNR of the decoded frames against the frames given: colour where the person is opaque, and "
+                  "the alpha channel (PNG is lossless).", "",
+                  "| export | ms per frame | frames/s | kB per frame | PSNR colour | PSNR alpha |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in e["rows"]:
-            lines.append(f"| {r['export']} | {r['ms']:.1f} | {1000 / r['ms']:.1f} | {r['kb_per_frame']:.0f} |")
+            fidelity = (f"{r['psnr_rgb']:.1f} dB | {r['psnr_alpha']:.1f} dB" if "psnr_rgb" in r else "lossless | "
+                        "lossless")
+            lines.append(f"| {r['export']} | {r['ms']:.1f} | {1000 / r['ms']:.1f} | {r['kb_per_frame']:.0f} | "
+                         f"{fidelity} |")
         lines.append("")
     return "\n".join(lines)
 
