@@ -134,6 +134,16 @@ NoRetargetOpt = Annotated[bool, typer.Option("--no-retarget", help="Keep the dan
 NoSmoothOpt = Annotated[bool, typer.Option("--no-smooth", help="No One Euro smoothing of the driving poses.")]
 BackendOpt = Annotated[Optional[str], typer.Option(help=f"Pose backend for the driving video: {_backend_names()}.",
                                                    show_default=_preset_default("pose", "backend"))]
+PersonOpt = Annotated[Optional[str], typer.Option(
+    "--person", help="Whom to follow when the driving video shows several people: a rank (1 = the most prominent, "
+    "2, ...), left, right, or X,Y (a point in the first frame). Needs a person detector to see several "
+    "($VUNET_DET_MODEL) with the mediapipe backend.", show_default=_preset_default("pose", "person"))]
+PersonAtOpt = Annotated[Optional[str], typer.Option(
+    "--person-at", metavar="X,Y", help="Follow the driving video's person at this point of the first frame "
+    "(pixels); the same as --person X,Y.")]
+SubjectPersonOpt = Annotated[Optional[str], typer.Option(
+    "--subject-person", help="Whom to animate when the subject photo shows several people (forms as --person).",
+    show_default=_preset_default("pose", "subject_person"))]
 FinetuneOpt = Annotated[Optional[int], typer.Option(
     "--finetune-steps", min=0, help="Steps of fine-tuning on the subject photo before rendering (0 = off).",
     show_default=_preset_default("model", "finetune_steps"))]
@@ -148,11 +158,14 @@ DetailOpt = Annotated[Optional[str], typer.Option(
 
 
 def _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device,
-               detail=None) -> dict:
+               detail=None, person=None, person_at=None, subject_person=None) -> dict:
     """The setting overrides the shared options give (None: not given, the preset decides)."""
+    if person is not None and person_at is not None:
+        raise VunetError(None, "give --person or --person-at, not both")
     return {"size": size, "background": background, "color": color, "export": export, "backend": backend,
             "retarget": False if no_retarget else None, "smooth": False if no_smooth else None,
-            "finetune_steps": finetune_steps, "device": device, "detail": detail}
+            "finetune_steps": finetune_steps, "device": device, "detail": detail,
+            "pose.person": person if person is not None else person_at, "pose.subject_person": subject_person}
 
 
 # --- animate -----------------------------------------------------------------------------------
@@ -176,6 +189,9 @@ def animate(
     no_retarget: NoRetargetOpt = False,
     no_smooth: NoSmoothOpt = False,
     backend: BackendOpt = None,
+    person: PersonOpt = None,
+    person_at: PersonAtOpt = None,
+    subject_person: SubjectPersonOpt = None,
     finetune_steps: FinetuneOpt = None,
     device: DeviceOpt = None,
     weights: WeightsOpt = None,
@@ -192,7 +208,8 @@ def animate(
 
     check_pixels(subject)  # an oversized photo is refused from its header before the model loads (seconds)
     animator = Animator(weights, preset, **_overrides(size, background, color, export, backend, no_retarget,
-                                                      no_smooth, finetune_steps, device, detail))
+                                                      no_smooth, finetune_steps, device, detail, person, person_at,
+                                                      subject_person))
     output = output or default_output(subject, driving, animator.settings.output.export)
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
                               overwrite=overwrite, quiet=quiet)
@@ -225,6 +242,9 @@ def batch(
     no_retarget: NoRetargetOpt = False,
     no_smooth: NoSmoothOpt = False,
     backend: BackendOpt = None,
+    person: PersonOpt = None,
+    person_at: PersonAtOpt = None,
+    subject_person: SubjectPersonOpt = None,
     finetune_steps: FinetuneOpt = None,
     device: DeviceOpt = None,
     weights: WeightsOpt = None,
@@ -243,7 +263,7 @@ def batch(
     from . import batch as b
 
     overrides = _overrides(size, background, color, export, backend, no_retarget, no_smooth, finetune_steps, device,
-                           detail)
+                           detail, person, person_at, subject_person)
 
     def report(result, done, total):
         b.print_trace(result)
@@ -359,14 +379,17 @@ def pose_cmd(
     preview: Path = typer.Option(None, "--preview", help="Also write the skeleton over the darkened frames (.mp4; .png for a photo)."),
     backend: str = typer.Option("auto", "--backend", help=f"Pose backend: {_backend_names()}."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One Euro temporal smoothing (videos)."),
+    person: PersonOpt = None,
+    person_at: PersonAtOpt = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
-    """Estimate the main subject's COCO-17 pose in every frame of a video (or in a photo)."""
+    """Estimate the main subject's (or the --person's) COCO-17 pose in every frame of a video (or in a photo)."""
     from .pose.extract import extract_poses
 
+    chosen = _overrides(*[None] * 9, person=person, person_at=person_at)["pose.person"] or "1"
     done = extract_poses(source, output, preview=preview, backend=backend, smooth=smooth,
-                         overwrite=overwrite, progress=not quiet)
+                         overwrite=overwrite, progress=not quiet, person=chosen)
     if not quiet:
         typer.echo(f"{done['output']}: {done['frames']} frame(s), person found in {done['found']} "
                    f"(backend {done['backend']})", err=True)

@@ -103,6 +103,14 @@ class AnimationResult:
         return "\n".join([text] + [f"note: {n}" for n in self.notes])
 
 
+def _detector_hint(people: int, backend: str) -> str:
+    """Why only one person may have been found."""
+    if people <= 1 and backend == "mediapipe":
+        return "; MediaPipe alone finds one person per image: give a person detector (pose.det_model or " \
+               "$VUNET_DET_MODEL) to see everybody"
+    return ""
+
+
 def default_output(subject: str | Path, driving: str | Path, export: str = "video") -> Path:
     """`<subject-stem>_<driving-stem>` + the export's suffix, in the current folder."""
     return Path(f"{Path(subject).stem}_{Path(driving).stem}{export_format(export).suffix}")
@@ -140,7 +148,7 @@ class Animator:
         from tqdm import tqdm
 
         from .pose import make_estimator
-        from .pose.tracking import main_subject
+        from .pose.tracking import PersonChoice, choose_person
 
         if isinstance(photo, np.ndarray):
             image, source = np.ascontiguousarray(photo[..., :3]), "<array>"
@@ -158,13 +166,18 @@ class Animator:
             people = [p for p in estimator(image) if not p.is_empty(min_score)]
         finally:
             getattr(estimator, "close", lambda: None)()
-        pose = main_subject(people, image.shape[:2], min_score)
+        choice = PersonChoice.parse(pose_cfg.subject_person)
+        pose = choose_person(people, choice, image.shape[:2], min_score)
+        if people and pose.is_empty(min_score):  # a rank beyond the people found
+            raise VunetError(source, f"the photo shows {len(people)} person(s); pose.subject_person asks for "
+                                     f"the one of rank {choice.rank}{_detector_hint(len(people), estimator.name)}")
         if pose.is_empty(min_score) or not usable(pose, min_score):
             raise VunetError(source, "no person found in the photo")
         notes = []
         if len(people) > 1:
             x0, y0, x1, y1 = pose.bbox()
-            notes.append(f"{source}: {len(people)} people in the photo; animating the most prominent one "
+            which = "the most prominent one" if str(choice) == "1" else f"person {choice}"
+            notes.append(f"{source}: {len(people)} people in the photo; animating {which} "
                          f"(around x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f})")
         if not pose.visible(min_score)[[13, 14, 15, 16]].any():
             notes.append(f"{source}: no legs visible (half-body photo); legs take the dancer's proportions")
@@ -279,7 +292,9 @@ class Animator:
             source.close()
         notes = list(subject.notes)
         if source.most_people > 1:
-            notes.append(f"{driving}: up to {source.most_people} people in a frame; following the most prominent one")
+            which = "the most prominent one" if str(getattr(source, "person", "1")) == "1" else \
+                f"person {source.person} (pose.person)"
+            notes.append(f"{driving}: up to {source.most_people} people in a frame; following {which}")
         wall = _time.perf_counter() - t0
         if clock.seconds.get("subject", 1.0) < 0.01:  # an EncodedSubject came ready
             clock.seconds.pop("subject")
@@ -321,6 +336,11 @@ class Animator:
             stats["held"] += 1
             yield index, t, last
         if not seen_anyone:
+            needs = getattr(source, "person", None)
+            if needs is not None and needs.needs > 1 and 0 < source.most_people < needs.needs:
+                raise VunetError(source.path, f"no driving frame shows a person of rank {needs.rank} (at most "
+                                              f"{source.most_people} in a frame"
+                                              f"{_detector_hint(source.most_people, source.backend)})")
             raise VunetError(source.path, "no person found in any driving frame")
 
     @staticmethod
@@ -401,6 +421,8 @@ class Animator:
         smoothed = self.settings.smoothing.enabled or source.presmoothed
         header = {"source": str(source.path), "backend": source.backend, "fps": float(source.rate),
                   "width": w, "height": h, "smoothed": bool(smoothed)}
+        if not source.is_pose_file:  # whom the poses follow (a pose file holds one person already)
+            header["person"] = str(source.person)
         with self._progress(source, quiet) as bar:
             def frames():
                 for item in targets:

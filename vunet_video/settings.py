@@ -73,6 +73,17 @@ class PoseSettings:
     pose_model: str = field(metadata={"path": True})
     min_score: float = field(metadata=_range(0.0, 1.0))
     stride: int = field(metadata=_range(1, 8))  # pose every Nth driving frame, interpolate between
+    person: str          # whom to follow in the driving video: a rank ("1" = most prominent), left, right, "X,Y"
+    subject_person: str  # whom to animate in a subject photo with several people (same forms)
+
+    def __post_init__(self):
+        from .pose.tracking import PersonChoice
+
+        for key in ("person", "subject_person"):
+            try:
+                PersonChoice.parse(getattr(self, key))
+            except VunetError as e:
+                raise ValueError(f"pose.{key}: {e.problem}") from None
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,11 @@ class DrivingSource:
                  fps: float | None = None, audio: str | Path | None = None, estimator=None, clock=None):
         from ..stages import StageClock
 
+        from .tracking import PersonChoice
+
         self.clock = clock if clock is not None else StageClock()
         self.stride = pose.stride
+        self.person = PersonChoice.parse(pose.person)  # whom to follow (a video's; a pose file has one person)
         if audio:  # a separate sound file: checked now, not at the first frame written
             from ..video.audio import AudioCopy
 
@@ -130,7 +133,7 @@ class DrivingSource:
             return
         from .tracking import SubjectTracker
 
-        tracker = SubjectTracker(min_score=self.min_score)
+        tracker = SubjectTracker(min_score=self.min_score, choice=self.person)
         clock, frames, stride = self.clock, 0, self.stride
 
         def estimate(frame):

@@ -53,7 +53,7 @@ def _write_image(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 def extract_poses(source: str | os.PathLike, output: str | os.PathLike, *,
                   preview: str | os.PathLike | None = None, backend: str = "auto", smooth: bool = True,
                   overwrite: bool = False, progress: bool = True, smoother_options: dict | None = None,
-                  **backend_options) -> dict:
+                  person: str = "1", **backend_options) -> dict:
     """Pose track of `source` (video or photo) to the pose JSON `output`.
 
     preview: optional skeleton-over-frame rendering: for a video, a video with the same
@@ -63,32 +63,38 @@ def extract_poses(source: str | os.PathLike, output: str | os.PathLike, *,
     Raises VunetError for unreadable input, a photo without a person, a video without a
     person in any frame, or outputs that exist (unless overwrite).
     """
+    from .tracking import PersonChoice
+
+    choice = PersonChoice.parse(person)  # checked before any work
     source, output = require_file(source), Path(output)
     preview = None if preview is None else Path(preview)
     _check_new_file(output, overwrite)
     if preview is not None:
         _check_new_file(preview, overwrite)
     if is_image(source):
-        return _photo(source, output, preview, backend, overwrite, backend_options)
+        return _photo(source, output, preview, backend, overwrite, backend_options, choice)
     return _video(source, output, preview, backend, smooth, overwrite, progress, smoother_options or {},
-                  backend_options)
+                  backend_options, choice)
 
 
 def _photo(source: Path, output: Path, preview: Path | None, backend: str, overwrite: bool,
-           backend_options: dict) -> dict:
+           backend_options: dict, choice) -> dict:
     from ..video import VideoWriter, read_image
+    from .tracking import choose_person
 
     image = read_image(source)
     estimator = make_estimator(backend, **backend_options)
     try:
-        pose = estimate_image_pose(image, estimator)
+        people = estimator(image)
+        pose = choose_person(people, choice, image.shape[:2])
     finally:
         getattr(estimator, "close", lambda: None)()
     if pose.is_empty():
-        raise VunetError(source, "no person found in the photo")
+        raise VunetError(source, "no person found in the photo" if not people else
+                         f"the photo shows {len(people)} person(s), none of rank {choice.rank}")
     h, w = image.shape[:2]
     header = {"source": str(source), "backend": estimator.name, "fps": None, "width": w, "height": h,
-              "smoothed": False}
+              "smoothed": False, "person": str(choice)}
     if preview is not None:
         drawn = preview_frame(image, pose)
         if is_image(preview):
@@ -101,7 +107,9 @@ def _photo(source: Path, output: Path, preview: Path | None, backend: str, overw
 
 
 def _video(source: Path, output: Path, preview: Path | None, backend: str, smooth: bool, overwrite: bool,
-           progress: bool, smoother_options: dict, backend_options: dict) -> dict:
+           progress: bool, smoother_options: dict, backend_options: dict, choice) -> dict:
+    from .tracking import SubjectTracker
+
     from tqdm import tqdm
 
     from ..video import VideoReader, VideoWriter
@@ -112,13 +120,13 @@ def _video(source: Path, output: Path, preview: Path | None, backend: str, smoot
     estimator = make_estimator(backend, video_mode=True, **backend_options)
     smoother = PoseSmoother(**smoother_options) if smooth else None
     header = {"source": str(source), "backend": estimator.name, "fps": info.fps, "width": info.width,
-              "height": info.height, "smoothed": smooth}
+              "height": info.height, "smoothed": smooth, "person": str(choice)}
     counts = {"frames": 0, "found": 0}
 
     def frames() -> Iterator[tuple[int, float, Pose]]:
         with tqdm(total=info.frame_count, unit="frame", desc="pose", disable=not progress,
                   dynamic_ncols=True) as bar:
-            for frame, pose in track_poses(reader, estimator, smoother):
+            for frame, pose in track_poses(reader, estimator, smoother, SubjectTracker(choice=choice)):
                 if writer is not None:
                     writer.write(preview_frame(frame.image, pose))
                 counts["frames"] += 1

@@ -95,8 +95,9 @@ def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tupl
                     overwrite: bool = False) -> int:
     """Write a pose track; returns the number of frames written.
 
-    header: source, backend, fps, width, height, smoothed (missing keys become null;
-            version, joints and frame_count are filled in here).
+    header: source, backend, fps, width, height, smoothed (missing keys become null),
+            optionally person (a PersonChoice as text); version, joints and frame_count
+            are filled in here.
     frames: (index, time in seconds, Pose) in order; consumed lazily. If iterating it
             raises, the exception propagates and nothing is left at `path` (an
             OSError, like the file's own, becomes a VunetError naming `path`).
@@ -108,6 +109,8 @@ def write_pose_json(path: str | os.PathLike, header: dict, frames: Iterable[tupl
         raise VunetError(path, "is a folder, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     head = {k: header.get(k) for k in ("source", "backend", "fps", "width", "height", "smoothed")}
+    if header.get("person") is not None:  # whom the track follows, when the source showed several
+        head["person"] = str(header["person"])
     head["source"] = None if head["source"] is None else str(head["source"])
     count = 0
     with atomic_output(path, overwrite) as tmp, open(tmp, "wb") as f:

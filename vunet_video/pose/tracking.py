@@ -1,7 +1,9 @@
 """Following one person through a video: `SubjectTracker`.
 
 A pose backend returns every person it finds in a frame, in no particular order. The
-tracker picks the main subject on the first frame where anybody is found, then keeps
+tracker picks the main subject on the first frame where anybody is found (or the person a
+`PersonChoice` names: by rank, side or a point, on the first frame where they can be
+told apart), then keeps
 returning the same person: in each new frame it takes the candidate nearest to the pose
 it returned last. If nobody is near enough (the person left the frame or was not
 detected) it returns `Pose.empty()` and waits; the person is re-acquired when a
@@ -12,8 +14,11 @@ with other people in the frame, that means the nearest of them is eventually tak
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ..errors import VunetError
 from .keypoints import MIN_SCORE, Pose
 
 
@@ -63,6 +68,81 @@ def main_subject(poses: list[Pose], image_size: tuple[int, int] | None = None,
     return Pose.empty() if best is None else best
 
 
+@dataclass(frozen=True)
+class PersonChoice:
+    """Which person to follow when there are several.
+
+    kind: "rank" (the rank-th most prominent, 1 = the main subject), "left" or "right"
+    (the leftmost or rightmost person), or "at" (the person at `point`, image pixels).
+    Written as text (settings, the command line): "1", "2", ..., "left", "right", "X,Y".
+    """
+
+    kind: str = "rank"
+    rank: int = 1
+    point: tuple[float, float] | None = None
+
+    @classmethod
+    def parse(cls, text: str, where=None) -> "PersonChoice":
+        t = str(text).strip().lower()
+        if t in ("left", "right"):
+            return cls(t)
+        if t.isdigit() and 1 <= int(t) <= 1000:
+            return cls("rank", int(t))
+        parts = t.split(",")
+        if len(parts) == 2:
+            try:
+                x, y = (float(v) for v in parts)
+            except ValueError:
+                pass
+            else:
+                if np.isfinite([x, y]).all():
+                    return cls("at", point=(x, y))
+        raise VunetError(where, f"person {text!r}: give a rank (1 = the most prominent, 2, ...), left, right, "
+                                "or a point X,Y in the first frame's pixels")
+
+    def __str__(self) -> str:
+        if self.kind == "rank":
+            return str(self.rank)
+        if self.kind == "at":
+            return f"{self.point[0]:g},{self.point[1]:g}"
+        return self.kind
+
+    @property
+    def needs(self) -> int:
+        """People that must be seen in a frame to tell this one apart."""
+        return self.rank if self.kind == "rank" else 1
+
+
+def choose_person(poses: list[Pose], choice: PersonChoice | None = None, image_size: tuple[int, int] | None = None,
+                  min_score: float = MIN_SCORE) -> Pose:
+    """The person `choice` names among `poses` (default: the most prominent), or
+    Pose.empty() when this frame does not show them (fewer people than the rank)."""
+    people = [p for p in poses if p.bbox(min_score) is not None]
+    if choice is None or (choice.kind == "rank" and choice.rank == 1):
+        return main_subject(people, image_size, min_score)
+    if len(people) < choice.needs:
+        return Pose.empty()
+
+    def centre(p):
+        x0, y0, x1, y1 = p.bbox(min_score)
+        return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+
+    if choice.kind == "rank":
+        ranked = sorted(people, key=lambda p: subject_score(p, image_size, min_score), reverse=True)
+        return ranked[choice.rank - 1]
+    if choice.kind in ("left", "right"):
+        key = (lambda p: centre(p)[0]) if choice.kind == "left" else (lambda p: -centre(p)[0])
+        return min(people, key=key)
+    # A point: the person whose box holds it (the smallest such box: someone in front), else
+    # the person whose box centre is nearest.
+    x, y = choice.point
+    holding = [p for p in people if p.bbox(min_score)[0] <= x <= p.bbox(min_score)[2]
+               and p.bbox(min_score)[1] <= y <= p.bbox(min_score)[3]]
+    if holding:
+        return min(holding, key=lambda p: _extent(p.bbox(min_score)))
+    return min(people, key=lambda p: float(np.linalg.norm(centre(p) - (x, y))))
+
+
 def pose_distance(a: Pose, b: Pose, min_score: float = MIN_SCORE) -> float:
     """Distance between two poses in units of `a`'s size (box extent).
 
@@ -91,10 +171,13 @@ class SubjectTracker:
                   the last box by IoU >= min_iou.
     regrow_per_frame: while the person is missing, max_distance grows by this much per
                   frame, so they are re-acquired wherever they come back.
+    choice:       the person to pick on the first frame that shows them (PersonChoice);
+                  from then on they are followed as above, whatever their rank later.
     """
 
     def __init__(self, max_distance: float = 0.5, min_iou: float = 0.3,
-                 regrow_per_frame: float = 0.05, min_score: float = MIN_SCORE):
+                 regrow_per_frame: float = 0.05, min_score: float = MIN_SCORE, choice: PersonChoice | None = None):
+        self.choice = choice  # whom to pick first (default: the most prominent)
         self.max_distance = max_distance
         self.min_iou = min_iou
         self.regrow_per_frame = regrow_per_frame
@@ -118,7 +201,7 @@ class SubjectTracker:
         """
         poses = [p for p in poses if not p.is_empty(self.min_score)]
         if self._last is None:
-            chosen = main_subject(poses, image_size, self.min_score)
+            chosen = choose_person(poses, self.choice, image_size, self.min_score)
             if not chosen.is_empty(self.min_score):
                 self._last = chosen
             return chosen
