@@ -115,6 +115,49 @@ def test_cli_animate_matches_the_driving_clip(media, tiny_weights, tmp_path, mon
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_compare_writes_driving_skeleton_and_result_side_by_side(media, tiny_weights, tmp_path, encoded):
+    base = ["--weights", tiny_weights, "--size", 160, "--finetune-steps", 0, "--quiet"]
+    out = tmp_path / "out.mp4"
+    result = cli("animate", media["subject"], media["clip"], "-o", out, "--compare", "side", *base)
+    assert result.exit_code == 0, result.output
+    side = tmp_path / "out_compare.mp4"
+    assert f"comparison (side): {side}" in result.stdout
+    got, src, res = probe(side), probe(media["clip"]), probe(out)
+    assert got.frame_count == res.frame_count == FRAMES and got.rate == src.rate and got.has_audio
+    assert_sound_covers(side, FRAMES / 24)
+    # driving | skeleton | result, one height (the output's, 160 here); each panel keeps its shape
+    driving_w = round(src.width * got.height / src.height / 2) * 2
+    result_w = got.width - 2 * driving_w
+    assert got.height == res.height and abs(result_w - res.width) <= 2  # (rounded to even widths)
+    with av.open(str(side)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    with av.open(str(out)) as c:
+        rendered = cv2.resize(next(c.decode(video=0)).to_ndarray(format="rgb24"), (result_w, got.height)).astype(int)
+    assert np.abs(frame[:, -result_w:] - rendered).mean() < 6  # the right panel is the result
+    assert frame[:, driving_w:2 * driving_w].mean() < frame[:, :driving_w].mean()  # the dimmed skeleton panel
+    # grid: two rows
+    result = cli("animate", media["subject"], media["clip"], "-o", tmp_path / "g.mp4", "--compare", "grid", *base)
+    assert result.exit_code == 0, result.output
+    grid = probe(tmp_path / "g_compare.mp4")
+    assert grid.frame_count == FRAMES and grid.height == 2 * min(res.height, 360)  # two rows of panels
+    # Refused before any work: an existing comparison, a pose file (no frames to show), keypoints, batch.
+    (tmp_path / "new_compare.mp4").write_bytes(b"x")
+    assert "already exists" in one_line_error(
+        cli("animate", media["subject"], media["clip"], "-o", tmp_path / "new.mp4", "--compare", "side", *base))
+    assert not (tmp_path / "new.mp4").exists() and (tmp_path / "new_compare.mp4").read_bytes() == b"x"
+    pose_file = _pose_file(tiny_weights, encoded, media, tmp_path)
+    assert "needs a driving video" in one_line_error(
+        cli("animate", media["subject"], pose_file, "-o", tmp_path / "p.mp4", "--compare", "side", *base))
+    assert "needs an export that renders frames" in one_line_error(
+        cli("animate", media["subject"], media["clip"], "-o", tmp_path / "k.json", "--compare", "side",
+            "--export", "keypoints", *base))
+    assert "compare" in one_line_error(cli("animate", media["subject"], media["clip"], "--compare", "both", *base))
+    from vunet_video.batch import check_run
+
+    with pytest.raises(VunetError, match="batch writes no comparisons"):
+        check_run(tiny_weights, overrides={"output.compare": "side"})
+
+
 def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):
     seen = []
     out = tmp_path / "range.mp4"

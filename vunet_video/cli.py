@@ -201,6 +201,10 @@ def animate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     profile: Annotated[bool, typer.Option("--profile", help="Then print where the time went: each stage's busy "
                                           "time and rate, the bottleneck, the time to the first frame.")] = False,
+    compare: Annotated[Optional[str], typer.Option(
+        "--compare", metavar="side|grid", help="Also write <output>_compare.mp4: the driving video, its skeleton "
+        "and the result side by side (grid: with the target pose), with the sound.",
+        show_default=_preset_default("output", "compare"))] = None,
 ):
     """Make the person in SUBJECT perform the motion of DRIVING."""
     from .pipeline import Animator, default_output
@@ -209,7 +213,7 @@ def animate(
     check_pixels(subject)  # an oversized photo is refused from its header before the model loads (seconds)
     animator = Animator(weights, preset, **_overrides(size, background, color, export, backend, no_retarget,
                                                       no_smooth, finetune_steps, device, detail, person, person_at,
-                                                      subject_person))
+                                                      subject_person), **{"output.compare": compare})
     output = output or default_output(subject, driving, animator.settings.output.export)
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
                               overwrite=overwrite, quiet=quiet)

@@ -261,13 +261,28 @@ class Animator:
         sink = OutputSink(export, output, alpha=settings.render.background == "alpha", overwrite=overwrite,
                           crf=settings.output.crf, x264_preset=settings.output.x264_preset)
         sink.check()  # before any work, as is opening the driving input
+        layout, compare = settings.output.compare, None
+        if layout != "off":
+            if not export.frames:
+                raise VunetError(None, f"compare '{layout}' needs an export that renders frames, not {export.name}")
+            if output is not None:  # the comparison video beside the output (render/compare.py)
+                from .render.compare import compare_path
+
+                compare = OutputSink(export_format("video"), compare_path(output), overwrite=overwrite,
+                                     crf=settings.output.crf, x264_preset=settings.output.x264_preset)
+                compare.check()
         from .files import refuse_overwriting_inputs
 
         photo = subject.source if isinstance(subject, EncodedSubject) and subject.source != "<array>" else subject
         refuse_overwriting_inputs(output, None if isinstance(photo, (np.ndarray, EncodedSubject)) else photo,
                                   driving, audio)
         source = DrivingSource(driving, settings.pose, settings.smoothing, start, end, fps, audio, clock=clock)
+        if compare is not None and source.is_pose_file:
+            source.close()
+            raise VunetError(driving, f"compare '{layout}' needs a driving video (a pose file has no frames to show)")
         sink.set_timing(source.rate, source.audio_path, source.audio_follows_frames)
+        if compare is not None:
+            compare.set_timing(source.rate, source.audio_path, source.audio_follows_frames)
         stats = {"held": 0}
         try:
             with clock.timed("subject", 0):
@@ -277,20 +292,30 @@ class Animator:
                     self._add_plate(subject)
                 if settings.render.detail == "photo" and export.frames:
                     self._add_mesh(subject)
+            if compare is not None:
+                from .render.compare import DrivingPanel, panel_height
+
+                source.panel = DrivingPanel(panel_height(layout, subject.frame_size[1]), source.frame_size)
             targets = self._targets(subject, source, stats, clock)
             if export.frames:
-                written = self._render(subject, targets, sink, on_frame, source, quiet, clock)
+                written = self._render(subject, targets, sink, on_frame, source, quiet, clock, compare)
                 with clock.timed("encode", 0):  # x264 hands over the frames of its look-ahead
                     has_audio = sink.close()
+                    if compare is not None:
+                        compare.close()
             else:
                 written = self._write_keypoints(sink, source, subject, targets, quiet)
                 has_audio = False
         except BaseException:
             sink.abort()
+            if compare is not None:
+                compare.abort()
             raise
         finally:
             source.close()
         notes = list(subject.notes)
+        if compare is not None:
+            notes.append(f"comparison ({layout}): {compare.path}")
         if source.most_people > 1:
             which = "the most prominent one" if str(getattr(source, "person", "1")) == "1" else \
                 f"person {source.person} (pose.person)"
@@ -318,11 +343,11 @@ class Animator:
             return Retargeter(subject.pose, refs, min_score) if refs else None
 
         if mapping is None:  # both shoulders seen if possible, else any usable pose
-            refs = [p for _, _, p in head if is_confident(p, min_score)]
-            mapping = make_mapping(refs or [p for _, _, p in head if usable(p, min_score)])
+            refs = [item[2] for item in head if is_confident(item[2], min_score)]
+            mapping = make_mapping(refs or [item[2] for item in head if usable(item[2], min_score)])
         last = Pose(subject.pose.xy, subject.pose.score)  # before anyone appears: the photo's pose
         seen_anyone = False
-        for index, t, pose in chain(head, stream):
+        for index, t, pose, *extra in chain(head, stream):  # (extra: --compare's driving panel)
             if usable(pose, min_score):
                 if mapping is None:  # nobody in the look-ahead: the first person seen
                     mapping = make_mapping([pose])
@@ -331,10 +356,10 @@ class Animator:
                         target = mapping(pose)
                     if usable(target, min_score):
                         last, seen_anyone = target, True
-                        yield index, t, target
+                        yield index, t, target, *extra
                         continue
             stats["held"] += 1
-            yield index, t, last
+            yield index, t, last, *extra
         if not seen_anyone:
             needs = getattr(source, "person", None)
             if needs is not None and needs.needs > 1 and 0 < source.most_people < needs.needs:
@@ -350,7 +375,8 @@ class Animator:
         return tqdm(total=source.frame_count or None, unit="frame", desc="animate", disable=quiet,
                     dynamic_ncols=True, leave=True)
 
-    def _render(self, subject: EncodedSubject, targets, sink, on_frame, source, quiet: bool, clock) -> int:
+    def _render(self, subject: EncodedSubject, targets, sink, on_frame, source, quiet: bool, clock,
+                compare=None) -> int:
         """Render and write every target (see stages.py for the threads)."""
         from .render.compose import Compositor, TemporalFilter
         from .render.framing import person_box
@@ -367,22 +393,30 @@ class Animator:
             full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
 
         def draw(batch):
-            """The output frames (RGBA) of a batch of (index, time, target pose)."""
-            boxes = [person_box(target) for _, _, target in batch]
+            """The output frames (RGBA) of a batch of (index, time, target pose[, compare panel])."""
+            targets = [item[2] for item in batch]
+            boxes = [person_box(target) for target in targets]
             if full is not None:
                 with clock.timed("render", len(batch)):
-                    people = full.render([p for _, _, p in batch], boxes, temporal)
+                    people = full.render(targets, boxes, temporal)
                 with clock.timed("compose", len(batch)):
                     return [compositor.paste(*person) for person in people]
-            crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, (_, _, target) in zip(boxes, batch)]
+            crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, target in zip(boxes, targets)]
             with clock.timed("render", len(batch)):
                 crops = synth.render(subject.appearance, crop_poses)
             with clock.timed("compose", len(batch)):
                 return [compositor(*temporal(rgb, alpha, box), box) for box, rgb, alpha in zip(boxes, *crops)]
 
-        def encode(t, rgba):
+        layout = self.settings.output.compare
+
+        def encode(t, rgba, item):
             with clock.timed("encode"):
                 sink.write(t, rgba)
+                if compare is not None:  # item: (index, time, target, (driving panel, driving pose))
+                    from .render.compare import compose
+
+                    small, driving_pose = item[3]
+                    compare.write(t, compose(layout, small, source.panel.scale, driving_pose, item[2], rgba))
 
         written = 0
         # The driving side (decode, pose, retarget) runs ahead in one thread, the encoder
@@ -399,8 +433,9 @@ class Animator:
                     except Exception as e:  # torch or OpenCV failing (out of memory): one line
                         raise VunetError(source.path, f"rendering failed at frame {batch[0][0]} "
                                                       f"({type(e).__name__}: {e})") from None
-                    for (index, t, _), rgba in zip(batch, frames):
-                        encoder.put(t, rgba)
+                    for item, rgba in zip(batch, frames):
+                        index, t = item[0], item[1]
+                        encoder.put(t, rgba, item)
                         clock.mark_first_frame()
                         if on_frame is not None:  # (read-only: the encoder thread may still be reading it)
                             view = rgba.view()

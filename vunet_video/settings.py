@@ -126,6 +126,7 @@ class OutputSettings:
     export: str = field(metadata={"choices": _export_names})
     crf: int = field(metadata=_range(0, 51))
     x264_preset: str = field(metadata=_choices(*X264_PRESETS))
+    compare: str = field(metadata=_choices("off", "side", "grid"))  # also write <output>_compare.mp4
 
 
 SECTIONS = {"model": ModelSettings, "pose": PoseSettings, "smoothing": SmoothingSettings,

@@ -68,6 +68,9 @@ class DrivingSource:
         self.clock = clock if clock is not None else StageClock()
         self.stride = pose.stride
         self.person = PersonChoice.parse(pose.person)  # whom to follow (a video's; a pose file has one person)
+        # render.compare.DrivingPanel for --compare: then items are (index, time, pose,
+        # (the frame shrunk to a panel, the pose)).
+        self.panel = None
         if audio:  # a separate sound file: checked now, not at the first frame written
             from ..video.audio import AudioCopy
 
@@ -146,11 +149,13 @@ class DrivingSource:
                     raise VunetError(self.path, f"pose estimation failed at frame {frame.index} "
                                                 f"({type(e).__name__}: {e})") from None
 
-        def emit(index, t, pose):
+        panel = self.panel
+
+        def emit(index, t, pose, small=None):
             if smoother is not None:
                 with clock.timed("retarget", 0):
                     pose = smoother(pose, t)
-            return index, t, pose
+            return (index, t, pose) if panel is None else (index, t, pose, (small, pose))
 
         # With pose.stride N, every Nth frame is posed and the frames between take the
         # joints interpolated from the posed frames on either side: a look-ahead of at
@@ -172,19 +177,20 @@ class DrivingSource:
                 if frame is None:
                     break
                 frames += 1
+                small = None if panel is None else panel(frame.image)  # (--compare: a small copy travels on)
                 if stride > 1 and (frames - 1) % stride:
-                    between.append((frame.index, frame.time))
+                    between.append((frame.index, frame.time, small))
                     latest = frame
                     continue
                 pose = estimate(frame)
-                yield from (emit(i, ft, interpolate(previous, (frame.time, pose), ft)) for i, ft in between)
+                yield from (emit(i, ft, interpolate(previous, (frame.time, pose), ft), sm) for i, ft, sm in between)
                 between, latest = [], None
                 previous = (frame.time, pose)
-                yield emit(frame.index, frame.time, pose)
+                yield emit(frame.index, frame.time, pose, small)
             if between:  # the clip ended between two posed frames: the last one is posed
                 end = (latest.time, estimate(latest))
-                yield from (emit(i, ft, interpolate(previous, end, ft) if ft < end[0] else end[1])
-                            for i, ft in between)
+                yield from (emit(i, ft, interpolate(previous, end, ft) if ft < end[0] else end[1], sm)
+                            for i, ft, sm in between)
         if not frames:  # said here, or the caller would report a clip with nobody in it
             raise VunetError(self.path, "no frame could be decoded in the selected range (damaged or truncated video)")
 
