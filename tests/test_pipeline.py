@@ -154,8 +154,49 @@ def test_compare_writes_driving_skeleton_and_result_side_by_side(media, tiny_wei
     assert "compare" in one_line_error(cli("animate", media["subject"], media["clip"], "--compare", "both", *base))
     from vunet_video.batch import check_run
 
-    with pytest.raises(VunetError, match="batch writes no comparisons"):
+    with pytest.raises(VunetError, match="batch writes no comparisons or timelines"):
         check_run(tiny_weights, overrides={"output.compare": "side"})
+
+
+def test_timeline_places_the_render_and_the_driving_sound_frame_accurately(media, tiny_weights, tmp_path):
+    import opentimelineio as otio
+    from urllib.parse import unquote, urlparse
+
+    def local(url: str) -> Path:
+        return Path(unquote(urlparse(url).path))
+
+    base = ["--weights", tiny_weights, "--size", 128, "--finetune-steps", 0, "--quiet", "--start", 0.25]
+    # ProRes 4444 with alpha (the editor preset) and a PNG sequence
+    mov, pngs = tmp_path / "person.mov", tmp_path / "frames"
+    for args in (("-o", mov, "--preset", "editor"), ("-o", pngs, "--export", "png", "--background", "alpha")):
+        result = cli("animate", media["subject"], media["clip"], *args, "--timeline", *base)
+        assert result.exit_code == 0, result.output
+    src = probe(media["clip"])
+    start = round(0.25 * 24)  # frames of the driving clip before the first rendered one
+    for otio_file, frames in ((tmp_path / "person.otio", probe(mov).frame_count),
+                              (tmp_path / "frames.otio", len(list(pngs.glob("*.png"))))):
+        assert frames == FRAMES - start
+        timeline = otio.adapters.read_from_file(str(otio_file))
+        video, audio = timeline.tracks
+        assert (video.kind, audio.kind) == (otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio)
+        (clip,), (sound,) = list(video), list(audio)
+        assert clip.source_range.duration == otio.opentime.RationalTime(frames, 24)
+        assert clip.source_range.start_time.value == 0 and clip.duration().rate == float(src.rate)
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ImageSequenceReference):
+            assert ref.number_of_images_in_sequence() == frames
+            first = local(ref.target_url_for_image_number(0))
+            assert first.is_file() and first.parent == pngs.resolve()
+        else:
+            assert local(ref.target_url) == mov.resolve()
+        # The sound: the driving clip's own, cut at the first rendered frame, as long as the render
+        assert local(sound.media_reference.target_url) == media["clip"].resolve()
+        assert sound.source_range.start_time == otio.opentime.RationalTime(start, 24)
+        assert sound.source_range.duration == clip.source_range.duration
+    (tmp_path / "again.otio").write_text("x")
+    assert "again.otio" in one_line_error(cli("animate", media["subject"], media["clip"], "-o",
+                                              tmp_path / "again.mov", "--preset", "editor", "--timeline", *base))
+    assert not (tmp_path / "again.mov").exists() and (tmp_path / "again.otio").read_text() == "x"
 
 
 def test_start_end_range_and_on_frame(animator, encoded, media, tmp_path):

@@ -500,8 +500,9 @@ def check_run(weights: str | Path | None = None, preset: str | Path = "default",
     from .presets import load_settings
 
     settings = load_settings(preset, overrides)
-    if settings.output.compare != "off":  # a second file per pair, which resume records do not cover
-        raise VunetError(settings.preset_path or None, "output.compare is for animate; batch writes no comparisons")
+    if settings.output.compare != "off" or settings.output.timeline:  # second files, not in the resume records
+        raise VunetError(settings.preset_path or None, "output.compare and output.timeline are for animate; batch "
+                                                       "writes no comparisons or timelines")
     path = resolve_weights(weights or settings.model.weights or None)
     if not path.is_file():
         raise VunetError(path, "no such checkpoint")

@@ -205,6 +205,9 @@ def animate(
         "--compare", metavar="side|grid", help="Also write <output>_compare.mp4: the driving video, its skeleton "
         "and the result side by side (grid: with the target pose), with the sound.",
         show_default=_preset_default("output", "compare"))] = None,
+    timeline: Annotated[Optional[bool], typer.Option(
+        "--timeline", help="Also write <output>.otio: the render (with its alpha) and the driving clip's sound on "
+        "an OpenTimelineIO timeline, for editors.", show_default=False)] = None,
 ):
     """Make the person in SUBJECT perform the motion of DRIVING."""
     from .pipeline import Animator, default_output
@@ -213,7 +216,7 @@ def animate(
     check_pixels(subject)  # an oversized photo is refused from its header before the model loads (seconds)
     animator = Animator(weights, preset, **_overrides(size, background, color, export, backend, no_retarget,
                                                       no_smooth, finetune_steps, device, detail, person, person_at,
-                                                      subject_person), **{"output.compare": compare})
+                                                      subject_person), **{"output.compare": compare, "output.timeline": timeline})
     output = output or default_output(subject, driving, animator.settings.output.export)
     result = animator.animate(subject, driving, output, start=start, end=end, fps=fps, audio=audio,
                               overwrite=overwrite, quiet=quiet)

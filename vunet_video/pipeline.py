@@ -261,6 +261,14 @@ class Animator:
         sink = OutputSink(export, output, alpha=settings.render.background == "alpha", overwrite=overwrite,
                           crf=settings.output.crf, x264_preset=settings.output.x264_preset)
         sink.check()  # before any work, as is opening the driving input
+        timeline = None
+        if settings.output.timeline:
+            if not export.frames:
+                raise VunetError(None, f"a timeline needs an export that renders frames, not {export.name}")
+            if output is not None:
+                from .video.timeline import check_timeline
+
+                timeline = check_timeline(output, overwrite)
         layout, compare = settings.output.compare, None
         if layout != "off":
             if not export.frames:
@@ -316,6 +324,15 @@ class Animator:
         notes = list(subject.notes)
         if compare is not None:
             notes.append(f"comparison ({layout}): {compare.path}")
+        if timeline is not None and written:
+            from .video.timeline import sequence_of, write_timeline
+
+            write_timeline(timeline, sink.path, source.rate, written,
+                           sequence=sequence_of(sink.writer.pattern) if export.folder else None,
+                           audio_from=source.audio_path,  # (a PNG sequence has no sound: the timeline does)
+                           audio_start=sink.first_time if source.audio_follows_frames else 0.0,
+                           overwrite=overwrite)
+            notes.append(f"timeline: {timeline}")
         if source.most_people > 1:
             which = "the most prominent one" if str(getattr(source, "person", "1")) == "1" else \
                 f"person {source.person} (pose.person)"

@@ -127,6 +127,7 @@ class OutputSettings:
     crf: int = field(metadata=_range(0, 51))
     x264_preset: str = field(metadata=_choices(*X264_PRESETS))
     compare: str = field(metadata=_choices("off", "side", "grid"))  # also write <output>_compare.mp4
+    timeline: bool  # also write <output>.otio: the render and the driving sound on an OpenTimelineIO timeline
 
 
 SECTIONS = {"model": ModelSettings, "pose": PoseSettings, "smoothing": SmoothingSettings,

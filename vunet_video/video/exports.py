@@ -151,7 +151,7 @@ class ProResWriter(VideoWriter):
     codec = "prores_aw"
     pix_fmt = "yuva444p10le"
     channels = (3, 4)
-    even_size = False
+    even_size = True  # prores_aw refuses an odd width: the edge column is repeated, as for H.264
     frame_threads = True
 
     def __init__(self, path, fps, *, audio_from=None, audio_start=0.0, audio_end=None, overwrite=False):

@@ -35,6 +35,7 @@ class OutputSink:
         self.audio_from: Path | None = None
         self.audio_follows_frames = False
         self.writer = None
+        self.first_time: float | None = None  # driving-clip time of the first frame written
 
     def check(self) -> None:
         """VunetError now for an output that could not be written later."""
@@ -65,6 +66,7 @@ class OutputSink:
         if self.writer is None:
             if self.rate is None:
                 raise RuntimeError("OutputSink.set_timing() must come before the first write()")
+            self.first_time = time
             self.writer = self.export.open(
                 self.path, self.rate, audio_from=self.audio_from,
                 audio_start=time if self.audio_follows_frames else 0.0,
