@@ -402,6 +402,26 @@ def pose_cmd(
                    f"(backend {done['backend']})", err=True)
 
 
+# --- the web page ------------------------------------------------------------------------------
+
+@app.command("ui")
+@user_errors
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
+):
+    """A local web page: drop a photo and a video, see their poses, render, play and download."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:  # gradio is the optional extra "ui"
+        raise VunetError(None, "the web page needs gradio: pip install 'vunet-video[ui]'") from None
+    from .ui import serve
+
+    typer.echo(f"vunet-video ui on http://{host}:{port} (Ctrl-C to stop)", err=True)
+    serve(host, port, open_browser)
+
+
 # --- the model: dataset, train, eval ---------------------------------------------------------
 
 @dataset_app.command("build")
