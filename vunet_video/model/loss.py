@@ -4,11 +4,14 @@ Objective per sample (image values in [-1, 1], averaged over pixels):
     loss = l1_weight * L1(rgb, x) + ssim_weight * (1 - MS-SSIM(rgb, x))
          + mask_weight * BCE(alpha, person mask)
          + kl_weight(step) * KL(q || p) / (3 * S * S)
+         + perceptual_weight * D_feat(rgb, x)
 The KL is divided by the number of RGB values so that kl_weight = 1 is the per-pixel
 ELBO trade-off; it ramps linearly from 0 over `kl_warmup` steps so the decoder first learns
-to use the appearance code before the prior pulls it in. No pretrained VGG exists offline,
-so the paper's perceptual loss is replaced by MS-SSIM plus L1 (the mix Zhao et al. 2017,
-"Loss Functions for Image Restoration with Neural Networks", found best, alpha = 0.84).
+to use the appearance code before the prior pulls it in. No pretrained VGG exists offline;
+the pixel terms are MS-SSIM plus L1 (the mix Zhao et al. 2017, "Loss Functions for Image
+Restoration with Neural Networks", found best, alpha = 0.84), and D_feat is a feature
+distance on frozen ImageNet EfficientNet-Lite0 layers (model/perceptual.py), the paper's
+perceptual term with the network that installs offline.
 
 SSIM follows Wang et al. 2004 (Gaussian window sigma 1.5, K1 = 0.01, K2 = 0.03);
 multi-scale SSIM follows Wang, Simoncelli, Bovik 2003, using the first three of its five
@@ -38,6 +41,7 @@ class LossConfig:
     mask_weight: float = 0.1
     kl_weight: float = 1.0
     kl_warmup: int = 2000          # steps over which the KL weight ramps up from 0
+    perceptual_weight: float = 0.0  # frozen ImageNet features (model/perceptual.py); 0 = off
 
 
 def kl_weight_at(cfg: LossConfig, step: int) -> float:
@@ -48,12 +52,19 @@ def compute_loss(model: VUNet, batch: dict, cfg: LossConfig, step: int) -> tuple
     """The loss of `model` on a batch ("stickman", "parts", "image", "mask" and, for a warp
     skip model, "warp"), and its terms as floats for logging."""
     out, kl = model(batch["stickman"], batch["parts"], batch.get("warp"))
-    # The loss itself runs in fp32: SSIM's variance terms cancel catastrophically in bf16.
+    perceptual = None
+    if cfg.perceptual_weight > 0:
+        from .perceptual import perceptual_distance
+
+        # Under the caller's autocast (the features are unit-normalised in fp32).
+        perceptual = perceptual_distance(out[:, :3], batch["image"]).mean()
+    # The rest runs in fp32: SSIM's variance terms cancel catastrophically in bf16.
     with torch.autocast(out.device.type, enabled=False):
-        return _loss_terms(out.float(), kl.float(), batch, cfg, step)
+        return _loss_terms(out.float(), kl.float(), batch, cfg, step, perceptual)
 
 
-def _loss_terms(out: torch.Tensor, kl: torch.Tensor, batch: dict, cfg: LossConfig, step: int):
+def _loss_terms(out: torch.Tensor, kl: torch.Tensor, batch: dict, cfg: LossConfig, step: int,
+                perceptual: torch.Tensor | None = None):
     rgb, alpha = out[:, :3], out[:, 3]
     target = batch["image"]
     l1 = (rgb - target).abs().mean()
@@ -62,8 +73,11 @@ def _loss_terms(out: torch.Tensor, kl: torch.Tensor, batch: dict, cfg: LossConfi
     kl = kl.mean() / (3 * target.shape[-1] * target.shape[-2])
     loss = (cfg.l1_weight * l1 + cfg.ssim_weight * ssim_loss + cfg.mask_weight * mask_loss
             + kl_weight_at(cfg, step) * kl)
+    if perceptual is not None:
+        loss = loss + cfg.perceptual_weight * perceptual.float()
     return loss, {"loss": loss.item(), "l1": l1.item(), "ms_ssim": 1 - ssim_loss.item(),
-                  "mask_bce": mask_loss.item(), "kl": kl.item()}
+                  "mask_bce": mask_loss.item(), "kl": kl.item(),
+                  "perceptual": 0.0 if perceptual is None else perceptual.item()}
 
 
 def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
