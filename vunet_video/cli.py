@@ -432,6 +432,9 @@ def dataset_build(
     size: int = typer.Option(256, help="Side of the cached person crops."),
     every: int = typer.Option(2, help="Keep every n-th video frame."),
     holdout_clip: list[str] = typer.Option([], "--holdout-clip", help="Video stem held out whole (repeatable)."),
+    val_clip: list[str] = typer.Option([], "--val-clip", help="Video stem kept whole for validation (repeatable)."),
+    novelty: float = typer.Option(0.0, min=0.0, help="Keep a video frame only if its pose moved this far from the "
+                                  "last kept one (mean joint shift, in torso lengths; 0 = keep all)."),
     holdout_photos: float = typer.Option(0.05, help="Fraction of each photo folder held out (last by name)."),
     limit: int = typer.Option(0, help="At most this many items per source (0 = all)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -439,8 +442,8 @@ def dataset_build(
     """Label photos and video frames with the pose stage and cache person crops for training."""
     from .train.dataset import BuildOptions, build_dataset
 
-    opts = BuildOptions(size=size, every=every, heldout_clips=tuple(holdout_clip),
-                        heldout_photo_fraction=holdout_photos, limit=limit or None)
+    opts = BuildOptions(size=size, every=every, heldout_clips=tuple(holdout_clip), val_clips=tuple(val_clip),
+                        novelty=novelty, heldout_photo_fraction=holdout_photos, limit=limit or None)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -454,10 +457,11 @@ def dataset_build(
     counts = build_dataset(sources, out, opts, progress)
     if bar is not None:
         bar.close()
-    typer.echo("| source | seen | kept | no person | no torso | unreadable |")
-    typer.echo("| --- | --- | --- | --- | --- | --- |")
+    typer.echo("| source | seen | kept | no person | no torso | too still | unreadable |")
+    typer.echo("| --- | --- | --- | --- | --- | --- | --- |")
     for name, c in counts.items():
-        typer.echo(f"| {name} | {c['seen']} | {c['kept']} | {c['no_person']} | {c['no_torso']} | {c['unreadable']} |")
+        typer.echo(f"| {name} | {c['seen']} | {c['kept']} | {c['no_person']} | {c['no_torso']} | {c['still']} "
+                   f"| {c['unreadable']} |")
 
 
 @app.command()
