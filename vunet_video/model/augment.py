@@ -43,6 +43,17 @@ def random_similarity(image: np.ndarray, mask: np.ndarray, pose: Pose, rng: np.r
     return image, mask, Pose(xy.astype(np.float32), pose.score.copy())
 
 
+def random_similarity_pose(pose: Pose, size: int, rng: np.random.Generator, max_scale: float,
+                           max_rotation: float, max_shift: float) -> Pose:
+    """`pose` (in a square crop of `size`) under a random similarity transform, drawn as in
+    random_similarity."""
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-max_rotation, max_rotation),
+                                1 + rng.uniform(-max_scale, max_scale))
+    m[:, 2] += rng.uniform(-max_shift, max_shift, 2) * size
+    xy = pose.xy @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+    return Pose(xy.astype(np.float32), pose.score.copy())
+
+
 def training_warp(source: np.ndarray, source_mask: np.ndarray, source_pose: Pose, target_pose: Pose,
                   same_image: bool, rng: np.random.Generator) -> torch.Tensor:
     """The warp input for one training sample (see WARP_* above)."""

@@ -75,8 +75,10 @@ class TunedCache:
 
     @classmethod
     def key(cls, model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-            cfg: "FinetuneConfig") -> str:
+            cfg: "FinetuneConfig", warp: str = "parts") -> str:
         h = hashlib.sha256(cls.VERSION)
+        if warp != "parts":  # (the rigid part warp's keys stay as they were)
+            h.update(warp.encode())
         for name, tensor in sorted(model.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -126,13 +128,18 @@ class TunedCache:
 
 
 def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-                        cfg: FinetuneConfig | None = None, progress=None, cache: TunedCache | None = None) -> VUNet:
+                        cfg: FinetuneConfig | None = None, progress=None, cache: TunedCache | None = None,
+                        warper=None) -> VUNet:
     """A copy of `model` fine-tuned to reconstruct one subject (an S x S crop, its pose in
     model pixels and its person mask, 0-255 uint8 or 0-1 float); `model` is left as it was.
     progress: called with the number of steps done after each step. cache: where a tune of
-    the same model, subject and settings is taken from (and this one kept)."""
+    the same model, subject and settings is taken from (and this one kept). warper: for a
+    model trained on mesh warps, warper(crop image, mask 0-1, pose) gives a function from a
+    target pose to the warp input (render/full_resolution.py builds it, so that model/ needs
+    nothing from render/); None: the rigid part warp."""
     cfg = cfg or FinetuneConfig()
-    key = cache.key(model, crop_image, crop_pose, crop_mask, cfg) if cache is not None else None
+    warp = "mesh" if warper is not None else "parts"
+    key = cache.key(model, crop_image, crop_pose, crop_mask, cfg, warp) if cache is not None else None
     if key is not None:
         tuned = cache.load(key, model)
         if tuned is not None:
@@ -140,25 +147,29 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
             if progress is not None:
                 progress(cfg.steps)
             return tuned
-    tuned = _tune(model, crop_image, crop_pose, crop_mask, cfg, progress)
+    tuned = _tune(model, crop_image, crop_pose, crop_mask, cfg, progress, warper)
     if key is not None:
         cache.save(key, tuned)
     return tuned
 
 
 def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,
-          cfg: FinetuneConfig, progress) -> VUNet:
+          cfg: FinetuneConfig, progress, warper=None) -> VUNet:
     size = model.cfg.image_size
     if crop_mask is None:
         mask = np.full((size, size), 255, np.uint8)
     else:
         mask = crop_mask if crop_mask.dtype == np.uint8 else (np.clip(crop_mask, 0, 1) * 255 + 0.5).astype(np.uint8)
     plain = on_plain_background(crop_image, mask)
-    views = []  # the photo and its mirror image, each with its appearance input
+    views = []  # the photo and its mirror image, each with its appearance input (and mesh warper)
     for flip in (False, True):
         image, pose = maybe_flip(plain, crop_pose, flip)
         image, msk = np.ascontiguousarray(image), np.ascontiguousarray(mask[:, ::-1] if flip else mask)
-        views.append((image, msk, pose, appearance_input(image, pose, model.cfg.part_size)))
+        mesh_warp = None
+        if warper is not None and model.cfg.warp_skip:
+            raw = np.ascontiguousarray(crop_image[:, ::-1] if flip else crop_image)
+            mesh_warp = warper(raw, msk * (1 / 255), pose)
+        views.append((image, msk, pose, appearance_input(image, pose, model.cfg.part_size), mesh_warp))
 
     device = next(model.parameters()).device
     # channels_last whatever the layout of `model` (a bf16 Synthesizer keeps its model so):
@@ -177,14 +188,17 @@ def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.n
         for step in range(cfg.steps):
             stick, parts, images, masks, warps = [], [], [], [], []
             for _ in range(cfg.batch_size):
-                view, view_mask, view_pose, app = views[int(rng.integers(2))]
+                view, view_mask, view_pose, app, mesh_warp = views[int(rng.integers(2))]
                 image, msk, pose = random_similarity(view, view_mask, view_pose, rng, cfg.max_scale,
                                                      cfg.max_rotation, cfg.max_shift)
                 stick.append(stickman_input(pose, size))
                 parts.append(app)
                 images.append(to_tensor(image))
                 masks.append(torch.from_numpy(msk).float() / 255.0)
-                if model.cfg.warp_skip:  # the untransformed photo's parts onto the moved pose, as at inference
+                # The untransformed photo moved onto the moved pose, as at inference.
+                if mesh_warp is not None:
+                    warps.append(mesh_warp(pose))
+                elif model.cfg.warp_skip:
                     warps.append(training_warp(view, view_mask, view_pose, pose, False, rng))
             batch = {"stickman": torch.stack(stick), "parts": torch.stack(parts),
                      "image": torch.stack(images), "mask": torch.stack(masks)}

@@ -80,6 +80,21 @@ class FullResolutionRenderer:
         return out
 
 
+def crop_mesh_warp(mesh: BodyMesh, target: Pose, size: int) -> torch.Tensor:
+    """The warp-skip input for a mesh built on an S x S crop and a target pose in the same
+    crop's pixels: what training and the per-subject fine-tune feed a model trained on this
+    path's warps (metadata "warp": "mesh"), made by the same function as at inference."""
+    return _model_warp(mesh.deform(target, (0, 0, size, size)), Box(0.0, 0.0, float(size)), size)
+
+
+def crop_mesh_warper(size: int):
+    """For the fine-tune (model/finetune.py): (crop, mask 0-1, pose) -> (target -> warp)."""
+    def make(image: np.ndarray, mask: np.ndarray, pose: Pose):
+        mesh = BodyMesh(image, pose, mask)
+        return lambda target: crop_mesh_warp(mesh, target, size)
+    return make
+
+
 def _model_warp(d: Deformed, box: Box, size: int) -> torch.Tensor:
     """The moved pixels as the model's warp-skip input (4, S, S): colour in [-1, 1] times
     the trusted coverage, then that coverage in [-1, 1] (inputs.warp_input's layout)."""

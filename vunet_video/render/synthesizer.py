@@ -100,9 +100,15 @@ class Synthesizer:
         model.finetune.TunedCache to take the tune from when it holds it (and keep it in)."""
         from ..model.finetune import FinetuneConfig, finetune_on_subject
 
+        warper = None
+        if getattr(self.model, "extra", {}).get("warp") == "mesh":
+            # Weights trained on the mesh's warps are tuned on them too (train/batches.py).
+            from .full_resolution import crop_mesh_warper
+
+            warper = crop_mesh_warper(self.crop_size)
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
-                                        FinetuneConfig(steps=steps, seed=seed), progress, cache)
+                                        FinetuneConfig(steps=steps, seed=seed), progress, cache, warper)
         return Synthesizer(model, self.device, self.bf16)
 
     @torch.no_grad()

@@ -29,7 +29,7 @@ from ..model.augment import to_device
 from ..model.io import save_weights
 from ..model.loss import LossConfig, compute_loss, kl_weight_at
 from ..model.vunet import VUNet, VUNetConfig
-from .batches import sample_batch
+from .batches import MeshWarps, sample_batch
 from .dataset import PairDataset
 
 
@@ -49,7 +49,12 @@ class TrainConfig:
     l1_weight: float = LossConfig.l1_weight
     ssim_weight: float = LossConfig.ssim_weight
     mask_weight: float = LossConfig.mask_weight
+    perceptual_weight: float = LossConfig.perceptual_weight
     cross_prob: float = 0.5        # share of video samples whose appearance comes from another frame
+    video_share: float = 0.0       # share of targets drawn from video frames; 0 = every sample equally likely
+    hard_share: float = 0.0        # share of cross-frame pairs chosen for a large pose change (PairDataset)
+    warp: str = "parts"            # warp-skip input: "parts" (rigid 128 px parts) or "mesh" (as inference
+                                   # builds it, train/batches.py)
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 0               # torch CPU threads; 0 = torch's default
@@ -64,7 +69,8 @@ class TrainConfig:
     @property
     def loss(self) -> LossConfig:
         return LossConfig(l1_weight=self.l1_weight, ssim_weight=self.ssim_weight, mask_weight=self.mask_weight,
-                          kl_weight=self.kl_weight, kl_warmup=self.kl_warmup)
+                          kl_weight=self.kl_weight, kl_warmup=self.kl_warmup,
+                          perceptual_weight=self.perceptual_weight)
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
@@ -132,7 +138,10 @@ def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     """Train per `cfg`; returns the path of the exported safetensors weights."""
-    ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob)
+    if cfg.warp not in ("parts", "mesh"):
+        raise VunetError("warp", f"must be 'parts' or 'mesh', not {cfg.warp!r}")
+    ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob, cfg.video_share, cfg.hard_share)
+    mesh_warps = MeshWarps(ds) if cfg.model.warp_skip and cfg.warp == "mesh" else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -174,7 +183,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     with atomic_output(out / "config.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
     log_path = out / "log.csv"
-    fields = ["step", "time", "lr", "kl_weight", "loss", "l1", "ms_ssim", "mask_bce", "kl", "samples_per_s"]
+    fields = ["step", "time", "lr", "kl_weight", "loss", "l1", "ms_ssim", "mask_bce", "kl", "perceptual",
+              "samples_per_s"]
     if not log_path.exists() or step == 0:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -183,7 +193,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     start = time.time()
     t_last, n_last = time.time(), 0
     while step < cfg.steps:
-        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip)
+        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip,
+                             mesh_warps=mesh_warps)
         batch = to_device(batch, device)
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
@@ -211,10 +222,10 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         over_time = cfg.max_minutes and (time.time() - start) > cfg.max_minutes * 60
         if step % cfg.ckpt_every == 0 or step == cfg.steps or over_time:
             _atomic_torch_save(_checkpoint_state(model, opt, step, rng, cfg), out / "checkpoint.pt")
-            save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data})
+            save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data, "warp": cfg.warp})
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:
             (out / "snapshots").mkdir(exist_ok=True)
-            save_weights(model, out / "snapshots" / f"step_{step}.safetensors", {"step": step, "data": cfg.data})
+            save_weights(model, out / "snapshots" / f"step_{step}.safetensors", {"step": step, "data": cfg.data, "warp": cfg.warp})
         if over_time:
             log(f"stopping at step {step}: max_minutes reached")
             break
