@@ -31,6 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from ..model.inputs import to_tensor
 from ..model.parts import warp_parts
@@ -96,8 +97,11 @@ LARGE_CHANGE = 0.1
 
 
 def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int = 0,
-             estimator=None, progress=None, finetune_steps: int = 100, subjects_per_group: int = 4) -> dict:
-    """Scores every method on the held-out pairs (vunet_finetuned only when finetune_steps > 0).
+             estimator=None, progress=None, finetune_steps: int = 100, subjects_per_group: int = 4,
+             split: str | tuple[str, ...] = "heldout", perceptual: bool = False) -> dict:
+    """Scores every method on the held-out pairs (vunet_finetuned only when finetune_steps > 0);
+    `split` "val" scores the validation clips instead. With `perceptual`, also the feature
+    distance of model/perceptual.py on its evaluation layers (needs the `train` extra).
 
     Returns {"pairs", "groups", "subsets": {"all pairs" | "large pose change": {"pairs",
     "methods": {name: {ssim, psnr, l1, pck@0.1, found, "pck@0.1 found"}}}},
@@ -106,7 +110,7 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
     if estimator is None:
         estimator = make_estimator("auto")
     size = synth.crop_size
-    ds = PairDataset(data_dir, size, split="heldout", cross_prob=0.0)
+    ds = PairDataset(data_dir, size, split=split, cross_prob=0.0)
     pairs = heldout_pairs(ds, per_group, seed, subjects_per_group)
     method_names = [m for m in METHODS if finetune_steps > 0 or m != "vunet_finetuned"]
     # The pose stage sees each output upscaled x2: MediaPipe's detector is tuned for larger people.
@@ -146,6 +150,11 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
             p = pose_of(img)
             rec[m] = {"ssim": ssim(o, t).item(), "psnr": psnr(o, t).item(), "l1": (o - t).abs().mean().item(),
                       "pck": pck(p.xy, p.visible(), target_pose.xy, true_ok), "found": not p.is_empty()}
+            if perceptual:
+                from ..model.perceptual import EVAL_LAYERS, perceptual_distance
+
+                with torch.no_grad():
+                    rec[m]["perceptual"] = perceptual_distance(o, t, EVAL_LAYERS).item()
         records.append(rec)
         if progress:
             progress(n + 1, len(pairs))
@@ -154,7 +163,8 @@ def evaluate(synth: Synthesizer, data_dir: str, per_group: int = 40, seed: int =
         methods = {}
         for m in method_names:
             k = max(1, len(recs))
-            methods[m] = {key: sum(r[m][key] for r in recs) / k for key in ("ssim", "psnr", "l1")}
+            keys = ("ssim", "psnr", "l1") + (("perceptual",) if perceptual else ())
+            methods[m] = {key: sum(r[m][key] for r in recs) / k for key in keys}
             correct, total = (sum(r[m]["pck"][c] for r in recs) for c in (0, 1))
             methods[m]["pck@0.1"] = correct / max(1, total)
             # PCK counts a person the pose stage does not find as all joints wrong; how often
