@@ -21,8 +21,11 @@ def novelty_dataset(tmp_path_factory, shared):
     clip = shared / "data/train/videos/taichi_driving1.mp4"
     val = shared / "data/dev/driving/unianimate_source_video.mp4"
     out = tmp_path_factory.mktemp("novelty")
-    counts = build_dataset([clip, val], out / "novel",
-                           BuildOptions(size=64, every=2, limit=40, novelty=0.05,
+    photos = tmp_path_factory.mktemp("people")
+    for f in sorted((shared / "data/train/ccp_photos").iterdir())[:24]:
+        (photos / f.name).symlink_to(f)
+    counts = build_dataset([clip, val, photos], out / "novel",
+                           BuildOptions(size=64, every=2, limit=40, novelty=0.05, heldout_photo_fraction=0.0,
                                         val_clips=("unianimate_source_video",)))
     plain = build_dataset([clip], out / "plain", BuildOptions(size=64, every=2, limit=40))
     return out / "novel", counts, plain
@@ -36,14 +39,20 @@ def test_novelty_sampling_skips_still_frames_and_val_clips_are_split(novelty_dat
     assert c["kept"] < plain["taichi_driving1"]["kept"]
     index = json.loads((out / "index.json").read_text())
     splits = {s["source"]: s["split"] for s in index["samples"]}
-    assert splits == {"taichi_driving1": "train", "unianimate_source_video": "val"}
+    assert splits == {"taichi_driving1": "train", "unianimate_source_video": "val", photos_name(index): "train"}
     # Every kept frame differs from the one kept before it by at least the threshold.
     from vunet_video.train.dataset import PairDataset, pose_distance
 
     ds = PairDataset(out, 64, "train")
-    for a, b in zip(ds.poses, ds.poses[1:]):
+    clip_poses = [p for p, s in zip(ds.poses, ds.samples) if s["source"] == "taichi_driving1"]
+    for a, b in zip(clip_poses, clip_poses[1:]):
         assert pose_distance(a, b) >= 0.05
     assert len(PairDataset(out, 64, ("train", "val"))) == len(ds) + counts["unianimate_source_video"]["kept"]
+
+
+def photos_name(index: dict) -> str:
+    return next(s["source"] for s in index["samples"] if s["source"] not in ("taichi_driving1",
+                                                                             "unianimate_source_video"))
 
 
 def test_pose_distance_ignores_place_and_size_and_sees_a_turn():
@@ -68,6 +77,7 @@ def test_hard_pairs_pick_large_pose_changes(novelty_dataset):
     out, _, _ = novelty_dataset
     easy = PairDataset(out, 64, "val", cross_prob=1.0)
     hard = PairDataset(out, 64, "val", cross_prob=1.0, hard_share=1.0)
+    assert easy.video_samples and not easy.photo_samples
 
     def mean_change(ds):
         rng = np.random.default_rng(1)
@@ -84,7 +94,7 @@ def test_mesh_warps_are_the_inference_warp_and_mirror_with_the_sample(novelty_da
     from vunet_video.train.dataset import PairDataset
 
     out, _, _ = novelty_dataset
-    ds = PairDataset(out, 64, "train", cross_prob=1.0)
+    ds = PairDataset(out, 64, "val", cross_prob=1.0)
     warps = MeshWarps(ds)
     rng = np.random.default_rng(3)
     batch = sample_batch(ds, 6, 16, rng, warp=True, mesh_warps=warps)
@@ -160,3 +170,43 @@ def test_training_with_mesh_warps_and_perceptual_term_records_the_warp_kind(nove
     assert len(keys) == 2
     with pytest.raises(Exception, match="warp"):
         train(TrainConfig(**{**cfg.__dict__, "warp": "rigid"}), log=lambda *_: None)
+
+
+def test_appearance_prior_draws_more_varied_people_and_round_trips(novelty_dataset, tmp_path):
+    """The shipped weights' prior alone draws nearly the same person every time; the
+    fitted AppearancePrior spreads the draws (measured by the perceptual distance), and it
+    survives save and load."""
+    from itertools import combinations
+
+    from vunet_video.model.io import load_model, save_weights
+    from vunet_video.model.inputs import stickman_input
+    from vunet_video.model.perceptual import EVAL_LAYERS, perceptual_distance
+    from vunet_video.train.appearance_prior import fit_appearance_prior
+    from vunet_video.train.dataset import PairDataset
+    from vunet_video.model.vunet import VUNet
+
+    out, _, _ = novelty_dataset
+    base = load_model("vunet_video/weights/vunet_128.safetensors")
+    base.appearance_prior = None
+    prior = fit_appearance_prior(base, str(out), components=8, samples=40)
+    assert prior.basis.shape[0] == 8 and prior.mean.shape[0] == sum(prior.sizes)
+    pose = PairDataset(out, 128, "val").poses[0]
+    stick = stickman_input(pose, 128)[None].expand(6, -1, -1, -1)
+
+    def spread(model):
+        with torch.no_grad():
+            rgb = model.decode(stick, None, generator=torch.Generator().manual_seed(0))[:, :3].clamp(-1, 1)
+            return np.mean([perceptual_distance(rgb[a:a + 1], rgb[b:b + 1], EVAL_LAYERS).item()
+                            for a, b in combinations(range(6), 2)])
+
+    plain = spread(base)
+    base.appearance_prior = prior
+    assert spread(base) > 1.5 * plain
+    path = tmp_path / "with_prior.safetensors"
+    save_weights(base, path, half=True)
+    again = load_model(path)
+    assert again.appearance_prior is not None
+    assert torch.allclose(again.appearance_prior.basis, prior.basis.half().float())
+    # Weights without one still load, and sample from the plain prior.
+    save_weights(VUNet(base.cfg), tmp_path / "plain.safetensors")
+    assert load_model(tmp_path / "plain.safetensors").appearance_prior is None

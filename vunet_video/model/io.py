@@ -60,6 +60,9 @@ def save_weights(model: VUNet, path: str | Path, extra: dict | None = None, half
     path = Path(path)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    prior = getattr(model, "appearance_prior", None)
+    if prior is not None:
+        tensors.update({k: v.to(dtype).contiguous() for k, v in prior.tensors().items()})
     meta = {"format": "vunet-video", "config": json.dumps(model.cfg.to_dict()),
             "extra": json.dumps(extra or {})}
     # safetensors creates the file private (0600); atomic_output gives it a normal file's mode.
@@ -91,6 +94,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         model = VUNet(cfg)
     except (TypeError, ValueError) as e:
         raise VunetError(path, f"bad model config in checkpoint ({e})") from None
+    prior = {k: tensors.pop(k) for k in list(tensors) if k.startswith("appearance_prior.")}
     state = model.state_dict()
     missing = sorted(set(state) - set(tensors))
     unexpected = sorted(set(tensors) - set(state))
@@ -99,13 +103,30 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         what = (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}" if unexpected
                 else f"{wrong[0]} has shape {tuple(tensors[wrong[0]].shape)}, expected {tuple(state[wrong[0]].shape)}")
         raise VunetError(path, f"weights do not match the model config: {what}")
-    check_finite(tensors, path)
+    check_finite({**tensors, **prior}, path)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    if prior:
+        model.appearance_prior = _appearance_prior(prior, model, path)
     try:
         model.extra = json.loads(meta.get("extra", "{}"))
     except ValueError as e:
         raise VunetError(path, f"bad 'extra' metadata in checkpoint ({e})") from None
     return model.to(device).eval()
+
+
+def _appearance_prior(tensors: dict, model: VUNet, path) -> "AppearancePrior":
+    from .vunet import AppearancePrior
+
+    mean, basis = tensors.get("appearance_prior.mean"), tensors.get("appearance_prior.basis")
+    # The latents' sizes per scale, coarsest first, from a decode of one blank stickman.
+    with torch.no_grad():
+        s = model.cfg.image_size
+        _, priors = model._decode(torch.zeros(1, 3, s, s), None, lambda i, p: p)
+    sizes = [p[0].numel() for p in priors]
+    if mean is None or basis is None or mean.shape != (sum(sizes),) or basis.ndim != 2 \
+            or basis.shape[1] != sum(sizes):
+        raise VunetError(path, "bad appearance prior in checkpoint (appearance_prior.mean/basis shapes)")
+    return AppearancePrior(mean.float(), basis.float(), sizes)
 
 
 def check_finite(tensors: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -272,6 +272,31 @@ class WarpSkip(nn.Module):
         return torch.cat([rgb, out[:, 3:]], 1)
 
 
+class AppearancePrior:
+    """Where real people's appearance codes lie, as a low-rank Gaussian: for sampling.
+
+    The shape-conditioned prior p(z | stickman) alone gives nearly the same person in every
+    draw (benchmarks/results/model_v2.md, prior diversity): the posteriors of real people sit
+    at offsets from the prior mean that unit-variance noise does not reach. Fitted after
+    training (train/appearance_prior.py, "ex-post density estimation" as in Ghosh et al. 2020,
+    "From Variational to Deterministic Autoencoders"): the offsets q - p of training people,
+    their mean and their top principal directions scaled by their standard deviations. A draw
+    is mean + basis^T a, a ~ N(0, I), split into the latent scales (coarsest first).
+    Stored in the weights file as the tensors "appearance_prior.mean" and ".basis".
+    """
+
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, sizes: list[int]):
+        self.mean, self.basis, self.sizes = mean.float(), basis.float(), list(sizes)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        device = generator.device if generator is not None else self.mean.device
+        a = torch.randn(n, self.basis.shape[0], generator=generator, device=device)
+        return list((self.mean.to(device) + a @ self.basis.to(device)).split(self.sizes, dim=1))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"appearance_prior.mean": self.mean, "appearance_prior.basis": self.basis}
+
+
 def empty_warp(like: torch.Tensor) -> torch.Tensor:
     """A warp that covers nothing (colour 0, coverage -1), shaped for `like` (B, C, S, S)."""
     warp = like.new_zeros((like.shape[0], 4, like.shape[2], like.shape[3]))
@@ -290,6 +315,7 @@ class VUNet(nn.Module):
         self.appearance_down = AppearanceDown(cfg)
         self.decoder = Decoder(cfg)
         self.warp_skip = WarpSkip(cfg) if cfg.warp_skip else None
+        self.appearance_prior: AppearancePrior | None = None  # set by model.io.load_model when the file has one
 
     # --- the three uses -------------------------------------------------------------------
 
@@ -318,16 +344,23 @@ class VUNet(nn.Module):
         """(B, 4, S, S): RGB in [-1, 1] and an alpha logit, for target stickmen (B, 3, S, S).
 
         latents: appearance codes from `encode` (used as they are); None samples them from the
-        shape-conditioned prior, for new appearances. warp: the subject's parts warped onto
+        shape-conditioned prior, for new appearances (moved by an AppearancePrior's draw when
+        the weights carry one). warp: the subject's parts warped onto
         each target pose (inputs.warp_input), for a model with `warp_skip`. blend=False: the
         decoder's own colour, before the blend head moves it towards the warp (for a caller
         that joins a sharper warp of its own, render/full_resolution.py).
         """
+        offsets = None
+        if latents is None and self.appearance_prior is not None:
+            offsets = self.appearance_prior.sample(stickman.shape[0], generator)
+
         def choose(i, prior_mean):
             if latents is not None:
                 return latents[i].expand(prior_mean.shape[0], -1, -1, -1)
             noise = torch.randn(prior_mean.shape, generator=generator, dtype=prior_mean.dtype,
                                 device=prior_mean.device)
+            if offsets is not None:  # a new person's appearance (AppearancePrior), then the posterior's noise
+                return prior_mean + offsets[i].view(prior_mean.shape).to(prior_mean) + noise
             return prior_mean + noise
 
         return self._decode(stickman, warp, choose, blend)[0]

@@ -65,6 +65,7 @@ class TrainConfig:
                                    # choosing a checkpoint on validation afterwards; 0 = only the latest
     max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
     init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser
+    appearance_prior: int = 64     # components of the AppearancePrior fitted to the final weights; 0 = none
 
     @property
     def loss(self) -> LossConfig:
@@ -229,4 +230,11 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         if over_time:
             log(f"stopping at step {step}: max_minutes reached")
             break
+    if cfg.appearance_prior:
+        # Sampling new people needs to know where real people's codes lie (model/vunet.py).
+        from .appearance_prior import fit_appearance_prior
+
+        model.appearance_prior = fit_appearance_prior(model, cfg.data, cfg.appearance_prior)
+        save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data, "warp": cfg.warp})
+        model.appearance_prior = None
     return out / "vunet.safetensors"
