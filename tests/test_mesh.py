@@ -245,3 +245,43 @@ def test_the_full_resolution_path_keeps_the_photos_detail(photo, tiny_weights):
     assert sharpness(model_frame[..., :3], inside) < 0.7 * reference
     # The matte follows the photo's person mask.
     assert np.abs(photo_frame[..., 3] / 255.0 - np.clip(pose.mask, 0, 1)).mean() < 0.05
+
+
+def test_weights_trained_on_mesh_warps_let_their_blend_head_decide(photo):
+    """For weights trained on this path's warps ("warp": "mesh"), the blend head's weight
+    multiplies the mesh's trust: a head that says 'never copy' gives the model's colour
+    inside the body, one that says 'copy' gives the photo's pixels; weights without the
+    mark ignore the head."""
+    import torch
+
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+    from vunet_video.render.compose import Compositor
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import FullResolutionRenderer, uses_blend_head
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    h, w = image.shape[:2]
+    box = person_box(pose)
+    inside = cv2.erode((pose.mask > 0.9).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    torch.manual_seed(0)
+    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
+
+    def render(bias: float, extra: dict) -> np.ndarray:
+        with torch.no_grad():
+            model.warp_skip.blend2.weight.zero_()
+            model.warp_skip.blend2.bias.fill_(bias)
+        model.extra = extra
+        synth = Synthesizer(model, bf16=False)
+        subject = synth.encode(image, pose, pose.mask)
+        full = FullResolutionRenderer(synth, subject.appearance, BodyMesh(image, pose, pose.mask), (w, h))
+        return Compositor((w, h), "color", color=(0, 0, 0)).paste(*full.render([pose], [box])[0])[..., :3]
+
+    assert uses_blend_head(type("M", (), {"extra": {"warp": "mesh"}})())
+    assert not uses_blend_head(type("M", (), {"extra": {"warp": "mesh", "blend_head": False}})())
+    copy = render(20.0, {"warp": "mesh"})
+    never = render(-20.0, {"warp": "mesh"})
+    ignored = render(-20.0, {})
+    photo_error = lambda out: np.abs(out.astype(np.float32) - image)[inside].mean()  # noqa: E731
+    assert photo_error(copy) < 8 and photo_error(ignored) < 8
+    assert photo_error(never) > 3 * photo_error(copy)

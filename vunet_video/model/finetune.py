@@ -48,6 +48,11 @@ class FinetuneConfig:
     max_scale: float = 0.15     # targets scaled by 1 +- this
     max_rotation: float = 12.0  # degrees
     max_shift: float = 0.08     # share of the crop side
+    # L2-SP (Li et al. 2018, "Explicit Inductive Bias for Transfer Learning with Convolutional
+    # Networks"): pull the tuned weights towards the base weights with this weight on the sum
+    # of squared differences, so one photo teaches the person's look without overwriting what
+    # the model knows about other views. 0 = off.
+    anchor: float = 0.0
     seed: int = 0
 
 
@@ -179,6 +184,7 @@ def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.n
     for p in tuned.shape_up.parameters():
         p.requires_grad_(False)
     trainable = [p for p in tuned.parameters() if p.requires_grad]
+    base = [p.detach().clone() for p in trainable] if cfg.anchor > 0 else None
     opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=(0.5, 0.9))
     loss_cfg = LossConfig(kl_warmup=1)  # training's loss weights, KL at full weight
     rng = np.random.default_rng(cfg.seed)
@@ -207,6 +213,8 @@ def _tune(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.n
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss, _ = compute_loss(tuned, batch, loss_cfg, 1)
+            if base is not None:
+                loss = loss + cfg.anchor * sum((p - b).pow(2).sum() for p, b in zip(trainable, base))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)

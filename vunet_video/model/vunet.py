@@ -336,11 +336,13 @@ class VUNet(nn.Module):
             warp = empty_warp(stickman)
         w0, w1 = self.warp_skip(warp)
         out, priors, h = self.decoder([feats[0] + w0, feats[1] + w1] + feats[2:], choose_z)
+        if blend == "weight":
+            return (out, self.warp_skip.weight(h, warp)), priors
         return (self.warp_skip.blend(out, h, warp) if blend else out), priors
 
     def decode(self, stickman: torch.Tensor, latents: list[torch.Tensor] | None = None,
                generator: torch.Generator | None = None, warp: torch.Tensor | None = None,
-               blend: bool = True) -> torch.Tensor:
+               blend: bool | str = True) -> torch.Tensor:
         """(B, 4, S, S): RGB in [-1, 1] and an alpha logit, for target stickmen (B, 3, S, S).
 
         latents: appearance codes from `encode` (used as they are); None samples them from the
@@ -348,7 +350,8 @@ class VUNet(nn.Module):
         the weights carry one). warp: the subject's parts warped onto
         each target pose (inputs.warp_input), for a model with `warp_skip`. blend=False: the
         decoder's own colour, before the blend head moves it towards the warp (for a caller
-        that joins a sharper warp of its own, render/full_resolution.py).
+        that joins a sharper warp of its own, render/full_resolution.py); blend="weight": that
+        and the blend head's weight (B, 1, S, S), as a pair (a model with `warp_skip` only).
         """
         offsets = None
         if latents is None and self.appearance_prior is not None:

@@ -71,13 +71,23 @@ class FullResolutionRenderer:
         moved = [self.mesh.deform(t, (0, 0, w, h)) for t in targets]
         warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
         crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
-        rgbs, alphas = self.synth.render_unblended(self.appearance, crop_poses, warp)
+        rgbs, alphas, weights = self.synth.render_unblended(self.appearance, crop_poses, warp, with_weight=True)
+        if weights is None or not uses_blend_head(self.synth.model):
+            weights = [None] * len(rgbs)
         out = []
-        for rgb, alpha, box, d, target in zip(rgbs, alphas, boxes, moved, targets):
+        for rgb, alpha, weight, box, d, target in zip(rgbs, alphas, weights, boxes, moved, targets):
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
-            out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target))
+            out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight))
         return out
+
+
+def uses_blend_head(model) -> bool:
+    """Whether the model's blend head decides, with the mesh's trust, how much of the moved
+    pixels to keep: for weights trained on this path's warps (metadata "warp": "mesh");
+    "blend_head" in the metadata overrides it (benchmarks compare both)."""
+    extra = getattr(model, "extra", {}) or {}
+    return bool(extra.get("blend_head", extra.get("warp") == "mesh"))
 
 
 def crop_mesh_warp(mesh: BodyMesh, target: Pose, size: int) -> torch.Tensor:
@@ -159,10 +169,12 @@ def _body_gate(target: Pose, region) -> np.ndarray:
     return cv2.resize(gate, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
 
 
-def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose):
+def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose,
+          weight: np.ndarray | None = None):
     """The model's crop (upscaled into the box's region of the canvas) joined with the
     moved pixels (see the module docstring): (corner, person, matte) over the rectangle
-    both cover."""
+    both cover. weight: the blend head's (S, S) weight, multiplying the mesh's trust (1
+    beyond the box, where the model has no say), or None."""
     rects = ([region] if region is not None else []) + \
         ([(d.x0, d.y0, d.x0 + d.coverage.shape[1], d.y0 + d.coverage.shape[0])] if d.coverage.size else [])
     if not rects:
@@ -183,7 +195,14 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
         return (u0, v0), person, model_matte
     dh, dw = d.coverage.shape
     sub = np.s_[d.y0 - v0:d.y0 - v0 + dh, d.x0 - u0:d.x0 - u0 + dw]
-    person[sub] = mix(d.rgb, person[sub], d.trust)
+    trust = d.trust
+    if weight is not None and region is not None:
+        head = np.ones((v1 - v0, u1 - u0), np.float32)
+        x0, y0, x1, y1 = region
+        head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight.astype(np.float32), box, region,
+                                                                cv2.INTER_LINEAR)
+        trust = cv2.multiply(trust, head[sub])
+    person[sub] = mix(d.rgb, person[sub], trust)
     # Near the moved body its own mask is the matte; further out, the model's.
     coverage = np.zeros_like(model_matte)
     coverage[sub] = d.coverage

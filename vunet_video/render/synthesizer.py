@@ -153,19 +153,24 @@ class Synthesizer:
         return rgb[0]
 
     @torch.no_grad()
-    def render_unblended(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor
-                         ) -> tuple[np.ndarray, np.ndarray]:
+    def render_unblended(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor,
+                         with_weight: bool = False):
         """Render poses (model pixels) with a warp the caller made (B, 4, S, S, as
         inputs.warp_input lays it out) for the warp skip's features, without blending the
         colour towards it: (rgb (N, S, S, 3) uint8, the decoder's own colour, straight;
-        alpha (N, S, S)). A model without a warp skip renders as `render` does."""
+        alpha (N, S, S)), and with `with_weight` the blend head's weight (N, S, S) in [0, 1]
+        as a third item (None for a model without a warp skip, which renders as `render` does)."""
         if not self.model.cfg.warp_skip:
-            return self.render(appearance, poses)
+            rgb, alpha = self.render(appearance, poses)
+            return (rgb, alpha, None) if with_weight else (rgb, alpha)
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
         with self._autocast():
-            out = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend=False).float()
+            out, weight = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend="weight")
+            out = out.float()
         alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
         rgb = np.stack([off_plain_background(to_image(o[:3]), a) for o, a in zip(out, alpha)])
+        if with_weight:
+            return rgb, alpha, weight[:, 0].float().cpu().numpy()
         return rgb, alpha
 
     def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
