@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,10 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_shipped_recipe_file_is_the_shipped_model(tmp_path, monkeypatch):
-    """configs/vunet_128.toml, read by `vunet-video train --config` itself, describes the
-    model that ships: its [model] table is the weights' own config, and it names every
-    field, so a copy for another size leaves nothing to the defaults."""
+    """configs/vunet_128_v2.toml, read by `vunet-video train --config` itself, describes the
+    model that ships (model v2): its [model] table is the weights' own config, the weights
+    record the warp kind it trains on, and it names every field, so a copy for another size
+    leaves nothing to the defaults. The 0.1 recipe (configs/vunet_128.toml) stays complete too."""
     import tomllib
     from dataclasses import fields
 
@@ -91,19 +93,25 @@ def test_shipped_recipe_file_is_the_shipped_model(tmp_path, monkeypatch):
     from vunet_video.cli import app
     from vunet_video.model.loss import LossConfig
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "vunet_128.toml"
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    path = configs / "vunet_128_v2.toml"
     seen = []
     monkeypatch.setattr(training, "train", lambda cfg, resume=None, log=print: seen.append(cfg) or "w.safetensors")
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--config", str(path)])
     assert result.exit_code == 0, result.output
     cfg = seen[0]
-    assert cfg.model == load_model().cfg
+    shipped = load_model()
+    assert cfg.model == shipped.cfg
     assert cfg.model.warp_skip and cfg.model.image_size == 128
-    assert cfg.data == str(tmp_path) and cfg.steps == 11000 and cfg.lr == 2e-4
-    assert cfg.loss == LossConfig()  # the loss defaults (which the fine-tune uses) are the shipped run's
-    raw = tomllib.loads(path.read_text())
-    assert set(raw) == {f.name for f in fields(training.TrainConfig)}
-    assert set(raw["model"]) == {f.name for f in fields(VUNetConfig)}
+    assert cfg.data == str(tmp_path) and cfg.steps == 18000 and cfg.lr == 1e-4 and cfg.warp == "mesh"
+    assert shipped.extra["warp"] == cfg.warp and shipped.appearance_prior is not None
+    # The per-subject fine-tune uses the pixel terms of training (LossConfig's defaults), not
+    # the perceptual term (20% more time per tune step; see the model card).
+    assert replace(cfg.loss, perceptual_weight=0.0) == LossConfig() and cfg.perceptual_weight == 0.15
+    for recipe in (path, configs / "vunet_128.toml"):
+        raw = tomllib.loads(recipe.read_text())
+        assert set(raw) == {f.name for f in fields(training.TrainConfig)}, recipe
+        assert set(raw["model"]) == {f.name for f in fields(VUNetConfig)}, recipe
     bad = tmp_path / "bad.toml"
     bad.write_text(path.read_text().replace("[model]", "[model]\nwidth = 3"))
     with pytest.raises(VunetError, match="bad.toml: not a valid config"):
