@@ -107,7 +107,8 @@ def test_shipped_recipe_file_is_the_shipped_model(tmp_path, monkeypatch):
     assert shipped.extra["warp"] == cfg.warp and shipped.appearance_prior is not None
     # The per-subject fine-tune uses the pixel terms of training (LossConfig's defaults), not
     # the perceptual term (20% more time per tune step; see the model card).
-    assert replace(cfg.loss, perceptual_weight=0.0) == LossConfig() and cfg.perceptual_weight == 0.15
+    assert replace(cfg.loss, perceptual_weight=0.0, kl_warmup=LossConfig.kl_warmup) == LossConfig()
+    assert cfg.perceptual_weight == 0.15 and cfg.kl_warmup == 500  # (a re-ramp: v2 started from trained weights)
     for recipe in (path, configs / "vunet_128.toml"):
         raw = tomllib.loads(recipe.read_text())
         assert set(raw) == {f.name for f in fields(training.TrainConfig)}, recipe
