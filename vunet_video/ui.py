@@ -71,19 +71,29 @@ def _check_inputs(photo, video) -> tuple[Path, Path]:
     return photo, video
 
 
+def _shown(preview, path):
+    """A preview for the page (None when no file is given), its failure as the page's error."""
+    import gradio as gr
+
+    try:
+        return preview(path) if path else None
+    except VunetError as e:
+        raise gr.Error(str(e)) from None
+
+
 class Renders:
     """The server's work folder and its renders (one at a time: the queue sees to that)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
 
-    def poses(self, photo, video):
-        import gradio as gr
+    @staticmethod
+    def photo_pose(photo):
+        return _shown(_preview_photo, photo)
 
-        try:
-            return (_preview_photo(photo) if photo else None), (_preview_video(video) if video else None)
-        except VunetError as e:
-            raise gr.Error(str(e)) from None
+    @staticmethod
+    def video_pose(video):
+        return _shown(_preview_video, video)
 
     def render(self, photo, video, preset, background, size, editor, progress=None):
         """A generator for the page: (status, video, files) updates while it renders."""
@@ -173,8 +183,10 @@ def build(folder: Path):
         status = gr.Markdown(elem_id="status")
         result = gr.Video(label="Result", interactive=False, elem_id="result")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
-        photo.change(renders.poses, [photo, video], [photo_pose, video_pose])
-        video.change(renders.poses, [photo, video], [photo_pose, video_pose])
+        # Each input updates only its own preview: a handler started before the other file
+        # arrived must not blank that file's preview when it finishes (seen in CI under load).
+        photo.change(renders.photo_pose, [photo], [photo_pose])
+        video.change(renders.video_pose, [video], [video_pose])
         go.click(renders.render, [photo, video, preset, background, size, editor], [status, result, files])
     return page
 
