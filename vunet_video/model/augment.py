@@ -33,9 +33,7 @@ def random_similarity(image: np.ndarray, mask: np.ndarray, pose: Pose, rng: np.r
                       max_scale: float, max_rotation: float, max_shift: float) -> tuple[np.ndarray, np.ndarray, Pose]:
     """A square crop on plain grey, its mask and pose under one random similarity transform."""
     size = image.shape[0]
-    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-max_rotation, max_rotation),
-                                1 + rng.uniform(-max_scale, max_scale))
-    m[:, 2] += rng.uniform(-max_shift, max_shift, 2) * size
+    m = _random_similarity_matrix(size, rng, max_scale, max_rotation, max_shift)
     grey = (BACKGROUND_GREY,) * 3
     image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=grey)
     mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
@@ -47,11 +45,18 @@ def random_similarity_pose(pose: Pose, size: int, rng: np.random.Generator, max_
                            max_rotation: float, max_shift: float) -> Pose:
     """`pose` (in a square crop of `size`) under a random similarity transform, drawn as in
     random_similarity."""
+    m = _random_similarity_matrix(size, rng, max_scale, max_rotation, max_shift)
+    xy = pose.xy @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+    return Pose(xy.astype(np.float32), pose.score.copy())
+
+
+def _random_similarity_matrix(size: int, rng: np.random.Generator, max_scale: float, max_rotation: float,
+                              max_shift: float) -> np.ndarray:
+    """2x3 map of a random similarity about the centre of a square of `size`."""
     m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-max_rotation, max_rotation),
                                 1 + rng.uniform(-max_scale, max_scale))
     m[:, 2] += rng.uniform(-max_shift, max_shift, 2) * size
-    xy = pose.xy @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
-    return Pose(xy.astype(np.float32), pose.score.copy())
+    return m
 
 
 def training_warp(source: np.ndarray, source_mask: np.ndarray, source_pose: Pose, target_pose: Pose,
