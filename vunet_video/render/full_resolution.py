@@ -58,6 +58,8 @@ class FullResolutionRenderer:
         self.appearance = appearance
         self.mesh = mesh
         self.frame_size = frame_size
+        # Decided once per subject: does the blend head share the say with the mesh's trust?
+        self.blend_head = uses_blend_head(synth.model)
 
     def render(self, targets: list[Pose], boxes: list[Box], temporal=None
                ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
@@ -71,8 +73,11 @@ class FullResolutionRenderer:
         moved = [self.mesh.deform(t, (0, 0, w, h)) for t in targets]
         warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
         crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
-        rgbs, alphas, weights = self.synth.render_unblended(self.appearance, crop_poses, warp, with_weight=True)
-        if weights is None or not uses_blend_head(self.synth.model):
+        if self.blend_head:
+            rgbs, alphas, weights = self.synth.render_unblended(self.appearance, crop_poses, warp, with_weight=True)
+        else:
+            (rgbs, alphas), weights = self.synth.render_unblended(self.appearance, crop_poses, warp), None
+        if weights is None:
             weights = [None] * len(rgbs)
         out = []
         for rgb, alpha, weight, box, d, target in zip(rgbs, alphas, weights, boxes, moved, targets):

@@ -18,6 +18,7 @@ import torch
 
 from ..model.augment import WARP_DROPOUT, WARP_JOINT_JITTER, WARP_SOURCE_MOVE, maybe_flip, training_warp
 from ..model.inputs import appearance_input, on_plain_background, stickman_input, to_tensor
+from ..model.vunet import empty_warp
 from .dataset import PairDataset
 
 
@@ -42,9 +43,7 @@ class MeshWarps:
 
         size = self.ds.size
         if rng.random() < WARP_DROPOUT:
-            warp = torch.zeros(4, size, size)
-            warp[3] = -1.0
-            return warp
+            return empty_warp(torch.zeros(1, 1, size, size))[0]
         target = self.ds.poses[i]
         if i == j:
             # A photo is its own appearance source: its mesh is moved to a randomly shifted,
