@@ -221,6 +221,8 @@ def main() -> None:
     ap.add_argument("--no-cross", action="store_true")
     ap.add_argument("--no-trust-only", action="store_true", help="skip the after-weights' mesh-trust-only row")
     ap.add_argument("--data", default="data/train_cache_v2", help="dataset v2 cache (prior diversity)")
+    ap.add_argument("--no-prior", action="store_true", help="skip the prior diversity")
+    ap.add_argument("--out", type=Path, default=RESULTS / "model_v2", help="report path, without suffix")
     args = ap.parse_args()
     from full_resolution import _default_finetune
 
@@ -259,12 +261,12 @@ def main() -> None:
                                                   Path(tmp))
         else:
             report["cross_person"] = {}
-    if Path(args.data, "index.json").is_file():
+    if Path(args.data, "index.json").is_file() and not args.no_prior:
         report["prior_diversity"] = prior_diversity(synths, args.data)
         print(report["prior_diversity"], flush=True)
     report["total_seconds"] = time.time() - t0
-    (RESULTS / "model_v2.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / "model_v2.md").write_text(markdown(report))
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))
 
 

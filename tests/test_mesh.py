@@ -277,11 +277,13 @@ def test_weights_trained_on_mesh_warps_let_their_blend_head_decide(photo):
         full = FullResolutionRenderer(synth, subject.appearance, BodyMesh(image, pose, pose.mask), (w, h))
         return Compositor((w, h), "color", color=(0, 0, 0)).paste(*full.render([pose], [box])[0])[..., :3]
 
-    assert uses_blend_head(type("M", (), {"extra": {"warp": "mesh"}})())
-    assert not uses_blend_head(type("M", (), {"extra": {"warp": "mesh", "blend_head": False}})())
-    copy = render(20.0, {"warp": "mesh"})
-    never = render(-20.0, {"warp": "mesh"})
-    ignored = render(-20.0, {})
+    tuned = {"warp": "mesh", "finetuned_steps": 100}
+    assert uses_blend_head(type("M", (), {"extra": tuned})())
+    assert not uses_blend_head(type("M", (), {"extra": {"warp": "mesh"}})())  # untuned: the mesh's trust alone
+    assert not uses_blend_head(type("M", (), {"extra": {**tuned, "blend_head": False}})())
+    copy = render(20.0, tuned)
+    never = render(-20.0, tuned)
+    ignored = render(-20.0, {"warp": "mesh"})
     photo_error = lambda out: np.abs(out.astype(np.float32) - image)[inside].mean()  # noqa: E731
     assert photo_error(copy) < 8 and photo_error(ignored) < 8
     assert photo_error(never) > 3 * photo_error(copy)

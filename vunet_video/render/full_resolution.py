@@ -89,10 +89,15 @@ class FullResolutionRenderer:
 
 def uses_blend_head(model) -> bool:
     """Whether the model's blend head decides, with the mesh's trust, how much of the moved
-    pixels to keep: for weights trained on this path's warps (metadata "warp": "mesh");
+    pixels to keep: for weights trained on this path's warps (metadata "warp": "mesh") once
+    they are fine-tuned on the subject (model/finetune.py sets "finetuned_steps").
+    Untuned, the head keeps too little of the moved pixels: trained on pairs whose warps
+    are often misaligned, it learned caution. With model.finetune_steps 0 it halved the
+    detail (person sharpness 0.76 -> 0.32 of the photo's) and cost validation SSIM 0.730 ->
+    0.711 against the mesh's trust alone (benchmarks/results/model_v2_untuned.md).
     "blend_head" in the metadata overrides it (benchmarks compare both)."""
     extra = getattr(model, "extra", {}) or {}
-    return bool(extra.get("blend_head", extra.get("warp") == "mesh"))
+    return bool(extra.get("blend_head", extra.get("warp") == "mesh" and extra.get("finetuned_steps", 0) > 0))
 
 
 def crop_mesh_warp(mesh: BodyMesh, target: Pose, size: int) -> torch.Tensor:
