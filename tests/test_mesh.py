@@ -96,6 +96,24 @@ def test_a_raised_arm_moves_the_arms_own_pixels_and_leaves_no_tear(photo, mesh):
     assert cov[y - 2:y + 3, x - 2:x + 3].mean() < 0.5
 
 
+def test_a_thigh_swung_out_leaves_no_gap_at_the_hip(photo, mesh):
+    image, pose = photo
+    # The person's right leg (the image's left) swung out by 35 degrees about the hip.
+    hip, knee, ankle = (pose.xy[J[n]].astype(np.float64) for n in ("right_hip", "right_knee", "right_ankle"))
+    a = np.radians(35)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # (+: the image's left, y down)
+    target = moved(pose, {"right_knee": hip + turn @ (knee - hip), "right_ankle": hip + turn @ (ankle - hip)})
+    assert target.xy[J["right_knee"], 0] < knee[0] - 10  # out to the side
+    _, cov, _ = full_frame(mesh, target)
+    # Just below the hips, between the hip joints (the crotch of the shorts), the person
+    # stays covered: the thigh's move uncovers the core's cloth, not the background.
+    lh, rh = pose.xy[J["left_hip"]], pose.xy[J["right_hip"]]
+    t = np.hypot(*(0.5 * (lh + rh) - 0.5 * (pose.xy[J["left_shoulder"]] + pose.xy[J["right_shoulder"]])))
+    points = [lh + f * (rh - lh) + [0, 0.1 * t] for f in np.linspace(0.2, 0.8, 7)]
+    covered = [cov[int(y), int(x)] for x, y in points]
+    assert min(covered) > 0.8, covered
+
+
 def test_an_arm_across_the_body_is_drawn_in_front_of_it(photo, mesh):
     image, pose = photo
     xy = pose.xy

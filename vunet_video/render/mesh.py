@@ -28,6 +28,9 @@ deform), adapted to photos:
   knees, shoulders and hips. Each bone's transform maps its source segment onto the
   target segment (rotation, the length ratio along the bone and the body's scale across);
   the torso's is the affine map of its four corners.
+* Under the hips. The core reaches a little below the line between the hip joints, behind
+  the legs' tops (fading out), so a thigh swung out uncovers the shorts' or skirt's own
+  cloth rather than opening a wedge of background at the hip.
 * What the core hides. Where an arm lies across the torso in the photo, the torso behind
   it was never seen; the core layer still covers it (with the arm's pixels) but marks it
   untrusted, so the model paints it when the arm moves away.
@@ -86,6 +89,9 @@ LAYERS = (
 # shoulder or hip, within ROOT_RADIUS), so the layers overlap where they meet and the
 # joint shows no seam.
 LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
+# The core's underlay below the hips (torso lengths from the line between the hip joints,
+# and as much again fading out): about the crotch of shorts or a skirt's top.
+PELVIS_UNDERLAY = 0.15
 
 # A half-body photo's missing hips: the torso (shoulder centre to hip centre) is about 1.3
 # shoulder widths long and the hips about 0.7 as wide as the shoulders, measured between
@@ -458,8 +464,15 @@ class BodyMesh:
         grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(LAYER_OVERLAP * self.torso) + 1,) * 2)
         for name, bones, anchor in LAYERS:
             own = np.isin(part, bones)
+            pelvis = None
             if name == "core":  # the torso behind an arm is the core's too (untrusted)
                 own |= hidden[ys, xs]
+                # The core also reaches under the legs' roots (behind them: it is drawn
+                # first), so a thigh swung out uncovers the shorts' own cloth, not the
+                # background through a wedge at the hip.
+                pelvis = self._pelvis_underlay(labels.shape)
+                if pelvis is not None:
+                    own |= (pelvis[ys, xs] > 0) & np.isin(part, LEGS)
             if not own.any():
                 continue
             # A cell belongs to the layer if any of its pixels does; then one cell more, so
@@ -477,10 +490,27 @@ class BodyMesh:
                 cv2.circle(root, tuple(int(v) for v in np.round(self.pose.xy[J[anchor]])),
                            int(ROOT_RADIUS * self.torso), 1, -1)
                 mask = np.maximum(mask, cv2.dilate(mask, grow) & root)
-            texture, origin, cut = self._texture(soft * mask, hidden if name == "core" else None)
+            alpha = soft * mask
+            if pelvis is not None:  # (fading out over the underlay, so it ends without an edge)
+                alpha = np.where(np.isin(labels, LEGS), alpha * pelvis, alpha)
+            texture, origin, cut = self._texture(alpha, hidden if name == "core" else None)
             layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
                                 texture, texture[..., 3].astype(np.float32), origin, cut))
         return layers
+
+    def _pelvis_underlay(self, shape) -> np.ndarray | None:
+        """(H, W) float32 weight of the core's underlay below the hips: 1 within
+        PELVIS_UNDERLAY torso lengths of the hip joints' segment, fading to 0 over as much
+        again; None without both hips."""
+        ok = self.pose.visible(self.min_score)
+        lh, rh = J["left_hip"], J["right_hip"]
+        if not (ok[lh] and ok[rh]):
+            return None
+        canvas = np.full(shape, 255, np.uint8)
+        cv2.line(canvas, *(tuple(int(v) for v in np.round(self.pose.xy[j])) for j in (lh, rh)), 0, 1)
+        d = cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
+        r = PELVIS_UNDERLAY * self.torso
+        return np.clip(2.0 - d / r, 0.0, 1.0).astype(np.float32)
 
     def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None):
         """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero."""
