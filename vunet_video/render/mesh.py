@@ -76,6 +76,12 @@ ARM_RADIUS = {"left_upper_arm": 0.12, "left_forearm": 0.085, "right_upper_arm": 
 # Hands and feet lie beyond the wrist and ankle: the forearm's and shin's bones are drawn
 # this much longer (a hand is ~0.7 of the forearm's length, a foot below the ankle shorter).
 HAND_EXTENSION, FOOT_EXTENSION = 0.55, 0.2
+# How much of the filled-in texture behind an arm or hand is kept (the model paints the
+# rest); 0: the model paints it all (the fill is skipped).
+HIDDEN_TRUST = 0.8
+# How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
+# lightness weighted by a third (skin against dark cloth or a pale wall: 20-50 apart).
+HAND_COLOUR = 18.0
 
 # Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
 LAYERS = (
@@ -275,7 +281,7 @@ class Layer:
     texture: np.ndarray        # (h, w, 4) uint8: the photo and this layer's soft mask, cut at `origin`
     alpha: np.ndarray          # (h, w) float32: texture's 4th channel (sampled alone for the trust)
     origin: tuple[int, int]    # photo pixel (x, y) of texture[0, 0]
-    hidden: np.ndarray | None  # (h, w) uint8, 255 where the photo never showed this layer (core: behind an arm)
+    hidden: np.ndarray | None  # (h, w) uint8, 255 where the photo never showed this layer (behind an arm or hand)
 
 
 @dataclass
@@ -309,9 +315,9 @@ class BodyMesh:
         self.facing = facing(pose, min_score)
         soft = self._person_mask(mask, (h, w))
         dist = self._distance_maps((h, w))
-        labels, hidden = self._label_parts(soft > 0.02, dist)
-        self._note_poor_mask(soft > 0.5, hidden)
-        self.layers = self._build_layers(labels, hidden, dist, soft)
+        labels, under = self._label_parts(soft > 0.02, dist)
+        self._note_poor_mask(soft > 0.5, under >= 0)
+        self.layers = self._build_layers(labels, under, dist, soft)
 
     # -- building (once per subject)
 
@@ -394,7 +400,8 @@ class BodyMesh:
 
     def _label_parts(self, inside: np.ndarray, dist: list) -> tuple[np.ndarray, np.ndarray]:
         """(labels (H, W) int8 bone index per pixel, -1 outside the person;
-        hidden (H, W) bool: arm pixels lying over the torso, where the core is unseen)."""
+        under (H, W) int8: where an arm lies over the body (over the torso, or a hand resting
+        on it), the bone of the body part behind it, which the photo never showed; -1 elsewhere)."""
         big = np.float32(1e9)
         d = np.stack([m if m is not None else np.full(inside.shape, big, np.float32) for m in dist])
         t = self.torso
@@ -406,25 +413,29 @@ class BodyMesh:
         arm_ok = (np.min(arm_score, axis=0) < 1.0) & (d_arm < d[TORSO] + 0.02 * t) \
             & (d_arm < np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]]))
         arm_ok &= inside
-        self._trim_arms_by_colour(arm_ok, best_arm, d, inside)
+        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
+        self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
+        hands = self._hands_by_colour(arm_ok, best_arm, d, inside, lab)
+        arm_ok |= hands
         rest = [TORSO, HEAD, *LEGS]
         best_rest = np.asarray(rest)[np.argmin(d[rest], axis=0)]
         labels = np.where(arm_ok, np.asarray(ARMS)[best_arm], best_rest).astype(np.int8)
         labels[~inside] = -1
-        # An arm over the torso polygon hides the torso behind it.
-        hidden = arm_ok & inside & (d[TORSO] <= 0.02 * t)
+        # An arm over the torso polygon hides the torso behind it; a hand resting on the
+        # body hides what it rests on.
+        hidden = (arm_ok & inside & (d[TORSO] <= 0.02 * t)) | hands
+        under = np.where(hidden, best_rest, -1).astype(np.int8)
         if not inside.any():
             self.notes.append("no person pixels to move")
-        return labels, hidden
+        return labels, under
 
     def _trim_arms_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
-                             inside: np.ndarray) -> None:
+                             inside: np.ndarray, lab: np.ndarray) -> None:
         """Give back to the body the pixels of an arm's band that look like the body beside
         it rather than like the arm (a bare forearm resting on dark shorts: the band reaches
         into the shorts). The arm's colour is taken on its bone, the body's near the band;
         where the two are alike (a sleeve of the shirt's cloth), the band stays as it is.
-        In place on arm_ok."""
-        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
+        In place on arm_ok. lab: the photo in CIE Lab (float32)."""
         for j, bone in enumerate(ARMS):
             radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
             band = arm_ok & (best_arm == j)
@@ -448,7 +459,76 @@ class BodyMesh:
             give_back = cv2.morphologyEx(give_back.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
             arm_ok &= ~give_back
 
-    def _build_layers(self, labels: np.ndarray, hidden: np.ndarray, dist: list, soft: np.ndarray) -> list[Layer]:
+    def _hands_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray, inside: np.ndarray,
+                         lab: np.ndarray) -> np.ndarray:
+        """(H, W) bool: hand pixels beyond a forearm's band, found by colour. A hand resting
+        on the hip bends away from the forearm's line, over the shorts, where the band
+        (nearer the thigh than the forearm) does not reach: left there, it stays glued to the
+        hip while the arm moves. Taken: pixels within a hand's reach of the wrist coloured
+        like the face's skin, joined to the forearm's band. Nothing is taken where most of
+        the reach looks like skin (a hand on a bare thigh: skin beside skin cannot be told
+        apart) or where what would be taken is larger than a hand. Sets best_arm where it
+        takes pixels."""
+        hands = np.zeros_like(arm_ok)
+        ok = self.pose.visible(self.min_score)
+        skin = self._skin_colour(lab, inside)
+        if skin is None:
+            return hands
+        weight = np.float32([0.25, 1, 1])
+        for j, bone in enumerate(ARMS):
+            name = BONE_NAMES[bone]
+            side = name.split("_")[0]
+            e, w = J[f"{side}_elbow"], J[f"{side}_wrist"]
+            if not name.endswith("forearm") or not (ok[e] and ok[w]):
+                continue
+            elbow, wrist = self.pose.xy[e].astype(np.float64), self.pose.xy[w].astype(np.float64)
+            fore = float(np.hypot(*(wrist - elbow)))
+            band = arm_ok & (best_arm == j)
+            if fore < 4 or band.sum() < 20:
+                continue
+            # A hand is about 0.7 of the forearm's length (anthropometric tables, as for
+            # HAND_EXTENSION): its centre lies ~0.35 forearms past the wrist, its fingertips
+            # within ~0.7 of it, whichever way the wrist bends.
+            reach = np.zeros(arm_ok.shape, np.uint8)
+            cv2.circle(reach, tuple(int(v) for v in np.round(wrist)), int(0.7 * fore), 1, -1)
+            candidates = (reach > 0) & inside & ~arm_ok
+            if candidates.sum() < 20:
+                continue
+            # Hands are skin: their hue is the face's, whatever the sleeve (lightness
+            # counts a third: a hand and a face differ in shading more than in hue).
+            like_arm = np.linalg.norm((lab[candidates] - skin) * weight, axis=1) < HAND_COLOUR
+            if like_arm.mean() > 0.5:
+                continue
+            found = np.zeros_like(arm_ok)
+            found[candidates] = like_arm
+            found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+            # Only what joins the forearm's band (a hand hangs from its wrist).
+            _, parts = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
+            joined = np.unique(parts[band & (reach > 0)])
+            found &= np.isin(parts, joined[joined > 0])
+            if found.sum() > (0.7 * fore) * (0.45 * fore):  # bigger than a hand: it ran into the body
+                continue
+            hands |= found
+            best_arm[found] = j
+        return hands
+
+    def _skin_colour(self, lab: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
+        """Median CIE Lab colour of the face's skin: the person's pixels in a disc around
+        the nose reaching a third of the way to the eyes' line on either side (cheeks and
+        nose, not hair or glasses); None without a nose."""
+        ok = self.pose.visible(self.min_score)
+        nose = J["nose"]
+        if not ok[nose]:
+            return None
+        eyes = [J[n] for n in ("left_eye", "right_eye") if ok[J[n]]]
+        size = np.mean([np.hypot(*(self.pose.xy[e] - self.pose.xy[nose])) for e in eyes]) if eyes \
+            else 0.1 * self.torso
+        disc = np.zeros(inside.shape, np.uint8)
+        cv2.circle(disc, tuple(int(v) for v in np.round(self.pose.xy[nose])), max(2, int(0.8 * size)), 1, -1)
+        pixels = lab[(disc > 0) & inside]
+        return np.median(pixels, axis=0) if len(pixels) >= 20 else None
+
+    def _build_layers(self, labels: np.ndarray, under: np.ndarray, dist: list, soft: np.ndarray) -> list[Layer]:
         ys, xs = np.nonzero(labels >= 0)
         if len(xs) == 0:
             return []
@@ -462,11 +542,14 @@ class BodyMesh:
         part = labels[ys, xs]
         layers = []
         grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(LAYER_OVERLAP * self.torso) + 1,) * 2)
+        grow_hidden = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(2, int(0.03 * self.torso)) + 1,) * 2)
         for name, bones, anchor in LAYERS:
             own = np.isin(part, bones)
+            # What lies behind an arm or a hand is this layer's too, marked unseen (untrusted).
+            hidden = np.isin(under, bones)
+            own |= hidden[ys, xs]
             pelvis = None
-            if name == "core":  # the torso behind an arm is the core's too (untrusted)
-                own |= hidden[ys, xs]
+            if name == "core":
                 # The core also reaches under the legs' roots (behind them: it is drawn
                 # first), so a thigh swung out uncovers the shorts' own cloth, not the
                 # background through a wedge at the hip.
@@ -493,7 +576,10 @@ class BodyMesh:
             alpha = soft * mask
             if pelvis is not None:  # (fading out over the underlay, so it ends without an edge)
                 alpha = np.where(np.isin(labels, LEGS), alpha * pelvis, alpha)
-            texture, origin, cut = self._texture(alpha, hidden if name == "core" else None)
+            if hidden.any():  # grown a little: the trust is made at a quarter of the resolution,
+                # where a thin hidden finger would be averaged away and shown half-trusted
+                hidden = cv2.dilate(hidden.astype(np.uint8), grow_hidden) > 0
+            texture, origin, cut = self._texture(alpha, hidden)
             layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
                                 texture, texture[..., 3].astype(np.float32), origin, cut))
         return layers
@@ -516,8 +602,15 @@ class BodyMesh:
         """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero."""
         ys, xs = np.nonzero(alpha > 0)
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        texture = np.dstack([self.image[y0:y1, x0:x1], np.round(alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
+        rgb = self.image[y0:y1, x0:x1]
         cut = None if hidden is None or not hidden.any() else (hidden[y0:y1, x0:x1] * 255).astype(np.uint8)
+        if cut is not None and HIDDEN_TRUST > 0:
+            # What the photo never showed (behind an arm or a hand) is filled from this
+            # layer's own visible pixels around it: the shorts behind a hand become shorts.
+            seen = (alpha[y0:y1, x0:x1] > 0.5) & (cut == 0)
+            if seen.any():
+                rgb = np.where(cut[..., None] > 0, _nearest_fill(rgb, seen), rgb)
+        texture = np.dstack([rgb, np.round(alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
         return texture, (int(x0), int(y0)), cut
 
     @staticmethod
@@ -611,7 +704,7 @@ class BodyMesh:
             t = conf * view if lay.name == "core" else conf
             if lay.hidden is not None:
                 t = t * (1.0 - cv2.remap(lay.hidden, map_x, map_y, cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_CONSTANT) * (1 / 255))
+                                         borderMode=cv2.BORDER_CONSTANT) * ((1 - HIDDEN_TRUST) / 255))
             sub = np.s_[b0 - h0:b1 - h0, a0 - g0:a1 - g0]
             trust[sub] = t * c + trust[sub] * (1 - c)
             cov[sub] = c + cov[sub] * (1 - c)
@@ -683,6 +776,17 @@ class BodyMesh:
                           for v in (map_x, map_y))
         small = (a0, b0, a1, b1, map_x, map_y, c, fx, fy)
         return (sx0, sy0, sx1, sy1), cv2.convertMaps(full_x, full_y, cv2.CV_16SC2), small
+
+
+def _nearest_fill(rgb: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """rgb with every pixel given the colour of the nearest `seen` pixel (a Voronoi fill:
+    the shorts beside a hand give the shorts' colour, the shirt above it the shirt's),
+    softened by a small blur so the cells do not show."""
+    src = np.where(seen, 0, 255).astype(np.uint8)
+    _, labels = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    table = np.zeros((int(labels.max()) + 1, 3), np.uint8)
+    table[labels[seen]] = rgb[seen]
+    return cv2.GaussianBlur(table[labels], (0, 0), 2.0)
 
 
 def _triangle_maps(dst: np.ndarray, src: np.ndarray, body_scale: float):
