@@ -14,7 +14,8 @@ deform), adapted to photos:
   thighs, and not coloured like the body beside it (so a forearm resting on the shorts
   does not take a patch of the shorts with it); the rest by the nearest of torso, head,
   thighs and shins. Forearms and shins run on past the wrist and ankle to take the hand
-  and foot. A half-body photo (no hips) gets hips from average proportions first.
+  and foot; a hand bent off that line (resting on the hip) is found by the face's skin
+  colour near the wrist. A half-body photo (no hips) gets hips from average proportions first.
 * Layers. Parts form five layers, each with its own vertices: core (torso and head),
   two legs, two arms. Limbs the photo shows touching the body or each other can thus
   come apart. Layers are drawn back to front: core, legs, arms, so an arm in front of
@@ -31,15 +32,16 @@ deform), adapted to photos:
 * Under the hips. The core reaches a little below the line between the hip joints, behind
   the legs' tops (fading out), so a thigh swung out uncovers the shorts' or skirt's own
   cloth rather than opening a wedge of background at the hip.
-* What the core hides. Where an arm lies across the torso in the photo, the torso behind
-  it was never seen; the core layer still covers it (with the arm's pixels) but marks it
-  untrusted, so the model paints it when the arm moves away.
+* What an arm hides. Where an arm lies across the torso in the photo, or a hand rests on
+  the body, what is behind was never seen; the layer behind (core or leg) still covers it,
+  filled with the colour of its nearest visible pixels (the shorts behind a hand become
+  shorts), and trusts it less (HIDDEN_TRUST), so the model's paint is mixed in there.
 
 Every frame, `BodyMesh.deform` rasterises the deformed layers inside a region of the
 output canvas (the triangle map at a quarter of the resolution, interpolated; the photo
 sampled at full resolution): RGB, coverage (the photo's soft person mask, moved), and
 trust in [0, 1], a smooth map made at a quarter of the resolution
-(low where the mesh is stretched or squashed, where the core hides an arm, and on the
+(low where the mesh is stretched or squashed, lower where a layer was hidden, and on the
 core where the target faces away from the camera while the photo faces it: the photo's
 face and chest must not be pasted on the person's back).
 """
