@@ -738,7 +738,6 @@ class BodyMesh:
         x0, y0, w, h = region
         sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         fx, fy = sw / w, sh / h
-        ids = np.full((sh, sw), -1, np.int32)
         m = transforms[list(lay.bones)]                                          # (B, 2, 3)
         if lay.weights.shape[1] > len(lay.bones):                               # a limb's root follows the torso
             m = np.concatenate([m, transforms[[TORSO]]], 0)
@@ -747,22 +746,33 @@ class BodyMesh:
         src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
         back, ok, conf = _triangle_maps(dst, src, scale_to_target)
         order = np.nonzero(ok)[0]
+        if len(order) == 0:
+            return None
         pts = np.round((dst[order] - [x0, y0]) * [fx, fy] * 16).astype(np.int32)
+        # The ID map only over the layer's own box (plus the dilation's pixel and one for
+        # rounding), within the region: an arm covers a small part of the canvas.
+        lo, hi = pts.reshape(-1, 2).min(0) // 16 - 2, pts.reshape(-1, 2).max(0) // 16 + 3
+        bx0, by0 = max(0, int(lo[0])), max(0, int(lo[1]))
+        bx1, by1 = min(sw, int(hi[0])), min(sh, int(hi[1]))
+        if bx1 <= bx0 or by1 <= by0:
+            return None
+        ids = np.full((by1 - by0, bx1 - bx0), -1, np.int32)
+        pts -= np.int32([bx0 * 16, by0 * 16])
         fill = cv2.fillConvexPoly  # (positional arguments and plain ints: the loop runs ~1,000 times a frame)
         for k, tri in zip(order.tolist(), pts):
             fill(ids, tri, k, cv2.LINE_8, 4)
-        count = len(order)
         conf = conf.astype(np.float32)
-        if count == 0 or (ids < 0).all():
+        if (ids < 0).all():
             return None
         # Pixels just outside the drawn triangles extend their neighbour's map, so
         # interpolating the map up to full size does not mix in the "nothing" value.
         grown = cv2.dilate(ids.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
         ids = np.where(ids >= 0, ids, grown)
-        # Only the drawn rectangle is mapped and sampled (an arm covers a fraction of the region).
+        # Only the drawn rectangle is mapped and sampled.
         ys, xs = np.nonzero(ids >= 0)
         a0, a1, b0, b1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
         ids = ids[b0:b1, a0:a1]
+        a0, a1, b0, b1 = a0 + bx0, a1 + bx0, b0 + by0, b1 + by0  # (in the region's small grid)
         sx0, sx1 = int(np.floor(a0 / fx)), min(w, int(np.ceil(a1 / fx)))
         sy0, sy1 = int(np.floor(b0 / fy)), min(h, int(np.ceil(b1 / fy)))
         valid = ids >= 0
