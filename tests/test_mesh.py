@@ -352,3 +352,47 @@ def test_weights_trained_on_mesh_warps_let_their_blend_head_decide(photo):
     photo_error = lambda out: np.abs(out.astype(np.float32) - image)[inside].mean()  # noqa: E731
     assert photo_error(copy) < 8 and photo_error(ignored) < 8
     assert photo_error(never) > 3 * photo_error(copy)
+
+
+def test_the_128_px_path_feeds_mesh_warps_to_weights_trained_on_them(photo):
+    """render.detail 'model' and `vunet-video eval` give weights trained on the mesh's warps
+    (metadata "warp": "mesh") the crop mesh's warp, not the rigid part warp."""
+    import torch
+
+    from vunet_video.model.inputs import warp_input
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+    from vunet_video.render.full_resolution import crop_mesh_warp
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    torch.manual_seed(0)
+    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
+    with torch.no_grad():  # the blend head copies the warp wherever it covers
+        model.warp_skip.blend2.weight.zero_()
+        model.warp_skip.blend2.bias.fill_(20.0)
+    for extra in ({"warp": "mesh"}, {}):
+        model.extra = extra
+        synth = Synthesizer(model, bf16=False)
+        subject = synth.encode(image, pose, pose.mask)
+        assert (subject.appearance.mesh is not None) == bool(extra)
+        target = raised_left_arm(subject.crop_pose)
+        rgb, _ = synth.render(subject.appearance, [target], on_grey=True)
+        mesh_warp = crop_mesh_warp(BodyMesh(*_crop_of(subject, image, pose)), target, synth.crop_size)
+        rigid_warp = warp_input(subject.appearance.crop, subject.appearance.pose, target)
+        errors = []
+        for warp in (mesh_warp, rigid_warp):
+            cov = (warp[3].numpy() + 1) / 2
+            colour = ((warp[:3].numpy() + cov) * 127.5 / np.maximum(cov, 1e-3)).transpose(1, 2, 0)  # (inputs.warp_input)
+            inside = cov > 0.9
+            errors.append(np.abs(rgb[0].astype(np.float32) - colour)[inside].mean())
+        mesh_error, rigid_error = errors
+        assert (mesh_error < rigid_error) == bool(extra), (extra, errors)
+
+
+def _crop_of(subject, image, pose):
+    """The subject's S x S crop, its pose and mask (0-1), as Synthesizer.encode frames them."""
+    from vunet_video.render.framing import crop
+
+    size = subject.appearance.crop.shape[0]
+    return (crop(image, subject.box, size), subject.crop_pose,
+            crop(pose.mask.astype(np.float32), subject.box, size, border="constant"))

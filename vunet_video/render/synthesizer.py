@@ -35,6 +35,7 @@ class Appearance:
     latents: list[torch.Tensor]  # posterior means, coarsest first, batch of 1
     crop: np.ndarray             # S x S RGB uint8, the person on plain grey
     pose: Pose                   # their pose in model pixels
+    mesh: object | None = None   # their BodyMesh on the crop, for weights trained on mesh warps
 
 
 @dataclass
@@ -115,11 +116,20 @@ class Synthesizer:
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
                     crop_mask: np.ndarray | None = None) -> Appearance:
         """Appearance of an already framed S x S person crop (pose in model pixels)."""
+        mesh = None
+        if self.model.cfg.warp_skip and (getattr(self.model, "extra", None) or {}).get("warp") == "mesh":
+            # Weights trained on the mesh's warps get them here too (train/batches.py builds
+            # them the same way: the crop as it is, its soft mask).
+            from .mesh import BodyMesh
+
+            mask = None if crop_mask is None else crop_mask.astype(np.float32) * (1 / 255 if crop_mask.dtype == np.uint8
+                                                                                   else 1.0)
+            mesh = BodyMesh(crop_image, crop_pose, mask)
         crop_image = on_plain_background(crop_image, crop_mask)
         parts = appearance_input(crop_image, crop_pose, self.model.cfg.part_size)[None].to(self.device)
         with self._autocast():
             latents = [z.float() for z in self.model.encode(parts)]
-        return Appearance(latents, crop_image, crop_pose)
+        return Appearance(latents, crop_image, crop_pose, mesh)
 
     @torch.no_grad()
     def render(self, appearance: Appearance | None, poses: list[Pose], generator: torch.Generator | None = None,
@@ -137,7 +147,11 @@ class Synthesizer:
         latents, warp = None, None
         if appearance is not None:
             latents = appearance.latents
-            if self.model.cfg.warp_skip:
+            if self.model.cfg.warp_skip and appearance.mesh is not None:
+                from .full_resolution import crop_mesh_warp
+
+                warp = torch.stack([crop_mesh_warp(appearance.mesh, p, self.crop_size) for p in poses]).to(self.device)
+            elif self.model.cfg.warp_skip:
                 warp = torch.stack([warp_input(appearance.crop, appearance.pose, p) for p in poses]).to(self.device)
         return self._decode(stick, latents, warp, generator, on_grey)
 
