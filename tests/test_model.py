@@ -458,3 +458,17 @@ def test_tuned_weights_are_cached_per_subject_and_settings(tiny_dataset, tmp_pat
     # The cache folder: $VUNET_CACHE_DIR first.
     monkeypatch.setenv("VUNET_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert ft.TunedCache().folder == tmp_path / "elsewhere" / "finetune"
+
+
+def test_heldout_pairs_take_every_frame_of_a_short_clip():
+    """A clip sampled by pose novelty may keep fewer frames than the pairs asked for: its
+    subjects then take every other frame as a target (it once raised instead)."""
+    from types import SimpleNamespace
+
+    from vunet_video.train.evaluate import heldout_pairs
+
+    ds = SimpleNamespace(samples=[{"group": "short"}] * 10 + [{"group": "long"}] * 60 + [{"group": "photo"}])
+    pairs = heldout_pairs(ds, per_group=40, seed=0, subjects_per_group=4)
+    short = [(a, b) for a, b in pairs if a < 10]
+    assert len(short) == 4 * 9 and all(b < 10 and a != b for a, b in short)
+    assert len(pairs) - len(short) == 40 and len(set(pairs)) == len(pairs)

@@ -68,7 +68,8 @@ def heldout_pairs(ds: PairDataset, per_group: int, seed: int = 0, subjects_per_g
         for k, a in enumerate(rng.choice(len(members), n_subjects, replace=False)):
             others = [m for m in range(len(members)) if m != a]
             n_targets = per_group // n_subjects + (k < per_group % n_subjects)
-            for b in rng.choice(others, n_targets, replace=False):
+            # (A clip sampled by pose novelty may keep fewer frames than that: all of them then.)
+            for b in rng.choice(others, min(n_targets, len(others)), replace=False):
                 pairs.append((members[a], members[b]))
     return pairs
 
