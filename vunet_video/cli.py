@@ -508,6 +508,7 @@ def evaluate_cmd(
     finetune_steps: int = typer.Option(100, min=0, help="Steps of the per-subject fine-tune scored as "
                                        "vunet_finetuned (0 = skip that method)."),
     seed: int = typer.Option(0, help="Random seed of the pair draw."),
+    split: str = typer.Option("heldout", help="Which clips: heldout (the test set) or val (the validation set)."),
     pose_backend: str = typer.Option("auto", help="Pose stage that scores PCK: auto, rtmlib or mediapipe."),
     det_model: str = typer.Option(None, help="Person detector ONNX for the pose stage (default: "
                                   "$VUNET_DET_MODEL or rtmlib's cache; none = MediaPipe's own detector)."),
@@ -524,6 +525,8 @@ def evaluate_cmd(
 
     from tqdm import tqdm
 
+    if split not in ("heldout", "val"):
+        raise typer.BadParameter(f"{split!r}: use heldout or val", param_hint="--split")
     with tqdm(unit="pair", desc="scoring") as bar:
         def progress(done, total):
             bar.total = total
@@ -531,7 +534,8 @@ def evaluate_cmd(
 
         estimator = make_estimator(pose_backend, det_model=det_model)
         result = evaluate(Synthesizer(load_model(weights)), str(data), pairs_per_clip, seed, estimator=estimator,
-                          progress=progress, finetune_steps=finetune_steps, subjects_per_group=subjects_per_clip)
+                          progress=progress, finetune_steps=finetune_steps, subjects_per_group=subjects_per_clip,
+                          split=split)
     typer.echo(format_table(result))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
