@@ -630,9 +630,9 @@ def markdown(info: dict) -> str:
 
 FINDINGS = """## Findings
 
-* **Default now: Navier-Stokes `cv2.inpaint` at up to 1280 px** (`remove_person(image, hole)`,
+* **Default: Navier-Stokes `cv2.inpaint` at up to 1280 px** (`remove_person(image, hole)`,
   `method="ns"`, `work_side=1280`). Against the old Telea at 512 px it has the lower L1 on most
-  holes (17 of 24, 5% lower on average) and SSIM as good or a little better, at 50-60 ms
+  holes (15 of 24 scene holes, 5% lower on average) and SSIM as good or a little better, at 40-60 ms
   per fill on average and about 0.1 s at most (the budget is 1 s per subject; the cost
   grows with the hole's area, and the 1280 px cap bounds it for bigger photos). Radius 3
   scores as radius 5 at half the time. The gain is small: the diffusion fills all land
@@ -654,16 +654,17 @@ FINDINGS = """## Findings
   dev photo `deepfashion_women_blouse_00004955` Navier-Stokes carries the edge of the
   model's own soft shadow straight down the hole, a hard grey tongue behind the re-posed
   person; pull-push and the membrane (harmonic) fill draw no such seam. But where the truth
-  is known they score below Navier-Stokes on scenes (L1 23.0-23.7 against 18.4) and on
-  studio backdrops too (L1 2.6 and 4.9 against 0.7): a backdrop's floor line crossing the
+  is known they score below Navier-Stokes on scenes (L1 21.1-22.3 against 17.1) and on
+  studio backdrops too (L1 1.5 and 3.2 against 0.7): a backdrop's floor line crossing the
   hole is carried on by Navier-Stokes and blurred by the smooth fills (the same on
   `samples/subject.png`, whose floor line the membrane fill bends into a grey ghost). A rule
   by rim texture (plain ring -> smooth fill) would have chosen the smooth fills on exactly
   the studio holes where they lose. The shadow seam stays; the truth behind a person's own
   shadow is not known, so no fill here can be scored on it.
 * **The plate must be filled everywhere in the hole.** The re-posed person moves: in every
-  sampled frame of every dev clip more than a quarter of the hole is uncovered (41-76% on
-  average), and over a clip 52-100% of the hole's pixels are uncovered at some point (the
+  sampled frame of three dev clips, and in 91% of the fourth's, more than a quarter of the
+  hole is uncovered (31-75% on average), and over a clip 42-100% of the hole's pixels are
+  uncovered at some point (the
   proxy is kind: a real photo's pose differs more from the driving poses than a dancer's
   own first frame does). Filling only where no frame covers it would save nothing worth
   having: the fill runs once per subject and costs about 0.1 s.
