@@ -414,11 +414,6 @@ class BodyMesh:
         d_arm = np.take_along_axis(d[ARMS], best_arm[None], 0)[0]
         arm_ok = (np.min(arm_score, axis=0) < 1.0) & (d_arm < d[TORSO] + 0.02 * t) \
             & (d_arm < np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]]))
-        # Off the torso, an arm's outer edge may lie beyond its radius (the joints sit off
-        # the middle of a thick arm): up to twice the radius, pixels nearer an arm's bone
-        # than any other part's are the arm's too, or a sliver of it stays behind.
-        others = np.min(d[[TORSO, HEAD, *LEGS]], axis=0)
-        arm_ok |= (np.min(arm_score, axis=0) < 2.0) & (d_arm < others) & (d[TORSO] > 0.05 * t)
         arm_ok &= inside
         lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
         self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
