@@ -193,15 +193,11 @@ def _pull_push(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 # Smooth fills: no seam where two sides meet, but no edge carried across either.
 
-def pull_push_fill(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blur: float = 2.0) -> np.ndarray:
-    """The hole filled by pull-push (Gortler et al., "The Lumigraph", SIGGRAPH 1996): the
-    known pixels averaged down an image pyramid, each level's unknown pixels then taken
-    from the coarser level on the way back up. The result is smooth everywhere, with no
-    seam where the fills from two sides meet (which diffusion along edges, cv2.inpaint,
-    draws as a hard line, e.g. where a wall's soft shadow meets its lit part). The known
-    pixels are blurred by `blur` px first (normalised by the blurred mask), so the rim's
-    texture and the person's fringe do not streak inwards. Returns the whole image at its
-    own size; callers take the hole from it."""
+def _smooth_fill(image: np.ndarray, hole: np.ndarray, work_side: int, blur: float, solve) -> np.ndarray:
+    """The hole filled by solve(values premultiplied by known, known) at <= work_side px,
+    the known pixels blurred by `blur` px first (normalised by the blurred mask) so the
+    rim's texture and the person's fringe do not streak inwards; the whole image back at
+    its own size."""
     h, w = hole.shape
     f = min(1.0, work_side / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
@@ -211,10 +207,22 @@ def pull_push_fill(image: np.ndarray, hole: np.ndarray, work_side: int = 640, bl
     if blur:
         values = cv2.GaussianBlur(values, (0, 0), blur)
         values *= (known / np.maximum(cv2.GaussianBlur(known, (0, 0), blur), 1e-3))[..., None]
-    filled = _pull_push(values, known)
+    filled = solve(values, known)
     if f < 1:
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(filled, 0, 255).astype(np.uint8)
+
+
+def pull_push_fill(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blur: float = 2.0) -> np.ndarray:
+    """The hole filled by pull-push (Gortler et al., "The Lumigraph", SIGGRAPH 1996): the
+    known pixels averaged down an image pyramid, each level's unknown pixels then taken
+    from the coarser level on the way back up. The result is smooth everywhere, with no
+    seam where the fills from two sides meet (which diffusion along edges, cv2.inpaint,
+    draws as a hard line, e.g. where a wall's soft shadow meets its lit part). The known
+    pixels are blurred by `blur` px first (normalised by the blurred mask), so the rim's
+    texture and the person's fringe do not streak inwards. Returns the whole image at its
+    own size; callers take the hole from it."""
+    return _smooth_fill(image, hole, work_side, blur, _pull_push)
 
 
 def membrane_fill(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blur: float = 1.0,
@@ -227,19 +235,7 @@ def membrane_fill(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blu
     it reproduces a smooth gradient across the hole (a wall lit from one side) exactly;
     unlike diffusion along edges (cv2.inpaint) it draws no seam where two sides meet.
     Returns the whole image at its own size; callers take the hole from it."""
-    h, w = hole.shape
-    f = min(1.0, work_side / max(h, w))
-    small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
-    small_hole = cv2.resize(hole.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-    known = (cv2.dilate(small_hole, np.ones((3, 3), np.uint8)) == 0).astype(np.float32)
-    values = small.astype(np.float32) * known[..., None]
-    if blur:
-        values = cv2.GaussianBlur(values, (0, 0), blur)
-        values *= (known / np.maximum(cv2.GaussianBlur(known, (0, 0), blur), 1e-3))[..., None]
-    filled = _membrane_levels(values, known, iterations)
-    if f < 1:
-        filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(filled, 0, 255).astype(np.uint8)
+    return _smooth_fill(image, hole, work_side, blur, lambda v, k: _membrane_levels(v, k, iterations))
 
 
 _NEIGHBOURS = np.float32([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]])
