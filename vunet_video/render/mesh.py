@@ -82,7 +82,7 @@ HAND_EXTENSION, FOOT_EXTENSION = 0.55, 0.2
 # rest); 0: the model paints it all (the fill is skipped).
 HIDDEN_TRUST = 0.8
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
-# lightness weighted by a third (skin against dark cloth or a pale wall: 20-50 apart).
+# lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
 
 # Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
@@ -497,12 +497,12 @@ class BodyMesh:
             if candidates.sum() < 20:
                 continue
             # Hands are skin: their hue is the face's, whatever the sleeve (lightness
-            # counts a third: a hand and a face differ in shading more than in hue).
-            like_arm = np.linalg.norm((lab[candidates] - skin) * weight, axis=1) < HAND_COLOUR
-            if like_arm.mean() > 0.5:
+            # counts a quarter: a hand and a face differ in shading more than in hue).
+            like_skin = np.linalg.norm((lab[candidates] - skin) * weight, axis=1) < HAND_COLOUR
+            if like_skin.mean() > 0.5:
                 continue
             found = np.zeros_like(arm_ok)
-            found[candidates] = like_arm
+            found[candidates] = like_skin
             found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
             # Only what joins the forearm's band (a hand hangs from its wrist).
             _, parts = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
@@ -515,9 +515,9 @@ class BodyMesh:
         return hands
 
     def _skin_colour(self, lab: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-        """Median CIE Lab colour of the face's skin: the person's pixels in a disc around
-        the nose reaching a third of the way to the eyes' line on either side (cheeks and
-        nose, not hair or glasses); None without a nose."""
+        """Median CIE Lab colour of the face's skin: the person's pixels within 0.8 of the
+        nose-to-eye distance of the nose (nose and cheeks, not hair; sunglasses take a
+        share, the median keeps to the skin); None without a nose."""
         ok = self.pose.visible(self.min_score)
         nose = J["nose"]
         if not ok[nose]:
