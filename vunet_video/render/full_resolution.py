@@ -93,7 +93,7 @@ def uses_blend_head(model) -> bool:
     they are fine-tuned on the subject (model/finetune.py sets "finetuned_steps").
     Untuned, the head keeps too little of the moved pixels: trained on pairs whose warps
     are often misaligned, it learned caution. With model.finetune_steps 0 it halved the
-    detail (person sharpness 0.76 -> 0.32 of the photo's) and cost validation SSIM 0.730 ->
+    detail (person sharpness 0.85 -> 0.35 of the photo's, cross-person) and cost validation SSIM 0.730 ->
     0.711 against the mesh's trust alone (benchmarks/results/model_v2_untuned.md).
     "blend_head" in the metadata overrides it (benchmarks compare both)."""
     extra = getattr(model, "extra", {}) or {}
