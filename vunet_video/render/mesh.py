@@ -108,6 +108,9 @@ PELVIS_UNDERLAY = 0.15
 TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
+# Neighbouring layers overlap by this much (3x3: one pixel), so their seam is opaque.
+SEAM_GROW = np.ones((3, 3), np.uint8)
+TEXTURE_PAD = 2  # pixels around each layer's texture (see BodyMesh._texture)
 
 
 def _segment(pose: Pose, a: str, b: str, extend: float = 0.0, min_score: float = MIN_SCORE):
@@ -573,6 +576,10 @@ class BodyMesh:
             vertices, triangles = self._grid_mesh(cells, gx, gy)
             mask = np.zeros(labels.shape, np.uint8)
             mask[ys[own], xs[own]] = 1
+            # One pixel more into the neighbouring parts: two layers that meet edge to edge
+            # would each be half transparent along the seam once resampled, so the
+            # background would show through as a thin dark line (between the legs, at the hips).
+            seam = cv2.dilate(mask, SEAM_GROW) & (labels >= 0) & (mask == 0)
             if anchor is not None and self.pose.visible(self.min_score)[J[anchor]]:
                 # Grown only around the limb's root: along its sides the grown rim would be
                 # the body beside it (a strip of shorts carried off with a forearm).
@@ -580,13 +587,13 @@ class BodyMesh:
                 cv2.circle(root, tuple(int(v) for v in np.round(self.pose.xy[J[anchor]])),
                            int(ROOT_RADIUS * self.torso), 1, -1)
                 mask = np.maximum(mask, cv2.dilate(mask, grow) & root)
-            alpha = solid * mask
+            alpha = solid * np.maximum(mask, seam)
             if pelvis is not None:  # (fading out over the underlay, so it ends without an edge)
                 alpha = np.where(np.isin(labels, LEGS), alpha * pelvis, alpha)
             if hidden.any():  # grown a little: the trust is made at a quarter of the resolution,
                 # where a thin hidden finger would be averaged away and shown half-trusted
                 hidden = cv2.dilate(hidden.astype(np.uint8), grow_hidden) > 0
-            texture, origin, cut = self._texture(alpha, hidden)
+            texture, origin, cut = self._texture(alpha, hidden, seam)
             layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
                                 texture, texture[..., 3].astype(np.float32), origin, cut))
         return layers
@@ -605,19 +612,35 @@ class BodyMesh:
         r = PELVIS_UNDERLAY * self.torso
         return np.clip(2.0 - d / r, 0.0, 1.0).astype(np.float32)
 
-    def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None):
-        """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero."""
+    def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None, seam: np.ndarray):
+        """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero. What
+        `hidden` marks is filled from the layer's own pixels (not its `seam` overlap, which
+        is the neighbour's: the rim of a hand would fill what the hand hid with skin)."""
         ys, xs = np.nonzero(alpha > 0)
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        rgb = self.image[y0:y1, x0:x1]
-        cut = None if hidden is None or not hidden.any() else (hidden[y0:y1, x0:x1] * 255).astype(np.uint8)
+        # A margin of TEXTURE_PAD transparent pixels of the photo's own colour: sampling
+        # just past a layer's edge then blends toward that colour, not toward the black
+        # outside the texture (a dark line along every straight cut, e.g. a leg's top).
+        p = TEXTURE_PAD
+        x0, y0, x1, y1 = xs.min() - p, ys.min() - p, xs.max() + 1 + p, ys.max() + 1 + p
+
+        def cut_out(image, border):
+            h, w = image.shape[:2]
+            a0, b0, a1, b1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+            return cv2.copyMakeBorder(np.ascontiguousarray(image[b0:b1, a0:a1]), b0 - y0, y1 - b1, a0 - x0, x1 - a1,
+                                      border, value=0)
+
+        rgb = cut_out(self.image, cv2.BORDER_REPLICATE)
+        alpha = cut_out(alpha.astype(np.float32), cv2.BORDER_CONSTANT)
+        seam = cut_out(seam, cv2.BORDER_CONSTANT)
+        cut = None if hidden is None or not hidden.any() else cut_out((hidden * 255).astype(np.uint8),
+                                                                      cv2.BORDER_CONSTANT)
         if cut is not None and HIDDEN_TRUST > 0:
             # What the photo never showed (behind an arm or a hand) is filled from this
             # layer's own visible pixels around it: the shorts behind a hand become shorts.
-            seen = (alpha[y0:y1, x0:x1] > 0.5) & (cut == 0)
+            seen = (alpha > 0.5) & (cut == 0) & (seam == 0)
             if seen.any():
                 rgb = np.where(cut[..., None] > 0, _nearest_fill(rgb, seen), rgb)
-        texture = np.dstack([rgb, np.round(alpha[y0:y1, x0:x1] * 255).astype(np.uint8)])
+        texture = np.dstack([rgb, np.round(alpha * 255).astype(np.uint8)])
         return texture, (int(x0), int(y0)), cut
 
     @staticmethod
@@ -693,8 +716,14 @@ class BodyMesh:
             if k == 0:  # nothing below yet
                 rgb[sub], cov[sub] = colour, c
                 continue
-            rgb[sub] = mix(colour, rgb[sub], np.ascontiguousarray(texel[..., 3]))
-            cov[sub] = cv2.add(c, cv2.multiply(1.0 - c, cov[sub]))
+            # Straight-colour "over": the layer's share of the new coverage. Over pixels no
+            # layer drew yet (cov 0) that share is 1, so a limb's soft edge keeps its own
+            # colour instead of fading to the empty canvas's black (a dark outline).
+            below = cov[sub]
+            both = cv2.add(c, cv2.multiply(1.0 - c, below))
+            share = cv2.divide(c, np.maximum(both, 1e-6))
+            rgb[sub] = mix(colour, rgb[sub], share)
+            cov[sub] = both
         trust = self._trust((u0, v0, u1, v1), rasters, view)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
 
