@@ -3,6 +3,8 @@ on a real photo posed by the real MediaPipe model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -431,3 +433,35 @@ def test_layers_meet_without_a_seam_and_keep_their_edge_colour(shared):
     assert (darker > 40).sum() < 5, (darker > 40).sum()  # (50 px along the cuts without the margin)
     rim = (cov > 0.2) & (cov < 0.8)
     assert np.abs(grey(truth) - grey(rgb))[rim].mean() < 15  # (the outline darkens toward black without)
+
+
+def test_a_bare_arm_leaves_no_strip_of_its_edge_behind():
+    """The quick start's cartoon: bare arms beside a red shirt, with joints nearer the
+    arms' inner edge than their outer one. Both arms raised sideways: where they hung,
+    nothing skin-coloured may stay (their outer edges once stayed as ghost strokes)."""
+    from vunet_video.pose import make_estimator
+    from vunet_video.video import read_image
+
+    image = read_image(Path(__file__).resolve().parents[1] / "samples" / "subject.png")
+    estimator = make_estimator("mediapipe", segmentation=True)
+    try:
+        pose = estimator(image)[0]
+    finally:
+        estimator.close()
+    mesh = BodyMesh(image, pose, pose.mask)
+    xy, changes = pose.xy, {}
+    for side, sign in (("left", 1), ("right", -1)):  # the person's left is the image's right
+        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
+        upper, fore = np.hypot(*(e - s)), np.hypot(*(w - e))
+        changes[f"{side}_elbow"] = s + [sign * upper, -0.3 * upper]
+        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * fore, -0.3 * fore]
+    rgb, cov, _ = full_frame(mesh, moved(pose, changes))
+    lab_photo = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    skin = np.median(lab_photo[[int(xy[J["left_wrist"], 1])], [int(xy[J["left_wrist"], 0])]], axis=0)
+    arm_was = np.linalg.norm(lab_photo - skin, axis=2) < 20
+    arm_was &= np.arange(image.shape[0])[:, None] > xy[[J["left_elbow"], J["right_elbow"]], 1].min()
+    # Below the elbows' old height only the old forearms were skin; the new arms are above.
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    left = arm_was & (cov > 0.5) & (np.linalg.norm(lab - skin, axis=2) < 30)
+    assert arm_was.sum() > 500
+    assert left.sum() < 0.02 * arm_was.sum(), (left.sum(), arm_was.sum())

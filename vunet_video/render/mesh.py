@@ -84,6 +84,9 @@ HIDDEN_TRUST = 0.8
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
+# How far beyond an arm's bone, in arm radii, its edge may be claimed by colour
+# (BodyMesh._arm_edges_by_colour).
+EDGE_REACH = 2.0
 
 # Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
 LAYERS = (
@@ -420,6 +423,7 @@ class BodyMesh:
         arm_ok &= inside
         lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
         self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
+        self._arm_edges_by_colour(arm_ok, best_arm, d, inside, lab)
         hands = self._hands_by_colour(arm_ok, best_arm, d, inside, lab)
         arm_ok |= hands
         rest = [TORSO, HEAD, *LEGS]
@@ -463,6 +467,46 @@ class BodyMesh:
             # Speckle (print, shadows) is not a boundary: only solid areas go back.
             give_back = cv2.morphologyEx(give_back.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
             arm_ok &= ~give_back
+
+    def _arm_edges_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
+                             inside: np.ndarray, lab: np.ndarray) -> None:
+        """The converse of _trim_arms_by_colour: off the torso, the pixels just beyond an
+        arm's band that look like the arm and not like the body beside it are the arm's.
+        A thick arm, or joints placed off its middle, leaves the arm's outer edge outside
+        its band; left to the core, that strip stays behind as a ghost stroke where the arm
+        hung when the arm moves. Only where the arm's and the body's colours differ (bare
+        arms beside a shirt): a sleeve of the shirt's cloth cannot be told from the shirt.
+        In place on arm_ok and best_arm."""
+        off_torso = d[TORSO] > 0.02 * self.torso
+        thighs = np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]])
+        for j, bone in enumerate(ARMS):
+            radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
+            band = arm_ok & (best_arm == j)
+            on_bone = band & (d[bone] < 0.35 * radius)
+            reach = inside & ~arm_ok & off_torso & (d[bone] < EDGE_REACH * radius) & (d[bone] < thighs) \
+                & (np.argmin(np.stack([d[i] for i in ARMS]), axis=0) == j)
+            body = inside & ~arm_ok & ~off_torso & (d[bone] < 3.0 * radius)  # the torso beside the arm
+            if on_bone.sum() < 20 or reach.sum() < 5 or body.sum() < 20:
+                continue
+            arm_colour = np.median(lab[on_bone], axis=0)
+            clusters = _colour_clusters(lab[body])
+            # Every colour of the torso there must be unlike the arm's (25: as in the trim);
+            # one alike (an orange sleeve on an orange suit) and the edge cannot be told.
+            if np.linalg.norm(clusters - arm_colour, axis=1).min() <= 25:
+                continue
+            colours = lab[reach]
+            to_body = np.linalg.norm(colours[:, None] - clusters[None], axis=2).min(1)
+            found = np.zeros_like(arm_ok)
+            found[reach] = np.linalg.norm(colours - arm_colour, axis=1) < 0.5 * to_body
+            # Only what joins the band: the arm's own edge, not a patch of like colour nearby.
+            _, parts = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
+            joined = np.unique(parts[band])
+            found &= np.isin(parts, joined[joined > 0])
+            # And its soft rim, a mix of the arm's and the background's colours.
+            found = cv2.dilate(found.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
+            found &= reach
+            arm_ok |= found
+            best_arm[found] = j
 
     def _hands_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray, inside: np.ndarray,
                          lab: np.ndarray) -> np.ndarray:
