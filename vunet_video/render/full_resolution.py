@@ -39,7 +39,7 @@ from .mesh import BodyMesh, Deformed, torso_length
 
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
-MATTE_SUPPORT = 0.04
+MATTE_SUPPORT = 0.08
 # Half the thickness of the target's limbs where the model's own matte is kept, in torso
 # lengths: a limb with loose clothes is about 0.2 across.
 GATE_RADIUS = 0.2
