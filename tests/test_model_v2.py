@@ -165,9 +165,12 @@ def test_training_with_mesh_warps_and_perceptual_term_records_the_warp_kind(nove
     ds = PairDataset(out, 64, "train")
     tuned = Synthesizer(model).personalised(ds.images[0], ds.poses[0], ds.masks[0], steps=2)
     assert tuned.model.extra["finetuned_steps"] == 2
+    from vunet_video.render.full_resolution import crop_mesh_warper
+
+    # (and a tune on an older mesh's warps, before render/mesh.py's MESH_VERSION was bumped)
     keys = {TunedCache.key(model, ds.images[0], ds.poses[0], ds.masks[0], FinetuneConfig(), w)
-            for w in ("parts", "mesh")}
-    assert len(keys) == 2
+            for w in ("parts", "mesh", crop_mesh_warper(64).version)}
+    assert len(keys) == 3
     with pytest.raises(Exception, match="warp"):
         train(TrainConfig(**{**cfg.__dict__, "warp": "rigid"}), log=lambda *_: None)
 

@@ -143,7 +143,8 @@ def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, c
     target pose to the warp input (render/full_resolution.py builds it, so that model/ needs
     nothing from render/); None: the rigid part warp."""
     cfg = cfg or FinetuneConfig()
-    warp = "mesh" if warper is not None else "parts"
+    # (The warper names its version: a tune on other moved pixels is another tune.)
+    warp = getattr(warper, "version", "mesh") if warper is not None else "parts"
     key = cache.key(model, crop_image, crop_pose, crop_mask, cfg, warp) if cache is not None else None
     if key is not None:
         tuned = cache.load(key, model)

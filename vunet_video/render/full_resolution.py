@@ -35,7 +35,7 @@ from ..pose.keypoints import Pose
 from .compose import box_region, crop_to_region, mix
 from .framing import Box
 from ..pose.keypoints import BONES, TORSO
-from .mesh import BodyMesh, Deformed, torso_length
+from .mesh import MESH_VERSION, BodyMesh, Deformed, torso_length
 
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
@@ -112,6 +112,7 @@ def crop_mesh_warper(size: int):
     def make(image: np.ndarray, mask: np.ndarray, pose: Pose):
         mesh = BodyMesh(image, pose, mask)
         return lambda target: crop_mesh_warp(mesh, target, size)
+    make.version = f"mesh {MESH_VERSION}"  # part of the tune cache's key
     return make
 
 

@@ -110,6 +110,9 @@ PELVIS_UNDERLAY = 0.15
 # NASA-STD-3000 vol. I, sec. 3).
 TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 
+# Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
+# (2: layers overlap and keep their edge colour, arm edges found by colour; 0.3.2).
+MESH_VERSION = 2
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # Neighbouring layers overlap by this much (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
