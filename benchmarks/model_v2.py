@@ -230,8 +230,10 @@ def main() -> None:
     synths = {"before": Synthesizer(load_model(args.before)), "after": Synthesizer(load_model(args.after))}
     from vunet_video.render.full_resolution import uses_blend_head
 
-    if uses_blend_head(synths["after"].model) and not args.no_trust_only:
-        # The same weights with the mesh's trust alone deciding (the blend head's weight unused).
+    tuned = type("Tuned", (), {"extra": {**synths["after"].model.extra, "finetuned_steps": finetune}})()
+    if uses_blend_head(tuned) and not args.no_trust_only:
+        # The same weights with the mesh's trust alone deciding (the blend head's weight
+        # unused), for a model whose head would decide once tuned.
         trust_only = load_model(args.after)
         trust_only.extra["blend_head"] = False
         synths["after, mesh trust only"] = Synthesizer(trust_only)
