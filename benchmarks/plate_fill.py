@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from vunet_video.pose import make_estimator
-from vunet_video.render.plate import inpaint, person_hole, remove_person
+from vunet_video.render.plate import fill_rows, inpaint, person_hole, remove_person
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ["VUNET_SHARED"]) if os.environ.get("VUNET_SHARED") else REPO.parent / "shared"
@@ -314,7 +314,7 @@ METHODS = {
     "telea 512 (old default)": lambda im, ho: remove_person(im, ho, 512, 5, method="telea"),
     "telea 256": lambda im, ho: cv_fill(im, ho, 256),
     "telea 1280 (full)": lambda im, ho: cv_fill(im, ho, 1280),
-    "navier-stokes 1280 radius 3 (default)": lambda im, ho: remove_person(im, ho, method="ns"),
+    "navier-stokes 1280 radius 3 (0.3.1 default)": lambda im, ho: remove_person(im, ho, method="ns"),
     "pull-push 640": lambda im, ho: pull_push_fill(im, ho),
     "membrane 640": lambda im, ho: membrane_fill(im, ho),
     "membrane 1280": lambda im, ho: membrane_fill(im, ho, 1280),
@@ -327,11 +327,14 @@ METHODS = {
     "shift copy (no colour fix)": shift_only,
     "telea 256 + copied texture": telea_plus_texture,
     "exemplar (shift + membrane)": exemplar_fill,
+    "rows 640 (default)": lambda im, ho: remove_person(im, ho),
+    "rows 1280 blur 4": lambda im, ho: fill_rows(im, ho, 1280, 4.0),
     "ns rim + membrane core 0.5": lambda im, ho: ns_smooth_core(im, ho, 0.5),
     "ns rim + membrane core 1.0": lambda im, ho: ns_smooth_core(im, ho, 1.0),
 }
-SHEET = ["telea 512 (old default)", "navier-stokes 1280 radius 3 (default)", "pull-push 640", "xphoto FSR_FAST 128",
-         "xphoto SHIFTMAP 256", "telea 256 + copied texture", "exemplar (shift + membrane)"]
+SHEET = ["telea 512 (old default)", "navier-stokes 1280 radius 3 (0.3.1 default)", "rows 640 (default)",
+         "pull-push 640", "xphoto FSR_FAST 128", "xphoto SHIFTMAP 256", "telea 256 + copied texture",
+         "exemplar (shift + membrane)"]
 SLOW_METHODS = {  # over a second per fill at any useful size; --slow runs them on a few holes
     "xphoto FSR_BEST 128": lambda im, ho: _xphoto(im, ho, 128, cv2.xphoto.INPAINT_FSR_BEST),
     "xphoto FSR_FAST 256": lambda im, ho: _xphoto(im, ho, 256, cv2.xphoto.INPAINT_FSR_FAST),
@@ -574,7 +577,7 @@ def contact_sheet(cases: list[dict], names: list[str], path: Path, n: int = 4, s
 
 
 OLD = "telea 512 (old default)"
-BEFORE = "navier-stokes 1280 radius 3 (default)"
+BEFORE = "navier-stokes 1280 radius 3 (0.3.1 default)"
 
 
 def _table(per: dict, idx: list[int]) -> list[str]:
@@ -617,9 +620,9 @@ def markdown(info: dict) -> str:
         "against the untouched picture: SSIM (higher is better), L1 on 0-255 (lower is better), detail = "
         "the fill's gradient magnitude over the truth's (1 = as textured as the scene), ms per fill on "
         "one core. cv2.inpaint rows (telea, navier-stokes) use radius 5 unless named. Wins: holes where "
-        "the method beats the default (navier-stokes 1280 radius 3; L1 lower / SSIM higher).", "",
+        "the method beats navier-stokes 1280 radius 3, the default before 0.3.2 (L1 lower / SSIM higher).", "",
         "## Scenes (frames of real clips)", ""] + _table(per, scene) + [
-        "", "Slow xphoto rows ran on the first 4 holes only; compare them with the default there: "
+        "", "Slow xphoto rows ran on the first 4 holes only; compare them with Navier-Stokes (the 0.3.1 default) there: "
         f"SSIM {np.mean([per[BEFORE][i]['ssim'] for i in scene[:4]]):.3f}, "
         f"L1 {np.mean([per[BEFORE][i]['l1'] for i in scene[:4]]):.2f}.", "",
         "## Studio photos", ""] + _table(per, studio) + [

@@ -41,7 +41,7 @@ def case(scene):
     return photo, hole, scene
 
 
-@pytest.mark.parametrize("method", ["ns", "telea"])
+@pytest.mark.parametrize("method", ["rows", "ns", "telea"])
 def test_fill_replaces_only_the_hole_and_removes_the_person(case, method):
     photo, hole, truth = case
     plate = remove_person(photo, hole, method=method)
@@ -94,3 +94,18 @@ def test_odd_shapes_and_sizes(scene):
 def test_unknown_method_is_refused(scene):
     with pytest.raises(ValueError, match="plate fill"):
         remove_person(scene, np.ones(scene.shape[:2], bool), method="lama")
+
+
+def test_rows_with_nothing_known_are_filled_from_above_and_below(scene):
+    """The row fill interpolates between a row's known ends; a band across the whole
+    width has none, and is filled from the rows above and below instead."""
+    h, w = scene.shape[:2]
+    hole = np.zeros((h, w), bool)
+    hole[h // 2:h // 2 + 40, :] = True
+    photo = scene.copy()
+    photo[hole] = MAGENTA
+    plate = remove_person(photo, hole)
+    assert np.array_equal(plate[~hole], photo[~hole])
+    assert np.abs(plate[hole].astype(int) - MAGENTA).sum(axis=1).min() >= 90
+    err = np.abs(plate[hole].astype(float) - scene[hole]).mean()
+    assert err < 0.5 * np.abs(photo[hole].astype(float) - scene[hole]).mean(), err
