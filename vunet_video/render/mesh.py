@@ -111,8 +111,9 @@ PELVIS_UNDERLAY = 0.15
 TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 
 # Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
-# (2: layers overlap and keep their edge colour, arm edges found by colour; 0.3.2).
-MESH_VERSION = 2
+# (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
+# found by colour).
+MESH_VERSION = 3
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # Neighbouring layers overlap by this much (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -600,6 +601,7 @@ class BodyMesh:
         # (solid from 0.75); the soft edge below one half stays as it is.
         solid = np.where(soft <= 0.5, soft, np.minimum(1.0, 2.0 * soft - 0.5))
         grow_hidden = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(2, int(0.03 * self.torso)) + 1,) * 2)
+        below: list[int] = []  # the bones of the layers drawn before this one
         for name, bones, anchor in LAYERS:
             own = np.isin(part, bones)
             # What lies behind an arm or a hand is this layer's too, marked unseen (untrusted).
@@ -623,10 +625,14 @@ class BodyMesh:
             vertices, triangles = self._grid_mesh(cells, gx, gy)
             mask = np.zeros(labels.shape, np.uint8)
             mask[ys[own], xs[own]] = 1
-            # One pixel more into the neighbouring parts: two layers that meet edge to edge
-            # would each be half transparent along the seam once resampled, so the
-            # background would show through as a thin dark line (between the legs, at the hips).
-            seam = cv2.dilate(mask, SEAM_GROW) & (labels >= 0) & (mask == 0)
+            # One pixel more into the parts of the layers drawn before it: two layers that
+            # meet edge to edge would each be half transparent along the seam once
+            # resampled, so the background would show through as a thin line (between the
+            # legs, at the hips). Only the upper layer grows: when it moves away, its strip
+            # goes with it; a strip left on the layer below would stay as a line where the
+            # limb was.
+            seam = cv2.dilate(mask, SEAM_GROW) & np.isin(labels, below) & (mask == 0)
+            below += list(bones)
             if anchor is not None and self.pose.visible(self.min_score)[J[anchor]]:
                 # Grown only around the limb's root: along its sides the grown rim would be
                 # the body beside it (a strip of shorts carried off with a forearm).
