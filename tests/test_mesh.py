@@ -38,6 +38,20 @@ def mesh(photo):
     return BodyMesh(image, pose, pose.mask)
 
 
+@pytest.fixture(scope="module")
+def cartoon():
+    """The quick start's subject (samples/subject.png) and its real MediaPipe pose."""
+    from vunet_video.pose import make_estimator
+    from vunet_video.video import read_image
+
+    image = read_image(Path(__file__).resolve().parents[1] / "samples" / "subject.png")
+    estimator = make_estimator("mediapipe", segmentation=True)
+    try:
+        return image, estimator(image)[0]
+    finally:
+        estimator.close()
+
+
 def full_frame(mesh, target):
     """The deformed mesh pasted into canvas-size arrays (rgb, coverage, trust)."""
     h, w = mesh.image.shape[:2]
@@ -435,19 +449,11 @@ def test_layers_meet_without_a_seam_and_keep_their_edge_colour(shared):
     assert np.abs(grey(truth) - grey(rgb))[rim].mean() < 15  # (the outline darkens toward black without)
 
 
-def test_a_bare_arm_leaves_no_strip_of_its_edge_behind():
+def test_a_bare_arm_leaves_no_strip_of_its_edge_behind(cartoon):
     """The quick start's cartoon: bare arms beside a red shirt, with joints nearer the
     arms' inner edge than their outer one. Both arms raised sideways: where they hung,
     nothing skin-coloured may stay (their outer edges once stayed as ghost strokes)."""
-    from vunet_video.pose import make_estimator
-    from vunet_video.video import read_image
-
-    image = read_image(Path(__file__).resolve().parents[1] / "samples" / "subject.png")
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        pose = estimator(image)[0]
-    finally:
-        estimator.close()
+    image, pose = cartoon
     mesh = BodyMesh(image, pose, pose.mask)
     xy, changes = pose.xy, {}
     for side, sign in (("left", 1), ("right", -1)):  # the person's left is the image's right
@@ -467,23 +473,16 @@ def test_a_bare_arm_leaves_no_strip_of_its_edge_behind():
     assert left.sum() < 0.02 * arm_was.sum(), (left.sum(), arm_was.sum())
 
 
-def test_the_model_paints_no_halo_around_a_moved_limb():
+def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
     """The quick start's cartoon with both arms raised, rendered by the shipped model
     without a tune: the mesh covers every limb, so around them the matte is the mesh's
     own; the model's softer, larger silhouette once showed as a pale halo along arms and
     legs and smudges between the legs."""
-    from vunet_video.pose import make_estimator
     from vunet_video.render.framing import person_box
     from vunet_video.render.full_resolution import FullResolutionRenderer
     from vunet_video.render.synthesizer import Synthesizer
-    from vunet_video.video import read_image
 
-    image = read_image(Path(__file__).resolve().parents[1] / "samples" / "subject.png")
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        pose = estimator(image)[0]
-    finally:
-        estimator.close()
+    image, pose = cartoon
     synth = Synthesizer()
     subject = synth.encode(image, pose, pose.mask)
     mesh = BodyMesh(image, pose, pose.mask)

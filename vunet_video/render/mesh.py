@@ -115,7 +115,7 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # found by colour).
 MESH_VERSION = 3
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
-# Neighbouring layers overlap by this much (3x3: one pixel), so their seam is opaque.
+# How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
 TEXTURE_PAD = 2  # pixels around each layer's texture (see BodyMesh._texture)
 
