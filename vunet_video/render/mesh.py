@@ -483,12 +483,13 @@ class BodyMesh:
         In place on arm_ok and best_arm."""
         off_torso = d[TORSO] > 0.02 * self.torso
         thighs = np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]])
+        nearest_arm = np.argmin(d[ARMS], axis=0)
         for j, bone in enumerate(ARMS):
             radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
             band = arm_ok & (best_arm == j)
             on_bone = band & (d[bone] < 0.35 * radius)
             reach = inside & ~arm_ok & off_torso & (d[bone] < EDGE_REACH * radius) & (d[bone] < thighs) \
-                & (np.argmin(np.stack([d[i] for i in ARMS]), axis=0) == j)
+                & (nearest_arm == j)
             body = inside & ~arm_ok & ~off_torso & (d[bone] < 3.0 * radius)  # the torso beside the arm
             if on_bone.sum() < 20 or reach.sum() < 5 or body.sum() < 20:
                 continue
