@@ -88,14 +88,10 @@ def fill_rows(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blur: f
     filled by Navier-Stokes. Returns the whole image at its own size; callers take the
     hole from it."""
     h, w = hole.shape
-    f = min(1.0, work_side / max(h, w))
-    grey = image.ndim == 2
-    src = image[..., None] if grey else image
-    small = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else src
-    small = small.reshape(small.shape[0], small.shape[1], -1).astype(np.float32)
+    f, small, small_hole = _shrunk(image, hole, work_side)
+    small = small.reshape(small.shape[0], small.shape[1], -1).astype(np.float32)  # (grey: one channel)
     sh, sw = small.shape[:2]
-    unknown = cv2.resize(hole.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
-    known = cv2.dilate(unknown, np.ones((3, 3), np.uint8)) == 0  # rounding must not shrink the hole
+    known = small_hole == 0
     weight = cv2.GaussianBlur(known.astype(np.float32), (0, 0), blur)
     values = cv2.GaussianBlur(small * known[..., None], (0, 0), blur).reshape(small.shape)
     values /= np.maximum(weight, 1e-3)[..., None]
@@ -123,9 +119,16 @@ def inpaint(image: np.ndarray, hole: np.ndarray, work_side: int = 1280, radius: 
     """cv2.inpaint at most at `work_side` px, resized back to the image's size. Returns
     the whole image; callers take the hole from it."""
     h, w = hole.shape
+    f, small, small_hole = _shrunk(image, hole, work_side)
+    filled = cv2.inpaint(np.ascontiguousarray(small), small_hole, radius, flags)
+    return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR) if f < 1 else filled
+
+
+def _shrunk(image: np.ndarray, hole: np.ndarray, work_side: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """(scale f, the image at most work_side px, its hole as uint8 1/0 grown by a pixel so
+    that rounding does not shrink it) for the fills above."""
+    h, w = hole.shape
     f = min(1.0, work_side / max(h, w))
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
     small_hole = cv2.resize(hole.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-    small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))  # rounding must not shrink it
-    filled = cv2.inpaint(np.ascontiguousarray(small), small_hole, radius, flags)
-    return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR) if f < 1 else filled
+    return f, small, cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
