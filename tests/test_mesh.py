@@ -16,20 +16,25 @@ from vunet_video.render.mesh import BodyMesh, facing
 HEIGHT = 480  # the photo is scaled to this height: the tests' cost, not the method's
 
 
+def real_pose(image: np.ndarray) -> Pose:
+    """The first person MediaPipe finds in `image`, with its segmentation mask."""
+    from vunet_video.pose import make_estimator
+
+    estimator = make_estimator("mediapipe", segmentation=True)
+    try:
+        return estimator(image)[0]
+    finally:
+        estimator.close()
+
+
 @pytest.fixture(scope="module")
 def photo(shared):
-    from vunet_video.pose import make_estimator
     from vunet_video.video import read_image
 
     image = read_image(shared / "data/dev/subjects/deepfashion_women_blouse_00004955.jpg")
     f = HEIGHT / image.shape[0]
     image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        pose = estimator(image)[0]
-    finally:
-        estimator.close()
-    return image, pose
+    return image, real_pose(image)
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +46,10 @@ def mesh(photo):
 @pytest.fixture(scope="module")
 def cartoon():
     """The quick start's subject (samples/subject.png) and its real MediaPipe pose."""
-    from vunet_video.pose import make_estimator
     from vunet_video.video import read_image
 
     image = read_image(Path(__file__).resolve().parents[1] / "samples" / "subject.png")
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        return image, estimator(image)[0]
-    finally:
-        estimator.close()
+    return image, real_pose(image)
 
 
 def full_frame(mesh, target):
@@ -421,16 +421,11 @@ def test_layers_meet_without_a_seam_and_keep_their_edge_colour(shared):
     next (leg against leg, leg against core) and along its soft outline. Inside the body no
     seam lets the background through, no cut darkens, and the limbs' soft outline keeps
     the photo's colour instead of fading to black."""
-    from vunet_video.pose import make_estimator
     from vunet_video.video import VideoReader
 
     with VideoReader(shared / "data/train/videos/taichi_driving2.mp4", end=0.05) as reader:
         image = next(iter(reader)).image
-    estimator = make_estimator("mediapipe", segmentation=True)
-    try:
-        pose = estimator(image)[0]
-    finally:
-        estimator.close()
+    pose = real_pose(image)
     mesh = BodyMesh(image, pose, pose.mask)
     rgb, cov, _ = full_frame(mesh, Pose(pose.xy + 0.5, pose.score.copy()))
     h, w = image.shape[:2]
