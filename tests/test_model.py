@@ -472,3 +472,51 @@ def test_heldout_pairs_take_every_frame_of_a_short_clip():
     short = [(a, b) for a, b in pairs if a < 10]
     assert len(short) == 4 * 9 and all(b < 10 and a != b for a, b in short)
     assert len(pairs) - len(short) == 40 and len(set(pairs)) == len(pairs)
+
+
+def test_a_model_grows_to_twice_the_resolution_keeping_its_trained_layers(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
+    from vunet_video.train.grow import can_grow, load_grown
+    from vunet_video.train.train import train
+
+    small = small_model(seed=5)
+    grown_cfg = replace(SMALL, image_size=128, base_channels=4)
+    assert can_grow(SMALL, grown_cfg) and not can_grow(SMALL, replace(grown_cfg, base_channels=8))
+    grown = VUNet(grown_cfg)
+    copied = load_grown(grown, small)
+    # Everything but the 64 px stems and output convolution comes over, one scale deeper.
+    assert len(copied) == len(small.state_dict()) - 6
+    g, s = grown.state_dict(), small.state_dict()
+    for new, old in [("shape_up.blocks.1.0.conv1.weight", "shape_up.blocks.0.0.conv1.weight"),
+                     ("appearance_up.downs.1.conv.weight", "appearance_up.downs.0.conv.weight"),
+                     ("decoder.ups.0.conv.weight", "decoder.ups.0.conv.weight"),
+                     ("appearance_down.to_q.1.weight", "appearance_down.to_q.1.weight")]:
+        assert torch.equal(g[new], s[old]), new
+
+    # Training starts from it when the config asks for the grown shape, with batches made in a
+    # worker process.
+    data, _ = tiny_dataset
+    start = tmp_path / "small.safetensors"
+    save_weights(small, start)
+    lines = []
+    cfg = replace(_train_cfg(data, tmp_path / "run", steps=2), model=grown_cfg, lr=1e-7, lr_final=1e-7,
+                  init=str(start), workers=1)
+    after = load_model(train(cfg, log=lines.append))
+    assert any(line.startswith("grown from") for line in lines), lines
+    assert after.cfg.image_size == 128
+    k = "decoder.pre.0.conv1.weight"
+    assert torch.allclose(after.state_dict()[k], s[k], atol=1e-4)
+    with pytest.raises(VunetError, match="weights are for"):
+        train(replace(cfg, model=replace(grown_cfg, image_size=256)), log=lambda *_: None)
+
+
+def test_a_timed_run_ends_its_learning_rate_schedule_on_time():
+    from vunet_video.train.train import TrainConfig, lr_at
+
+    cfg = TrainConfig(lr=1e-3, lr_final=1e-5, steps=1_000_000, max_minutes=10.0)
+    assert lr_at(cfg, 0, 0.0) == pytest.approx(1e-3)
+    assert lr_at(cfg, 100, 5.0) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert lr_at(cfg, 200, 10.0) == pytest.approx(1e-5)
+    untimed = TrainConfig(lr=1e-3, lr_final=1e-5, steps=100)
+    assert lr_at(untimed, 50, 99.0) == pytest.approx((1e-3 + 1e-5) / 2)

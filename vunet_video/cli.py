@@ -476,6 +476,8 @@ def train(
     max_minutes: float = typer.Option(0.0, help="Stop after a checkpoint once this much time has passed."),
     init: Path = typer.Option(None, help="Start from these weights (e.g. the shipped ones) with a fresh optimiser."),
     snapshot_every: int = typer.Option(0, min=0, help="Keep the weights of every n-th step in OUT/snapshots/ (0 = off)."),
+    workers: int = typer.Option(-1, min=-1, help="Processes making batches, for a GPU that outruns the loop "
+                                "(-1 = the config's; 0 = in the loop)."),
 ):
     """Train the VUNet."""
     from .train.train import TrainConfig, load_config, train as run_training
@@ -492,6 +494,8 @@ def train(
         cfg.init = str(init)
     if snapshot_every:
         cfg.snapshot_every = snapshot_every
+    if workers >= 0:
+        cfg.workers = workers
     if resume and not resume.is_file():
         raise VunetError(resume, "no such checkpoint")
     weights = run_training(cfg, resume=str(resume) if resume else None, log=typer.echo)

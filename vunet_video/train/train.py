@@ -63,8 +63,13 @@ class TrainConfig:
     ckpt_every: int = 250
     snapshot_every: int = 0        # also keep the weights of every n-th step (snapshots/step_N.safetensors), for
                                    # choosing a checkpoint on validation afterwards; 0 = only the latest
-    max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit
-    init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser
+    max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit.
+                                   # The learning rate's cosine then runs over whichever of `steps` and
+                                   # `max_minutes` is used up first, so a timed run still ends at lr_final.
+    init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser;
+                                   # weights of half the resolution grow into the model (train/grow.py)
+    workers: int = 0               # processes that make batches (mesh warps are CPU work that a GPU outruns);
+                                   # 0 = in the training loop. With workers, --resume is not bit-exact.
     appearance_prior: int = 64     # components of the AppearancePrior fitted to the final weights; 0 = none
 
     @property
@@ -97,8 +102,12 @@ def load_config(path: str | Path) -> TrainConfig:
         raise VunetError(path, f"not a valid config ({e})") from None
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
+def lr_at(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
+    """Cosine from lr to lr_final over the run: `steps`, or `max_minutes` of wall time when
+    that runs out first."""
     t = min(1.0, step / max(1, cfg.steps))
+    if cfg.max_minutes:
+        t = max(t, min(1.0, minutes / cfg.max_minutes))
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
 
 
@@ -137,12 +146,70 @@ def save_sample_grid(model: VUNet, batch: dict, path: Path) -> None:
         cv2.imwrite(str(tmp), np.concatenate(rows, 0)[:, :, ::-1])
 
 
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless training batches made in a DataLoader worker process, seeded per worker."""
+
+    def __init__(self, ds: PairDataset, cfg: TrainConfig, seed: int):
+        self.ds, self.cfg, self.seed = ds, cfg, seed
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        torch.set_num_threads(1)  # one core per worker; the workers together fill the machine
+        cv2.setNumThreads(1)
+        rng = np.random.default_rng([self.seed, worker.id if worker else 0])
+        mesh_warps = MeshWarps(self.ds) if self.cfg.model.warp_skip and self.cfg.warp == "mesh" else None
+        while True:
+            yield sample_batch(self.ds, self.cfg.batch_size, self.cfg.model.part_size, rng,
+                               warp=self.cfg.model.warp_skip, mesh_warps=mesh_warps)
+
+
+def _batches(ds: PairDataset, cfg: TrainConfig, rng: np.random.Generator, mesh_warps):
+    """Training batches: made in the loop from the run's own `rng` (exactly resumable), or in
+    `cfg.workers` processes whose seeds are drawn from it."""
+    if not cfg.workers:
+        while True:
+            yield sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip,
+                               mesh_warps=mesh_warps)
+    stream = _BatchStream(ds, cfg, int(rng.integers(2**31)))
+    # Spawned, not forked: a forked child inherits OpenCV's and OpenMP's thread pools mid-state
+    # and can hang in its first call to them (seen with cv2.setNumThreads under pytest).
+    yield from torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4,
+                                           pin_memory=torch.cuda.is_available(), persistent_workers=True,
+                                           multiprocessing_context="spawn")
+
+
+def _start_from(model: VUNet, cfg: TrainConfig, log) -> None:
+    """Load `cfg.init` into `model`: the same shape, the same without a warp branch, or half
+    the resolution (grown by one finer scale, train/grow.py)."""
+    from ..model.io import load_model
+    from .grow import can_grow, load_grown
+
+    start_from = load_model(cfg.init)
+    step = start_from.extra.get("step", "?")
+    if can_grow(start_from.cfg, cfg.model):
+        copied = load_grown(model, start_from)
+        log(f"grown from {cfg.init} ({start_from.cfg.image_size} px, its step {step}): "
+            f"{len(copied)} of {len(model.state_dict())} tensors copied, the rest new")
+        return
+    # Weights without a warp branch may start a model with one (the branch starts at zero);
+    # the other way round would silently drop the trained branch.
+    if start_from.cfg.warp_skip and not cfg.model.warp_skip:
+        raise VunetError(cfg.init, "weights have a warp branch (warp_skip) that the configured model lacks; "
+                         "train with a config that sets it, e.g. --config configs/vunet_128.toml")
+    if replace(start_from.cfg, warp_skip=cfg.model.warp_skip) != cfg.model:
+        raise VunetError(cfg.init, f"weights are for {start_from.cfg}, not the configured {cfg.model}")
+    missing, _ = model.load_state_dict(start_from.state_dict(), strict=False)
+    if any(not k.startswith("warp_skip.") for k in missing):
+        raise VunetError(cfg.init, f"weights lack {missing[0]}")
+    log(f"initialised from {cfg.init} (its step {step})")
+
+
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     """Train per `cfg`; returns the path of the exported safetensors weights."""
     if cfg.warp not in ("parts", "mesh"):
         raise VunetError("warp", f"must be 'parts' or 'mesh', not {cfg.warp!r}")
     ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob, cfg.video_share, cfg.hard_share)
-    mesh_warps = MeshWarps(ds) if cfg.model.warp_skip and cfg.warp == "mesh" else None
+    mesh_warps = MeshWarps(ds) if cfg.model.warp_skip and cfg.warp == "mesh" and not cfg.workers else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -156,20 +223,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     step = 0
     if cfg.init and not resume:
-        from ..model.io import load_model
-
-        start_from = load_model(cfg.init)
-        # Weights without a warp branch may start a model with one (the branch starts at zero);
-        # the other way round would silently drop the trained branch.
-        if start_from.cfg.warp_skip and not cfg.model.warp_skip:
-            raise VunetError(cfg.init, "weights have a warp branch (warp_skip) that the configured model lacks; "
-                             "train with a config that sets it, e.g. --config configs/vunet_128.toml")
-        if replace(start_from.cfg, warp_skip=cfg.model.warp_skip) != cfg.model:
-            raise VunetError(cfg.init, f"weights are for {start_from.cfg}, not the configured {cfg.model}")
-        missing, _ = model.load_state_dict(start_from.state_dict(), strict=False)
-        if any(not k.startswith("warp_skip.") for k in missing):
-            raise VunetError(cfg.init, f"weights lack {missing[0]}")
-        log(f"initialised from {cfg.init} (its step {start_from.extra.get('step', '?')})")
+        _start_from(model, cfg, log)
     if resume:
         state = torch.load(resume, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -185,19 +239,21 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         tmp.write_text(json.dumps(asdict(cfg), indent=2))
     log_path = out / "log.csv"
     fields = ["step", "time", "lr", "kl_weight", "loss", "l1", "ms_ssim", "mask_bce", "kl", "perceptual",
-              "samples_per_s"]
+              "samples_per_s", "data_wait"]
     if not log_path.exists() or step == 0:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
 
     loss_cfg = cfg.loss
     start = time.time()
-    t_last, n_last = time.time(), 0
+    t_last, n_last, waited = time.time(), 0, 0.0
+    batches = _batches(ds, cfg, rng, mesh_warps)
     while step < cfg.steps:
-        batch = sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip,
-                             mesh_warps=mesh_warps)
+        t_wait = time.time()
+        batch = next(batches)
+        waited += time.time() - t_wait
         batch = to_device(batch, device)
-        lr = lr_at(cfg, step)
+        lr = lr_at(cfg, step, (time.time() - start) / 60)
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast(device.type, dtype=amp_dtype):
@@ -211,10 +267,11 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
 
         if step % cfg.log_every == 0:
             rate = n_last / (time.time() - t_last)
-            t_last, n_last = time.time(), 0
+            data_wait = waited / (time.time() - t_last)  # share of the time spent waiting for batches
+            t_last, n_last, waited = time.time(), 0, 0.0
             row = {"step": step, "time": round(time.time() - start, 1), "lr": f"{lr:.3g}",
                    "kl_weight": round(kl_weight_at(loss_cfg, step), 4), **{k: f"{v:.5g}" for k, v in parts.items()},
-                   "samples_per_s": round(rate, 2)}
+                   "samples_per_s": round(rate, 2), "data_wait": round(data_wait, 3)}
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([row[k] for k in fields])
             log(" ".join(f"{k}={row[k]}" for k in fields))
