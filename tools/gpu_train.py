@@ -1,0 +1,136 @@
+"""One lent-GPU session: train the 256 px model, then time the models' decoder on the GPU.
+
+Runs on the device machine under its own python3 (torch with CUDA, OpenCV, safetensors;
+no PyAV or MediaPipe, which training does not need). tools/gpu_train.sh calls it after
+unpacking the compact cache (tools/compact_cache.py). Everything it returns is written to
+`--out` as it goes, so a run cut off by its time limit still brings back its latest weights.
+
+Outputs: vunet_256.safetensors (fp16, with the appearance prior once training ends),
+log.csv, config.json, samples.png (the latest grid), gpu_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vunet_video.model import perceptual  # noqa: E402
+from vunet_video.model.io import load_model, save_weights  # noqa: E402
+from vunet_video.train.train import load_config, train  # noqa: E402
+
+
+def use_trimmed_perceptual_weights(trimmed: Path) -> None:
+    """The training term uses the network's first five blocks only; the carried file holds
+    just those (260 kB instead of 18.8 MB). The unused rest is filled with the fresh
+    network's own initial values, which the loss never reads."""
+    state = perceptual.EfficientNetLite0().state_dict()
+    state.update(torch.load(trimmed, map_location="cpu", weights_only=True))
+    full = Path("/tmp/effnet_lite0_filled.pth")
+    torch.save(state, full)
+    perceptual.weights_path = lambda: str(full)
+
+
+def export(run: Path, out: Path) -> None:
+    """The run's latest weights as fp16 (16 MiB is the most one returned file may hold)."""
+    src = run / "vunet.safetensors"
+    if src.is_file():
+        model = load_model(src)
+        save_weights(model, out / "vunet_256.safetensors", model.extra, half=True)
+    for name in ("log.csv", "config.json"):
+        if (run / name).is_file():
+            shutil.copy(run / name, out / name)
+    grids = sorted(run.glob("samples_*.png"))
+    if grids:
+        shutil.copy(grids[-1], out / "samples.png")
+
+
+def bench_decoder(paths: dict[str, str], out: Path) -> None:
+    """Decoder time per frame (the per-frame model work of `animate`) on the GPU, fp32 and
+    bf16 autocast, by batch size; CUDA events, after warm-up, median of 20."""
+    from vunet_video.model.vunet import empty_warp
+
+    results = []
+    for name, path in paths.items():
+        model = load_model(path, device="cuda").to(memory_format=torch.channels_last)
+        s = model.cfg.image_size
+        parts = torch.zeros(1, 48, model.cfg.part_size, model.cfg.part_size, device="cuda")
+        with torch.no_grad():
+            latents = model.encode(parts)
+        for batch in (1, 8, 32):
+            stick = torch.zeros(batch, 3, s, s, device="cuda").to(memory_format=torch.channels_last)
+            warp = empty_warp(stick)
+            for dtype in ("fp32", "bf16"):
+                times = []
+                for k in range(25):
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=dtype == "bf16"):
+                        model.decode(stick, latents, warp=warp, blend="weight")
+                    end.record()
+                    torch.cuda.synchronize()
+                    if k >= 5:
+                        times.append(start.elapsed_time(end))
+                ms = sorted(times)[len(times) // 2]
+                results.append({"model": name, "size": s, "batch": batch, "dtype": dtype,
+                                "ms_per_batch": round(ms, 3), "ms_per_frame": round(ms / batch, 3)})
+                print(results[-1], flush=True)
+    info = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": results}
+    (out / "gpu_bench.json").write_text(json.dumps(info, indent=1))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--cache", required=True)
+    p.add_argument("--effnet", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--config", default="configs/vunet_256.toml")
+    p.add_argument("--minutes", type=float, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None)
+    args = p.parse_args()
+
+    torch.backends.cudnn.benchmark = True
+    use_trimmed_perceptual_weights(Path(args.effnet))
+    cfg = replace(load_config(args.config), data=args.cache, out="/tmp/run_256")
+    if args.minutes is not None:
+        cfg.max_minutes = args.minutes
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.workers is not None:
+        cfg.workers = args.workers
+    run = Path(cfg.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # Bring the weights back every minute while training runs.
+    done = threading.Event()
+
+    def keep_exporting():
+        while not done.wait(60):
+            try:
+                export(run, args.out)
+            except Exception as e:  # a half-written file is retried next minute
+                print(f"export skipped: {e}", flush=True)
+
+    threading.Thread(target=keep_exporting, daemon=True).start()
+    t0 = time.time()
+    weights = train(cfg, log=lambda line: print(line, flush=True))
+    done.set()
+    export(run, args.out)
+    print(f"training done in {time.time() - t0:.0f} s: {weights}", flush=True)
+    if torch.cuda.is_available():
+        bench_decoder({"vunet_128": "vunet_video/weights/vunet_128.safetensors",
+                       "vunet_256": str(args.out / "vunet_256.safetensors")}, args.out)
+
+
+if __name__ == "__main__":
+    main()
