@@ -78,6 +78,9 @@ ARM_RADIUS = {"left_upper_arm": 0.12, "left_forearm": 0.085, "right_upper_arm": 
 # Hands and feet lie beyond the wrist and ankle: the forearm's and shin's bones are drawn
 # this much longer (a hand is ~0.7 of the forearm's length, a foot below the ankle shorter).
 HAND_EXTENSION, FOOT_EXTENSION = 0.55, 0.2
+# Below this mask value a person pixel is the mask's soft rim: it goes with the part of the
+# nearest firmer pixel, not the nearest bone (_rim_follows_nearest_part).
+RIM_SOFTNESS = 0.5
 # How much of the filled-in texture behind an arm or hand is kept (the model paints the
 # rest); 0: the model paints it all (the fill is skipped).
 HIDDEN_TRUST = 0.8
@@ -112,8 +115,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 
 # Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
-# found by colour).
-MESH_VERSION = 3
+# found by colour; 4: the mask's soft rim goes with the nearest part).
+MESH_VERSION = 4
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -328,6 +331,7 @@ class BodyMesh:
         soft = self._person_mask(mask, (h, w))
         dist = self._distance_maps((h, w))
         labels, under = self._label_parts(soft > 0.02, dist)
+        labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         self._note_poor_mask(soft > 0.5, under >= 0)
         self.layers = self._build_layers(labels, under, dist, soft)
 
@@ -876,6 +880,24 @@ class BodyMesh:
                           for v in (map_x, map_y))
         small = (a0, b0, a1, b1, map_x, map_y, c, fx, fy)
         return (sx0, sy0, sx1, sy1), cv2.convertMaps(full_x, full_y, cv2.CV_16SC2), small
+
+
+def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarray:
+    """labels with each pixel of the mask's soft rim (in the person, not firm) given the
+    part of the nearest firm person pixel. By distance to the bones alone, the rim outside
+    a hanging arm is nearer the torso than the arm's bone, so it stayed with the torso: a
+    faint outline of the arm where it had hung."""
+    rim = (labels >= 0) & ~firm
+    anchor = firm & (labels >= 0)
+    if not rim.any() or not anchor.any():
+        return labels
+    src = np.where(anchor, 0, 255).astype(np.uint8)
+    _, nearest = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    part = np.full(int(nearest.max()) + 1, -1, np.int8)
+    part[nearest[anchor]] = labels[anchor]
+    out = labels.copy()
+    out[rim] = part[nearest[rim]]
+    return out
 
 
 def _nearest_fill(rgb: np.ndarray, seen: np.ndarray) -> np.ndarray:
