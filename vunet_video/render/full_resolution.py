@@ -40,6 +40,9 @@ from .mesh import MESH_VERSION, BodyMesh, Deformed, torso_length
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
 MATTE_SUPPORT = 0.08
+# How far (model pixels) a high blend weight reaches out over the model's soft silhouette
+# edge (_join).
+WEIGHT_REACH = 2
 # Half the thickness of the target's limbs where the model's own matte is kept, in torso
 # lengths: a limb with loose clothes is about 0.2 across.
 GATE_RADIUS = 0.2
@@ -209,8 +212,13 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     if weight is not None and region is not None:
         head = np.ones((v1 - v0, u1 - u0), np.float32)
         x0, y0, x1, y1 = region
-        head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight.astype(np.float32), box, region,
-                                                                cv2.INTER_LINEAR)
+        # The head's weight is blurred at the model's silhouette (128 px, scaled up): the last
+        # few output pixels of a hand or foot got the model's own grey colour. Each weight is
+        # raised to the highest within WEIGHT_REACH model pixels, so at the edge the moved
+        # pixels' own coverage and trust decide.
+        reach = 2 * WEIGHT_REACH + 1
+        weight = cv2.dilate(weight.astype(np.float32), np.ones((reach, reach), np.uint8))
+        head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight, box, region, cv2.INTER_LINEAR)
         trust = cv2.multiply(trust, head[sub])
     person[sub] = mix(d.rgb, person[sub], trust)
     # Near the moved body its own mask is the matte; further out, the model's.
