@@ -71,6 +71,17 @@ def moved(pose: Pose, changes: dict[str, tuple[float, float]]) -> Pose:
     return target
 
 
+def arms_out(pose: Pose, lift: float = 0.0) -> Pose:
+    """Both arms straight out sideways, each segment rising by `lift` of its length."""
+    xy, changes = pose.xy, {}
+    for side, sign in (("left", 1), ("right", -1)):  # the person's left is the image's right
+        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
+        upper, fore = np.hypot(*(e - s)), np.hypot(*(w - e))
+        changes[f"{side}_elbow"] = s + [sign * upper, -lift * upper]
+        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * fore, -lift * fore]
+    return moved(pose, changes)
+
+
 def raised_left_arm(pose: Pose) -> Pose:
     """Left upper arm out sideways, forearm straight up: a bent elbow far from the body."""
     xy = pose.xy
@@ -450,13 +461,8 @@ def test_a_bare_arm_leaves_no_strip_of_its_edge_behind(cartoon):
     nothing skin-coloured may stay (their outer edges once stayed as ghost strokes)."""
     image, pose = cartoon
     mesh = BodyMesh(image, pose, pose.mask)
-    xy, changes = pose.xy, {}
-    for side, sign in (("left", 1), ("right", -1)):  # the person's left is the image's right
-        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
-        upper, fore = np.hypot(*(e - s)), np.hypot(*(w - e))
-        changes[f"{side}_elbow"] = s + [sign * upper, -0.3 * upper]
-        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * fore, -0.3 * fore]
-    rgb, cov, _ = full_frame(mesh, moved(pose, changes))
+    xy = pose.xy
+    rgb, cov, _ = full_frame(mesh, arms_out(pose, lift=0.3))
     lab_photo = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     skin = np.median(lab_photo[[int(xy[J["left_wrist"], 1])], [int(xy[J["left_wrist"], 0])]], axis=0)
     arm_was = np.linalg.norm(lab_photo - skin, axis=2) < 20
@@ -481,12 +487,7 @@ def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
     synth = Synthesizer()
     subject = synth.encode(image, pose, pose.mask)
     mesh = BodyMesh(image, pose, pose.mask)
-    xy, changes = pose.xy, {}
-    for side, sign in (("left", 1), ("right", -1)):
-        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
-        changes[f"{side}_elbow"] = s + [sign * np.hypot(*(e - s)), 0]
-        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * np.hypot(*(w - e)), 0]
-    target = moved(pose, changes)
+    target = arms_out(pose)
     h, w = image.shape[:2]
     (x0, y0), _, matte = FullResolutionRenderer(synth, subject.appearance, mesh, (w, h)).render(
         [target], [person_box(target)])[0]
@@ -531,13 +532,8 @@ def test_the_cartoons_raised_arms_leave_fewer_slivers_where_they_hung(cartoon):
     where the arms had hung. 173 before the rim followed its nearest part, 119 after."""
     image, pose = cartoon
     mesh = BodyMesh(image, pose, pose.mask)
-    xy, changes = pose.xy, {}
-    for side, sign in (("left", 1), ("right", -1)):
-        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
-        upper, fore = np.hypot(*(e - s)), np.hypot(*(w - e))
-        changes[f"{side}_elbow"] = s + [sign * upper, -0.3 * upper]
-        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * fore, -0.3 * fore]
-    _, cov, _ = full_frame(mesh, moved(pose, changes))
+    xy = pose.xy
+    _, cov, _ = full_frame(mesh, arms_out(pose, lift=0.3))
     ys = np.arange(image.shape[0])[:, None]
     shoulders = xy[[J["left_shoulder"], J["right_shoulder"]], 1].max()
     hips = xy[[J["left_hip"], J["right_hip"]], 1].min()
@@ -562,18 +558,13 @@ def test_a_moved_hand_keeps_its_colour_to_its_tip(cartoon):
     animator = Animator(**{"model.finetune_steps": 100, "model.finetune_cache": False})
     subject = animator.encode_subject(image)
     mesh, pose = subject.mesh, subject.mesh.pose
-    xy, changes = pose.xy, {}
-    for side, sign in (("left", 1), ("right", -1)):
-        s, e, w = (xy[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
-        changes[f"{side}_elbow"] = s + [sign * np.hypot(*(e - s)), 0]
-        changes[f"{side}_wrist"] = changes[f"{side}_elbow"] + [sign * np.hypot(*(w - e)), 0]
-    target = moved(pose, changes)
+    target = arms_out(pose)
     h, w = image.shape[:2]
     (x0, y0), person, _ = FullResolutionRenderer(subject.synth or animator.synth, subject.appearance, mesh,
                                                  (w, h)).render([target], [person_box(target)])[0]
     lab = cv2.cvtColor(person, cv2.COLOR_RGB2LAB).astype(np.float32)
     photo_lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    elbow, wrist = xy[J["left_elbow"]], xy[J["left_wrist"]]
+    elbow, wrist = pose.xy[J["left_elbow"]], pose.xy[J["left_wrist"]]
     p = elbow + 0.6 * (wrist - elbow)
     skin = photo_lab[int(p[1]), int(p[0])]
     distances = []
