@@ -81,6 +81,9 @@ HAND_EXTENSION, FOOT_EXTENSION = 0.55, 0.2
 # Below this mask value a person pixel is the mask's soft rim: it goes with the part of the
 # nearest firmer pixel, not the nearest bone (_rim_follows_nearest_part).
 RIM_SOFTNESS = 0.5
+# A detached piece of a part smaller than this (in torso lengths, squared) joins the nearest
+# other part (_islands_join_their_neighbour): 0.1 of a torso on a side, 15 px for a 150 px torso.
+ISLAND_SIZE = 0.1
 # How much of the filled-in texture behind an arm or hand is kept (the model paints the
 # rest); 0: the model paints it all (the fill is skipped).
 HIDDEN_TRUST = 0.8
@@ -115,8 +118,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 
 # Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
-# found by colour; 4: the mask's soft rim goes with the nearest part).
-MESH_VERSION = 4
+# found by colour; 4: the mask's soft rim goes with the nearest part; 5: small detached pieces
+# of a part join their neighbour).
+MESH_VERSION = 5
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -332,6 +336,7 @@ class BodyMesh:
         dist = self._distance_maps((h, w))
         labels, under = self._label_parts(soft > 0.02, dist)
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
+        labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
         self._note_poor_mask(soft > 0.5, under >= 0)
         self.layers = self._build_layers(labels, under, dist, soft)
 
@@ -897,6 +902,32 @@ def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarra
     part[nearest[anchor]] = labels[anchor]
     out = labels.copy()
     out[rim] = part[nearest[rim]]
+    return out
+
+
+def _islands_join_their_neighbour(labels: np.ndarray, max_area: float) -> np.ndarray:
+    """labels with each part's small pieces (under max_area pixels) apart from its largest
+    given to the nearest other part. A bit of the torso cut off by an arm's band (at an
+    elbow against the body) stayed behind, floating where the elbow was, once the arm moved.
+    Larger pieces keep their part: a thigh cut in two by a resting hand must not leave with
+    the hand."""
+    stray = np.zeros(labels.shape, bool)
+    for part in np.unique(labels[labels >= 0]):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == part).astype(np.uint8), connectivity=8)
+        if n > 2:
+            largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < max_area)
+            small = small[(small > 0) & (small != largest)]
+            stray |= np.isin(comp, small)
+    if not stray.any():
+        return labels
+    anchor = (labels >= 0) & ~stray
+    src = np.where(anchor, 0, 255).astype(np.uint8)
+    _, nearest = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    part_of = np.full(int(nearest.max()) + 1, -1, np.int8)
+    part_of[nearest[anchor]] = labels[anchor]
+    out = labels.copy()
+    out[stray] = part_of[nearest[stray]]
     return out
 
 
