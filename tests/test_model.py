@@ -520,3 +520,20 @@ def test_a_timed_run_ends_its_learning_rate_schedule_on_time():
     assert lr_at(cfg, 200, 10.0) == pytest.approx(1e-5)
     untimed = TrainConfig(lr=1e-3, lr_final=1e-5, steps=100)
     assert lr_at(untimed, 50, 99.0) == pytest.approx((1e-3 + 1e-5) / 2)
+
+
+def test_a_resumed_timed_run_counts_the_time_before_the_resume(tiny_dataset, tmp_path):
+    from vunet_video.train.train import train
+
+    data, _ = tiny_dataset
+    cfg = replace(_train_cfg(data, tmp_path / "run", steps=2), max_minutes=10.0)
+    train(cfg, log=lambda *_: None)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=False)
+    assert state["step"] == 2 and 0 < state["minutes"] < 10
+    state["minutes"] = 10.0  # as if the first part had used the whole budget
+    torch.save(state, ckpt)
+    lines = []
+    train(replace(cfg, steps=50), resume=str(ckpt), log=lines.append)
+    assert torch.load(ckpt, weights_only=False)["step"] == 3, lines
+    assert any("max_minutes reached" in line for line in lines)

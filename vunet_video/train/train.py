@@ -63,7 +63,8 @@ class TrainConfig:
     ckpt_every: int = 250
     snapshot_every: int = 0        # also keep the weights of every n-th step (snapshots/step_N.safetensors), for
                                    # choosing a checkpoint on validation afterwards; 0 = only the latest
-    max_minutes: float = 0.0       # stop (after a checkpoint) once this much wall time has passed; 0 = no limit.
+    max_minutes: float = 0.0       # stop (after a checkpoint) once the run has trained this long, time before a
+                                   # --resume included; 0 = no limit.
                                    # The learning rate's cosine then runs over whichever of `steps` and
                                    # `max_minutes` is used up first, so a timed run still ends at lr_final.
     init: str = ""                 # start from these safetensors weights (e.g. the shipped ones), fresh optimiser;
@@ -111,10 +112,11 @@ def lr_at(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
 
 
-def _checkpoint_state(model, opt, step: int, rng: np.random.Generator, cfg: TrainConfig) -> dict:
+def _checkpoint_state(model, opt, step: int, rng: np.random.Generator, cfg: TrainConfig,
+                      minutes: float = 0.0) -> dict:
     return {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "torch_rng": torch.get_rng_state(), "numpy_rng": rng.bit_generator.state,
-            "config": asdict(cfg)}
+            "config": asdict(cfg), "minutes": minutes}
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -222,6 +224,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     model = VUNet(cfg.model).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     step = 0
+    minutes_before = 0.0  # training time of the run before a resume: max_minutes counts the whole run
     if cfg.init and not resume:
         _start_from(model, cfg, log)
     if resume:
@@ -231,6 +234,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         step = state["step"]
         torch.set_rng_state(state["torch_rng"])
         rng.bit_generator.state = state["numpy_rng"]
+        minutes_before = float(state.get("minutes", 0.0))
         log(f"resumed from {resume} at step {step}")
 
     log(f"{len(ds)} training samples, model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
@@ -245,7 +249,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
             csv.writer(f).writerow(fields)
 
     loss_cfg = cfg.loss
-    start = time.time()
+    start = time.time() - 60 * minutes_before
     t_last, n_last, waited = time.time(), 0, 0.0
     batches = _batches(ds, cfg, rng, mesh_warps)
     while step < cfg.steps:
@@ -279,7 +283,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
             save_sample_grid(model, batch, out / f"samples_{step:07d}.png")
         over_time = cfg.max_minutes and (time.time() - start) > cfg.max_minutes * 60
         if step % cfg.ckpt_every == 0 or step == cfg.steps or over_time:
-            _atomic_torch_save(_checkpoint_state(model, opt, step, rng, cfg), out / "checkpoint.pt")
+            _atomic_torch_save(_checkpoint_state(model, opt, step, rng, cfg, (time.time() - start) / 60),
+                               out / "checkpoint.pt")
             save_weights(model, out / "vunet.safetensors", {"step": step, "data": cfg.data, "warp": cfg.warp})
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:
             (out / "snapshots").mkdir(exist_ok=True)
