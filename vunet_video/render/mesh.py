@@ -896,12 +896,8 @@ def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarra
     anchor = firm & (labels >= 0)
     if not rim.any() or not anchor.any():
         return labels
-    src = np.where(anchor, 0, 255).astype(np.uint8)
-    _, nearest = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    part = np.full(int(nearest.max()) + 1, -1, np.int8)
-    part[nearest[anchor]] = labels[anchor]
     out = labels.copy()
-    out[rim] = part[nearest[rim]]
+    out[rim] = _from_nearest(labels, anchor)[rim]
     return out
 
 
@@ -921,25 +917,26 @@ def _islands_join_their_neighbour(labels: np.ndarray, max_area: float) -> np.nda
             stray |= np.isin(comp, small)
     if not stray.any():
         return labels
-    anchor = (labels >= 0) & ~stray
+    out = labels.copy()
+    out[stray] = _from_nearest(labels, (labels >= 0) & ~stray)[stray]
+    return out
+
+
+def _from_nearest(values: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """values (H, W[, C]) at every pixel taken from the nearest `anchor` pixel (a Voronoi
+    partition by distance transform); anchor must not be empty."""
     src = np.where(anchor, 0, 255).astype(np.uint8)
     _, nearest = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    part_of = np.full(int(nearest.max()) + 1, -1, np.int8)
-    part_of[nearest[anchor]] = labels[anchor]
-    out = labels.copy()
-    out[stray] = part_of[nearest[stray]]
-    return out
+    table = np.zeros((int(nearest.max()) + 1, *values.shape[2:]), values.dtype)
+    table[nearest[anchor]] = values[anchor]
+    return table[nearest]
 
 
 def _nearest_fill(rgb: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """rgb with every pixel given the colour of the nearest `seen` pixel (a Voronoi fill:
     the shorts beside a hand give the shorts' colour, the shirt above it the shirt's),
     softened by a small blur so the cells do not show."""
-    src = np.where(seen, 0, 255).astype(np.uint8)
-    _, labels = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    table = np.zeros((int(labels.max()) + 1, 3), np.uint8)
-    table[labels[seen]] = rgb[seen]
-    return cv2.GaussianBlur(table[labels], (0, 0), 2.0)
+    return cv2.GaussianBlur(_from_nearest(rgb, seen), (0, 0), 2.0)
 
 
 def _triangle_maps(dst: np.ndarray, src: np.ndarray, body_scale: float):
