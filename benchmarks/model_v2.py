@@ -223,7 +223,12 @@ def main() -> None:
     ap.add_argument("--data", default="data/train_cache_v2", help="dataset v2 cache (prior diversity)")
     ap.add_argument("--no-prior", action="store_true", help="skip the prior diversity")
     ap.add_argument("--out", type=Path, default=RESULTS / "model_v2", help="report path, without suffix")
+    ap.add_argument("--sets", default="validation,test",
+                    help="which clip sets to reconstruct; 'validation' alone for choosing between snapshots")
     args = ap.parse_args()
+    sets = [s.strip() for s in args.sets.split(",")]
+    if unknown := [s for s in sets if s not in CLIPS]:
+        ap.error(f"--sets: unknown set {unknown[0]!r} (validation, test)")
     from full_resolution import _default_finetune
 
     finetune = _default_finetune() if args.finetune_steps is None else args.finetune_steps
@@ -243,7 +248,8 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d"), "before": args.before, "after": args.after, "seconds": args.seconds,
               "every": args.every, "finetune_steps": finetune, "methods": methods, "reconstruction": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for split, clips in CLIPS.items():
+        for split in sets:
+            clips = CLIPS[split]
             report["reconstruction"][split] = {}
             pooled = []
             for clip in clips:

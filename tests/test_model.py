@@ -509,6 +509,8 @@ def test_a_model_grows_to_twice_the_resolution_keeping_its_trained_layers(tiny_d
     assert torch.allclose(after.state_dict()[k], s[k], atol=1e-4)
     with pytest.raises(VunetError, match="weights are for"):
         train(replace(cfg, model=replace(grown_cfg, image_size=256)), log=lambda *_: None)
+    with pytest.raises(VunetError, match="worker_start"):
+        train(replace(cfg, worker_start="thread"), log=lambda *_: None)
 
 
 def test_a_timed_run_ends_its_learning_rate_schedule_on_time():

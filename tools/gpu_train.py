@@ -40,12 +40,12 @@ def use_trimmed_perceptual_weights(trimmed: Path) -> None:
     perceptual.weights_path = lambda: str(full)
 
 
-def export(run: Path, out: Path) -> None:
+def export(run: Path, out: Path, name: str = "vunet_256.safetensors") -> None:
     """The run's latest weights as fp16 (16 MiB is the most one returned file may hold)."""
     src = run / "vunet.safetensors"
     if src.is_file():
         model = load_model(src)
-        save_weights(model, out / "vunet_256.safetensors", model.extra, half=True)
+        save_weights(model, out / name, model.extra, half=True)
     for name in ("log.csv", "config.json"):
         if (run / name).is_file():
             shutil.copy(run / name, out / name)
@@ -97,6 +97,13 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--init", default=None, help="start from these weights instead of the config's init "
+                   "(e.g. an earlier run's, to train it longer)")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--kl-warmup", type=int, default=None)
+    p.add_argument("--snapshot-minutes", default="", help="also bring back the weights as they were after "
+                   "these minutes, e.g. '4,6' (vunet_256_at_4min.safetensors), for choosing on validation")
+    p.add_argument("--bench", action="store_true", help="time the decoders on the GPU after training")
     args = p.parse_args()
 
     torch.backends.cudnn.benchmark = True
@@ -108,6 +115,16 @@ def main() -> None:
         cfg.steps = args.steps
     if args.workers is not None:
         cfg.workers = args.workers
+    # Forked workers share the loaded dataset; spawned ones are each sent a copy (108 s to
+    # start 14 of them at 256 px, a quarter of a 7-minute run).
+    cfg.worker_start = "fork"
+    if args.init is not None:
+        cfg.init = args.init
+    if args.lr is not None:
+        cfg.lr = args.lr
+    if args.kl_warmup is not None:
+        cfg.kl_warmup = args.kl_warmup
+    snapshot_at = sorted(float(m) for m in args.snapshot_minutes.split(",") if m.strip())
     run = Path(cfg.out)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -118,16 +135,19 @@ def main() -> None:
         while not done.wait(60):
             try:
                 export(run, args.out)
+                minutes = (time.time() - t0) / 60
+                while snapshot_at and minutes >= snapshot_at[0]:
+                    export(run, args.out, f"vunet_256_at_{snapshot_at.pop(0):g}min.safetensors")
             except Exception as e:  # a half-written file is retried next minute
                 print(f"export skipped: {e}", flush=True)
 
-    threading.Thread(target=keep_exporting, daemon=True).start()
     t0 = time.time()
+    threading.Thread(target=keep_exporting, daemon=True).start()
     weights = train(cfg, log=lambda line: print(line, flush=True))
     done.set()
     export(run, args.out)
     print(f"training done in {time.time() - t0:.0f} s: {weights}", flush=True)
-    if torch.cuda.is_available():
+    if args.bench and torch.cuda.is_available():
         bench_decoder({"vunet_128": "vunet_video/weights/vunet_128.safetensors",
                        "vunet_256": str(args.out / "vunet_256.safetensors")}, args.out)
 

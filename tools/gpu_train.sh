@@ -4,7 +4,8 @@
 #     python tools/compact_cache.py pack data/train_cache_v2 .gpu/train_v2.zip --split train
 #     and .gpu/effnet_lite0_train_layers.pth (the perceptual network's first five blocks,
 #     tools/gpu_train.py: use_trimmed_perceptual_weights)
-# then run, through the device tool with carry [".gpu"]:  bash tools/gpu_train.sh MINUTES
+# then run, through the device tool with carry [".gpu"]:  bash tools/gpu_train.sh MINUTES [gpu_train.py options]
+# (to train an earlier run longer: --init .gpu/vunet_256.safetensors --lr 1e-4 --snapshot-minutes 4,6)
 # Results land in $OUT (the device tool's return folder): see tools/gpu_train.py.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
@@ -17,4 +18,4 @@ echo "cores: $(nproc)"
 "$PY" tools/compact_cache.py unpack .gpu/train_v2.zip /tmp/train_cache_v2
 workers=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
 "$PY" tools/gpu_train.py --cache /tmp/train_cache_v2 --effnet .gpu/effnet_lite0_train_layers.pth --out "$OUT" \
-    --minutes "${1:-6.5}" --workers "${WORKERS:-$workers}" ${STEPS:+--steps $STEPS} 2>&1 | tee "$OUT/train.log"
+    --minutes "${1:-6.5}" --workers "${WORKERS:-$workers}" ${STEPS:+--steps $STEPS} "${@:2}" 2>&1 | tee "$OUT/train.log"

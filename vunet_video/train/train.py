@@ -71,6 +71,9 @@ class TrainConfig:
                                    # weights of half the resolution grow into the model (train/grow.py)
     workers: int = 0               # processes that make batches (mesh warps are CPU work that a GPU outruns);
                                    # 0 = in the training loop. With workers, --resume is not bit-exact.
+    worker_start: str = "spawn"    # how workers start: "spawn" (safe anywhere) or "fork". A spawned worker is sent
+                                   # the whole dataset (1 GB at 256 px: 14 of them took 108 s to start on a lent
+                                   # GPU); a forked one shares it, but can hang in OpenCV under pytest
     appearance_prior: int = 64     # components of the AppearancePrior fitted to the final weights; 0 = none
 
     @property
@@ -173,11 +176,13 @@ def _batches(ds: PairDataset, cfg: TrainConfig, rng: np.random.Generator, mesh_w
             yield sample_batch(ds, cfg.batch_size, cfg.model.part_size, rng, warp=cfg.model.warp_skip,
                                mesh_warps=mesh_warps)
     stream = _BatchStream(ds, cfg, int(rng.integers(2**31)))
-    # Spawned, not forked: a forked child inherits OpenCV's and OpenMP's thread pools mid-state
-    # and can hang in its first call to them (seen with cv2.setNumThreads under pytest).
+    # Spawned by default, not forked: a forked child inherits OpenCV's and OpenMP's thread pools
+    # mid-state and can hang in its first call to them (seen with cv2.setNumThreads under pytest).
+    if cfg.worker_start not in ("spawn", "fork"):
+        raise VunetError("worker_start", f"must be 'spawn' or 'fork', not {cfg.worker_start!r}")
     yield from torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4,
                                            pin_memory=torch.cuda.is_available(), persistent_workers=True,
-                                           multiprocessing_context="spawn")
+                                           multiprocessing_context=cfg.worker_start)
 
 
 def _start_from(model: VUNet, cfg: TrainConfig, log) -> None:
