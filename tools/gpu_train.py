@@ -1,12 +1,13 @@
-"""One lent-GPU session: train the 256 px model, then time the models' decoder on the GPU.
+"""One lent-GPU session: train a model (the 256 px one by default), optionally time the decoders.
 
 Runs on the device machine under its own python3 (torch with CUDA, OpenCV, safetensors;
 no PyAV or MediaPipe, which training does not need). tools/gpu_train.sh calls it after
 unpacking the compact cache (tools/compact_cache.py). Everything it returns is written to
 `--out` as it goes, so a run cut off by its time limit still brings back its latest weights.
 
-Outputs: vunet_256.safetensors (fp16, with the appearance prior once training ends),
-log.csv, config.json, samples.png (the latest grid), gpu_bench.json.
+Outputs: vunet_<size>.safetensors (fp16, with the appearance prior once training ends),
+vunet_<size>_at_<m>min.safetensors (--snapshot-minutes), log.csv, config.json, samples.png
+(the latest grid), gpu_bench.json (--bench).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def use_trimmed_perceptual_weights(trimmed: Path) -> None:
     perceptual.weights_path = lambda: str(full)
 
 
-def export(run: Path, out: Path, name: str = "vunet_256.safetensors") -> None:
+def export(run: Path, out: Path, name: str) -> None:
     """The run's latest weights as fp16 (16 MiB is the most one returned file may hold)."""
     src = run / "vunet.safetensors"
     if src.is_file():
@@ -102,13 +103,15 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--kl-warmup", type=int, default=None)
     p.add_argument("--snapshot-minutes", default="", help="also bring back the weights as they were after "
-                   "these minutes, e.g. '4,6' (vunet_256_at_4min.safetensors), for choosing on validation")
+                   "these minutes, e.g. '4,6' (vunet_256_at_4min.safetensors at 256 px), for choosing on validation")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other TrainConfig field, e.g. --set batch_size=32 --set ckpt_every=2000")
     p.add_argument("--bench", action="store_true", help="time the decoders on the GPU after training")
     args = p.parse_args()
 
     torch.backends.cudnn.benchmark = True
     use_trimmed_perceptual_weights(Path(args.effnet))
-    cfg = replace(load_config(args.config), data=args.cache, out="/tmp/run_256")
+    cfg = replace(load_config(args.config), data=args.cache, out="/tmp/gpu_run")
     if args.minutes is not None:
         cfg.max_minutes = args.minutes
     if args.steps is not None:
@@ -124,6 +127,11 @@ def main() -> None:
         cfg.lr = args.lr
     if args.kl_warmup is not None:
         cfg.kl_warmup = args.kl_warmup
+    for item in args.set:
+        key, _, value = item.partition("=")
+        kind = type(getattr(cfg, key))  # AttributeError names a field that does not exist
+        setattr(cfg, key, kind(value))
+    name = f"vunet_{cfg.model.image_size}"
     snapshot_at = sorted(float(m) for m in args.snapshot_minutes.split(",") if m.strip())
     run = Path(cfg.out)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -134,10 +142,10 @@ def main() -> None:
     def keep_exporting():
         while not done.wait(60):
             try:
-                export(run, args.out)
+                export(run, args.out, f"{name}.safetensors")
                 minutes = (time.time() - t0) / 60
                 while snapshot_at and minutes >= snapshot_at[0]:
-                    export(run, args.out, f"vunet_256_at_{snapshot_at.pop(0):g}min.safetensors")
+                    export(run, args.out, f"{name}_at_{snapshot_at.pop(0):g}min.safetensors")
             except Exception as e:  # a half-written file is retried next minute
                 print(f"export skipped: {e}", flush=True)
 
@@ -145,11 +153,11 @@ def main() -> None:
     threading.Thread(target=keep_exporting, daemon=True).start()
     weights = train(cfg, log=lambda line: print(line, flush=True))
     done.set()
-    export(run, args.out)
+    export(run, args.out, f"{name}.safetensors")
     print(f"training done in {time.time() - t0:.0f} s: {weights}", flush=True)
     if args.bench and torch.cuda.is_available():
         bench_decoder({"vunet_128": "vunet_video/weights/vunet_128.safetensors",
-                       "vunet_256": str(args.out / "vunet_256.safetensors")}, args.out)
+                       name: str(args.out / f"{name}.safetensors")}, args.out)
 
 
 if __name__ == "__main__":
