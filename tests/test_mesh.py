@@ -494,10 +494,12 @@ def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
     full = np.zeros((h, w), np.float32)
     full[y0:y0 + matte.shape[0], x0:x0 + matte.shape[1]] = matte[:h - y0, :w - x0]
     _, cov, _ = full_frame(mesh, target)
-    off_mesh = cv2.dilate((cov > 0.05).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+    # Measured from one pixel off the mesh: the halo hugs the limb.
+    off_mesh = cv2.dilate((cov > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
     halo = float(full[off_mesh].sum())
-    # The matte's sum off the mesh: 0.46% of the body's area measured, 1.2% with the support before.
-    assert halo < 0.0075 * (cov > 0.5).sum(), halo
+    # The matte's sum off the mesh: 0.28% of the body's area measured; 1.0% when the support
+    # was a plain blur (thin limbs got less than full support).
+    assert halo < 0.005 * (cov > 0.5).sum(), halo
 
 
 def test_the_masks_soft_rim_goes_with_the_nearest_part(cartoon):
