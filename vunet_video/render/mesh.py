@@ -87,6 +87,10 @@ ISLAND_SIZE = 0.1
 # How much of the filled-in texture behind an arm or hand is kept (the model paints the
 # rest); 0: the model paints it all (the fill is skipped).
 HIDDEN_TRUST = 0.8
+# An uncertain mask pixel (below 0.995) within this distance (torso lengths) of the background
+# keeps its mask value only as far as its colour differs from the background's beside it, by
+# BACKGROUND_COLOUR_GAP (RGB distance, 0-255) for all of it (_rim_keeps_only_person_colour).
+BACKGROUND_REACH, BACKGROUND_COLOUR_GAP = 0.1, 24.0
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
@@ -119,8 +123,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
 # found by colour; 4: the mask's soft rim goes with the nearest part; 5: small detached pieces
-# of a part join their neighbour).
-MESH_VERSION = 5
+# of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade).
+MESH_VERSION = 6
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -333,6 +337,7 @@ class BodyMesh:
         self.torso = torso_length(pose, min_score)
         self.facing = facing(pose, min_score)
         soft = self._person_mask(mask, (h, w))
+        soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso)
         dist = self._distance_maps((h, w))
         labels, under = self._label_parts(soft > 0.02, dist)
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
@@ -919,6 +924,25 @@ def _islands_join_their_neighbour(labels: np.ndarray, max_area: float) -> np.nda
         return labels
     out = labels.copy()
     out[stray] = _from_nearest(labels, (labels >= 0) & ~stray)[stray]
+    return out
+
+
+def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: float) -> np.ndarray:
+    """soft with its uncertain pixels near the background faded where the photo there has
+    the background's own colour. A segmentation's soft values spill into narrow gaps (between
+    the legs, under an arm); the mesh carried those background pixels along with the limb,
+    and they showed as pale strokes wherever the limb moved."""
+    background = soft < 0.05
+    if not background.any() or background.all():
+        return soft
+    near = cv2.distanceTransform((~background).astype(np.uint8), cv2.DIST_L2, 3) < reach
+    uncertain = near & (soft < 0.995) & ~background
+    if not uncertain.any():
+        return soft
+    beside = cv2.GaussianBlur(_from_nearest(image, background).astype(np.float32), (0, 0), 2.0)
+    gap = np.linalg.norm(image.astype(np.float32) - beside, axis=2)
+    out = soft.copy()
+    out[uncertain] *= np.clip(gap[uncertain] / BACKGROUND_COLOUR_GAP, 0.0, 1.0)
     return out
 
 
