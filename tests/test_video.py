@@ -280,6 +280,22 @@ def test_reading_holds_one_frame_at_a_time(shared, backend):
     assert growth < all_frames / 2.5, f"{backend}: resident memory grew {growth / 2**20:.0f} MB"
 
 
+def test_a_frames_pixels_read_late_are_its_own(shared):
+    """A frame's RGB is converted when first read (the pose stage skips the frames between
+    the ones it poses). Read after later frames were decoded, and after the pass ended, it
+    must still be that frame's picture, upright, not a reused decoder buffer."""
+    path = shared / "data/dev/driving/musepose_dance.mp4"
+    with VideoReader(path, end=1.0) as reader:
+        eager = {f.index: f.image.copy() for f in reader}
+    with VideoReader(path, end=1.0) as reader:
+        kept = list(reader)  # no pixels read during the pass
+    assert [f.index for f in kept] == sorted(eager)
+    for frame in kept[::5]:
+        assert frame.image.shape == (1920, 1080, 3)
+        assert np.array_equal(frame.image, eager[frame.index]), frame.index
+    assert not np.array_equal(kept[0].image, kept[-1].image)
+
+
 def test_dev_portrait_clip_streams_upright(shared):
     path = shared / "data/dev/driving/musepose_dance.mp4"
     info = probe(path)
