@@ -617,11 +617,23 @@ def test_uncertain_mask_pixels_of_the_backgrounds_colour_fade():
     assert np.array_equal(out[10:50, [9, 50]], soft[10:50, [9, 50]])
     assert np.array_equal(out[10:50, 10:25], soft[10:50, 10:25])
 
+    # Between the thighs the segmentation can be certain and wrong: pixels marked there fade
+    # whatever their mask value, unless they have a colour of their own (shorts spanning the gap).
+    soft[10:22, 25:35] = 1.0
+    image[10:14, 25:35] = (40, 50, 100)
+    between = np.zeros((60, 60), bool)
+    between[10:22, 25:35] = True
+    assert _rim_keeps_only_person_colour(image, soft, reach=12)[16:22, 26:34].min() == 1.0  # certain: kept
+    out = _rim_keeps_only_person_colour(image, soft, reach=12, also=between)
+    assert out[16:22, 26:34].max() < 0.05
+    assert out[10:14, 25:35].min() == 1.0
+
 
 def test_the_cartoons_gap_between_the_legs_carries_less_of_the_wall(cartoon):
     """The quick start's photo: the mask's soft spill between the legs went with them and
     showed as pale strokes in every frame. Measured as the mesh's coverage on pixels that
-    have the wall's colour inside the legs' quadrilateral: 1,435 before, 949 after."""
+    have the wall's colour inside the legs' quadrilateral: 1,435 before; 949 with the fade near
+    the background; 515 with it also between the thighs."""
     image, pose = cartoon
     mesh = BodyMesh(image, pose, pose.mask)
     _, cov, _ = full_frame(mesh, pose)
@@ -630,4 +642,4 @@ def test_the_cartoons_gap_between_the_legs_carries_less_of_the_wall(cartoon):
     cv2.fillPoly(gap, [np.round(pose.xy[legs]).astype(np.int32)], 1)
     wall = image[:, 5:25].astype(np.float32).mean(1)  # the wall's colour per row, left of the person
     is_wall = np.linalg.norm(image.astype(np.float32) - wall[:, None], axis=2) < 12
-    assert float(cov[(gap > 0) & is_wall].sum()) < 1150
+    assert float(cov[(gap > 0) & is_wall].sum()) < 700

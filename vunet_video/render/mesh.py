@@ -91,6 +91,10 @@ HIDDEN_TRUST = 0.8
 # keeps its mask value only as far as its colour differs from the background's beside it, by
 # BACKGROUND_COLOUR_GAP (RGB distance, 0-255) for all of it (_rim_keeps_only_person_colour).
 BACKGROUND_REACH, BACKGROUND_COLOUR_GAP = 0.1, 24.0
+# Half a thigh's width near the hip, in torso lengths (~8 cm of ~50; anthropometric tables):
+# between the thighs and farther than this from both, the mask's pixels are eligible for that
+# fade however certain the segmentation is (it fills a crotch's gap with certainty).
+THIGH_RADIUS = 0.15
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
@@ -123,8 +127,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # Bumped whenever the moved pixels change: the tune cache keys tunes on mesh warps by it
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
 # found by colour; 4: the mask's soft rim goes with the nearest part; 5: small detached pieces
-# of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade).
-MESH_VERSION = 6
+# of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade;
+# 7: so do those between the thighs).
+MESH_VERSION = 7
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -337,8 +342,9 @@ class BodyMesh:
         self.torso = torso_length(pose, min_score)
         self.facing = facing(pose, min_score)
         soft = self._person_mask(mask, (h, w))
-        soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso)
         dist = self._distance_maps((h, w))
+        soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso,
+                                            self._between_thighs(dist, (h, w)))
         labels, under = self._label_parts(soft > 0.02, dist)
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
@@ -405,6 +411,20 @@ class BodyMesh:
         if hidden.sum() > 0.03 * area:
             self.notes.append("an arm lies across the body in the photo; the body behind it is painted by the model "
                               "when the arm moves")
+
+    def _between_thighs(self, dist: list, shape) -> np.ndarray | None:
+        """(H, W) bool: pixels between the thighs and off both (farther than THIGH_RADIUS
+        from each bone), where only the background, or clothes spanning the gap, can be;
+        None without both hips and knees."""
+        ok = self.pose.visible(self.min_score)
+        corners = [J[n] for n in ("left_hip", "left_knee", "right_knee", "right_hip")]
+        left, right = dist[BONE["left_thigh"]], dist[BONE["right_thigh"]]
+        if not ok[corners].all() or left is None or right is None:
+            return None
+        quad = np.zeros(shape, np.uint8)
+        cv2.fillPoly(quad, [np.round(self.pose.xy[corners]).astype(np.int32)], 1)
+        r = THIGH_RADIUS * self.torso
+        return (quad > 0) & (left > r) & (right > r)
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
         """Per bone, each pixel's distance to it (the torso: to its four-corner polygon)."""
@@ -927,16 +947,20 @@ def _islands_join_their_neighbour(labels: np.ndarray, max_area: float) -> np.nda
     return out
 
 
-def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: float) -> np.ndarray:
+def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: float,
+                                  also: np.ndarray | None = None) -> np.ndarray:
     """soft with its uncertain pixels near the background faded where the photo there has
     the background's own colour. A segmentation's soft values spill into narrow gaps (between
     the legs, under an arm); the mesh carried those background pixels along with the limb,
-    and they showed as pale strokes wherever the limb moved."""
+    and they showed as pale strokes wherever the limb moved. `also`: pixels eligible however
+    certain the mask is and however far from the background (between the thighs)."""
     background = soft < 0.05
     if not background.any() or background.all():
         return soft
     near = cv2.distanceTransform((~background).astype(np.uint8), cv2.DIST_L2, 3) < reach
     uncertain = near & (soft < 0.995) & ~background
+    if also is not None:
+        uncertain |= also & ~background
     if not uncertain.any():
         return soft
     beside = cv2.GaussianBlur(_from_nearest(image, background).astype(np.float32), (0, 0), 2.0)
