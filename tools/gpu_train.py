@@ -112,25 +112,18 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     use_trimmed_perceptual_weights(Path(args.effnet))
     cfg = replace(load_config(args.config), data=args.cache, out="/tmp/gpu_run")
-    if args.minutes is not None:
-        cfg.max_minutes = args.minutes
-    if args.steps is not None:
-        cfg.steps = args.steps
-    if args.workers is not None:
-        cfg.workers = args.workers
     # Forked workers share the loaded dataset; spawned ones are each sent a copy (108 s to
     # start 14 of them at 256 px, a quarter of a 7-minute run).
     cfg.worker_start = "fork"
-    if args.init is not None:
-        cfg.init = args.init
-    if args.lr is not None:
-        cfg.lr = args.lr
-    if args.kl_warmup is not None:
-        cfg.kl_warmup = args.kl_warmup
+    named = {"max_minutes": args.minutes, "steps": args.steps, "workers": args.workers, "init": args.init,
+             "lr": args.lr, "kl_warmup": args.kl_warmup}
+    for key, value in named.items():
+        if value is not None:
+            setattr(cfg, key, value)
     for item in args.set:
         key, _, value = item.partition("=")
         kind = type(getattr(cfg, key))  # AttributeError names a field that does not exist
-        setattr(cfg, key, kind(value))
+        setattr(cfg, key, value.lower() in ("1", "true", "yes") if kind is bool else kind(value))
     name = f"vunet_{cfg.model.image_size}"
     snapshot_at = sorted(float(m) for m in args.snapshot_minutes.split(",") if m.strip())
     run = Path(cfg.out)
