@@ -178,8 +178,6 @@ def _batches(ds: PairDataset, cfg: TrainConfig, rng: np.random.Generator, mesh_w
     stream = _BatchStream(ds, cfg, int(rng.integers(2**31)))
     # Spawned by default, not forked: a forked child inherits OpenCV's and OpenMP's thread pools
     # mid-state and can hang in its first call to them (seen with cv2.setNumThreads under pytest).
-    if cfg.worker_start not in ("spawn", "fork"):
-        raise VunetError("worker_start", f"must be 'spawn' or 'fork', not {cfg.worker_start!r}")
     yield from torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4,
                                            pin_memory=torch.cuda.is_available(), persistent_workers=True,
                                            multiprocessing_context=cfg.worker_start)
@@ -215,6 +213,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
     """Train per `cfg`; returns the path of the exported safetensors weights."""
     if cfg.warp not in ("parts", "mesh"):
         raise VunetError("warp", f"must be 'parts' or 'mesh', not {cfg.warp!r}")
+    if cfg.worker_start not in ("spawn", "fork"):
+        raise VunetError("worker_start", f"must be 'spawn' or 'fork', not {cfg.worker_start!r}")
     ds = PairDataset(cfg.data, cfg.model.image_size, "train", cfg.cross_prob, cfg.video_share, cfg.hard_share)
     mesh_warps = MeshWarps(ds) if cfg.model.warp_skip and cfg.warp == "mesh" and not cfg.workers else None
     out = Path(cfg.out)
