@@ -102,8 +102,9 @@ def main() -> None:
                    "(e.g. an earlier run's, to train it longer)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--kl-warmup", type=int, default=None)
-    p.add_argument("--snapshot-minutes", default="", help="also bring back the weights as they were after "
-                   "these minutes, e.g. '4,6' (vunet_256_at_4min.safetensors at 256 px), for choosing on validation")
+    p.add_argument("--snapshot-minutes", default="", help="also bring back the weights of the last checkpoint "
+                   "(ckpt_every) before these minutes, e.g. '4,6' (vunet_256_at_4min.safetensors at 256 px), "
+                   "for choosing on validation")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other TrainConfig field, e.g. --set batch_size=32 --set ckpt_every=2000")
     p.add_argument("--bench", action="store_true", help="time the decoders on the GPU after training")
