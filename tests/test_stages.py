@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -241,3 +244,29 @@ def test_a_stage_failing_mid_run_stops_everything_cleanly(stage, fail_media, tin
     assert list(tmp_path.iterdir()) == []  # no output, no partial file
     time.sleep(0.2)
     assert not [t.name for t in threading.enumerate() if t.name in STAGE_THREADS]
+
+
+_FAULTS_PROGRAM = """
+import resource, numpy as np
+from vunet_video.stages import keep_freed_memory
+kept = keep_freed_memory()
+a = np.ones(8 << 20, np.uint8); del a
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):  # a frame-sized buffer made and freed, as every frame does
+    a = np.ones(8 << 20, np.uint8); del a
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_frame_buffers_are_reused_not_faulted_in_again():
+    def run(env):
+        out = subprocess.run([sys.executable, "-c", _FAULTS_PROGRAM], env={**os.environ, **env},
+                             capture_output=True, text=True, check=True).stdout.split()
+        return out[0] == "True", int(out[1])
+
+    kept, faults = run({"VUNET_MALLOPT": "1"})
+    left_alone, faults_default = run({"VUNET_MALLOPT": "0"})
+    assert kept and not left_alone
+    assert faults_default >= 100  # glibc's default: each buffer mapped afresh
+    assert faults < faults_default / 10

@@ -251,9 +251,10 @@ class Animator:
         quiet:    no progress bar.
         """
         from .pose.driving import DrivingSource
-        from .stages import StageClock
+        from .stages import StageClock, keep_freed_memory
         from .video.sink import OutputSink
 
+        keep_freed_memory()
         settings = self.settings
         export = export_format(settings.output.export)
         clock = StageClock()
