@@ -167,7 +167,7 @@ def test_interpolate_takes_a_joint_seen_once_from_the_nearer_pose():
 
 # ----------------------------------------------------------------------------- a stage fails
 
-STAGE_THREADS = ("driving poses", "encoder")
+STAGE_THREADS = ("driving poses", "mesh", "encoder")
 
 
 @pytest.fixture(scope="module")
@@ -215,16 +215,20 @@ def _inject(stage, monkeypatch):
             broken.name, broken.close = est.name, getattr(est, "close", lambda: None)
             return broken
         monkeypatch.setattr(driving, "driving_estimator", estimator)
+    elif stage == "mesh":  # OpenCV runs out of memory
+        monkeypatch.setattr(full.FullResolutionRenderer, "move",
+                            _fail_at(7, MemoryError("Unable to allocate 3.1 MiB for an array"))(
+                                full.FullResolutionRenderer.move))
     elif stage == "render":  # torch runs out of memory
-        monkeypatch.setattr(full.FullResolutionRenderer, "render",
+        monkeypatch.setattr(full.FullResolutionRenderer, "finish",
                             _fail_at(2, RuntimeError("DefaultCPUAllocator: not enough memory"))(
-                                full.FullResolutionRenderer.render))
+                                full.FullResolutionRenderer.finish))
     elif stage == "encode":  # the disk fills up
         monkeypatch.setattr(writer.VideoWriter, "_to_frame",
                             _fail_at(6, OSError(28, "No space left on device"))(writer.VideoWriter._to_frame))
 
 
-@pytest.mark.parametrize("stage", ["decode", "pose", "render", "encode"])
+@pytest.mark.parametrize("stage", ["decode", "pose", "mesh", "render", "encode"])
 def test_a_stage_failing_mid_run_stops_everything_cleanly(stage, fail_media, tiny_weights, tmp_path, monkeypatch,
                                                           capsys):
     from vunet_video.cli import main
@@ -237,10 +241,11 @@ def test_a_stage_failing_mid_run_stops_everything_cleanly(stage, fail_media, tin
     assert code == 1
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert "Traceback" not in err[0]
-    named = {"decode": "dance.mp4", "pose": "dance.mp4", "render": "dance.mp4", "encode": "out.mp4"}[stage]
+    named = {"decode": "dance.mp4", "pose": "dance.mp4", "mesh": "dance.mp4", "render": "dance.mp4",
+             "encode": "out.mp4"}[stage]
     assert named in err[0]
-    assert {"decode": "Invalid data", "pose": "CalculatorGraph", "render": "not enough memory",
-            "encode": "No space left"}[stage] in err[0]
+    assert {"decode": "Invalid data", "pose": "CalculatorGraph", "mesh": "Unable to allocate",
+            "render": "not enough memory", "encode": "No space left"}[stage] in err[0]
     assert list(tmp_path.iterdir()) == []  # no output, no partial file
     time.sleep(0.2)
     assert not [t.name for t in threading.enumerate() if t.name in STAGE_THREADS]

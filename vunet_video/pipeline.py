@@ -410,13 +410,31 @@ class Animator:
 
             full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
 
+        def prepare(items):
+            """Each (index, time, target[, compare panel]) with its box and, on the photo path,
+            the photo's pixels moved onto it: work that needs no other frame, done in a
+            thread of its own (see stages.py)."""
+            for item in items:
+                box = person_box(item[2])
+                moved = None
+                if full is not None:
+                    try:
+                        with clock.timed("mesh"):
+                            moved = full.move(item[2], box)
+                    except (VunetError, KeyboardInterrupt):
+                        raise
+                    except Exception as e:  # OpenCV or numpy failing (out of memory): one line
+                        raise VunetError(source.path, f"rendering failed at frame {item[0]} "
+                                                      f"({type(e).__name__}: {e})") from None
+                yield item, box, moved
+
         def draw(batch):
-            """The output frames (RGBA) of a batch of (index, time, target pose[, compare panel])."""
-            targets = [item[2] for item in batch]
-            boxes = [person_box(target) for target in targets]
+            """The output frames (RGBA) of a batch of prepare()'s (item, box, moved)."""
+            targets = [item[2] for item, _, _ in batch]
+            boxes = [box for _, box, _ in batch]
             if full is not None:
                 with clock.timed("render", len(batch)):
-                    people = full.render(targets, boxes, temporal)
+                    people = full.finish(targets, boxes, [moved for _, _, moved in batch], temporal)
                 with clock.timed("compose", len(batch)):
                     return [compositor.paste(*person) for person in people]
             crop_poses = [box.pose_to_crop(target, synth.crop_size) for box, target in zip(boxes, targets)]
@@ -442,16 +460,17 @@ class Animator:
         encoder = WriteBehind(encode, 2 * render.batch_size, "encoder")
         try:
             with self._progress(source, quiet) as bar, \
-                    Prefetch(targets, 2 * render.batch_size, "driving poses") as ahead:
+                    Prefetch(targets, 2 * render.batch_size, "driving poses") as poses, \
+                    Prefetch(prepare(poses), render.batch_size, "mesh") as ahead:
                 while batch := list(islice(ahead, render.batch_size)):
                     try:
                         frames = draw(batch)
                     except (VunetError, KeyboardInterrupt):
                         raise
                     except Exception as e:  # torch or OpenCV failing (out of memory): one line
-                        raise VunetError(source.path, f"rendering failed at frame {batch[0][0]} "
+                        raise VunetError(source.path, f"rendering failed at frame {batch[0][0][0]} "
                                                       f"({type(e).__name__}: {e})") from None
-                    for item, rgba in zip(batch, frames):
+                    for (item, _, _), rgba in zip(batch, frames):
                         index, t = item[0], item[1]
                         encoder.put(t, rgba, item)
                         clock.mark_first_frame()

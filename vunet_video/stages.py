@@ -1,7 +1,8 @@
-"""How `animate`'s stages run at once: three threads joined by bounded queues.
+"""How `animate`'s stages run at once: four threads joined by bounded queues.
 
     driving thread   decode -> pose -> smoothing + retarget        (Prefetch)
-    main thread      render (mesh + VUNet) -> compose -> on_frame
+    mesh thread      the photo's pixels moved onto each target      (Prefetch)
+    main thread      render (VUNet decoder + join) -> compose -> on_frame
     encoder thread   encode + mux                                   (WriteBehind)
 
 Run one after another, the stages' costs add up; run side by side, the slowest one sets
@@ -241,7 +242,8 @@ STAGES = {
     "decode": ("decoding the driving video", "driving"),
     "pose": ("pose estimation + subject tracking", "driving"),
     "retarget": ("smoothing + retargeting", "driving"),
-    "render": ("body mesh + VUNet decoder + join", "main"),
+    "mesh": ("the photo's pixels moved onto the target (body mesh)", "mesh"),
+    "render": ("VUNet decoder + join", "main"),
     "compose": ("compositing over the background", "main"),
     "encode": ("encoding + muxing (with the flush at the end)", "encoder"),
 }

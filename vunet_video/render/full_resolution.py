@@ -69,12 +69,23 @@ class FullResolutionRenderer:
         """Per target pose (canvas pixels) framed by its box: (corner (x, y), person (h, w, 3)
         uint8 straight colour, matte (h, w) float32), ready for Compositor.paste.
         temporal: the TemporalFilter applied to the model's crops, or None."""
-        size = self.synth.crop_size
+        return self.finish(targets, boxes, [self.move(t, box) for t, box in zip(targets, boxes)], temporal)
+
+    def move(self, target: Pose, box: Box) -> tuple[Deformed, torch.Tensor]:
+        """Step 1 for one target: the photo's pixels moved onto it, and the same as the
+        model's warp-skip input. It needs no other frame, so the pipeline runs it in a
+        thread of its own, ahead of the decoder."""
         w, h = self.frame_size
         # The moved pixels may reach beyond the target's box (legs hanging below a half-body
         # target follow the torso), so the mesh is drawn anywhere on the canvas.
-        moved = [self.mesh.deform(t, (0, 0, w, h)) for t in targets]
-        warp = torch.stack([_model_warp(d, box, size) for d, box in zip(moved, boxes)])
+        moved = self.mesh.deform(target, (0, 0, w, h))
+        return moved, _model_warp(moved, box, self.synth.crop_size)
+
+    def finish(self, targets: list[Pose], boxes: list[Box], moved: list[tuple[Deformed, torch.Tensor]],
+               temporal=None) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+        """Steps 2 and 3 for a batch, given `move`'s result per target: as `render`."""
+        size = self.synth.crop_size
+        warp = torch.stack([m[1] for m in moved])
         crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
         if self.blend_head:
             rgbs, alphas, weights = self.synth.render_unblended(self.appearance, crop_poses, warp, with_weight=True)
@@ -83,7 +94,7 @@ class FullResolutionRenderer:
         if weights is None:
             weights = [None] * len(rgbs)
         out = []
-        for rgb, alpha, weight, box, d, target in zip(rgbs, alphas, weights, boxes, moved, targets):
+        for rgb, alpha, weight, box, (d, _), target in zip(rgbs, alphas, weights, boxes, moved, targets):
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
             out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight))
