@@ -128,8 +128,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
 # found by colour; 4: the mask's soft rim goes with the nearest part; 5: small detached pieces
 # of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade;
-# 7: so do those between the thighs).
-MESH_VERSION = 7
+# 7: so do those between the thighs; 8: a layer's mesh keeps only the cells its texture shows).
+MESH_VERSION = 8
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -657,7 +657,6 @@ class BodyMesh:
             cells = np.zeros((ny, nx), np.uint8)
             cells[cell_y[own], cell_x[own]] = 1
             cells = cv2.dilate(cells, np.ones((3, 3), np.uint8)) > 0
-            vertices, triangles = self._grid_mesh(cells, gx, gy)
             mask = np.zeros(labels.shape, np.uint8)
             mask[ys[own], xs[own]] = 1
             # One pixel more into the parts of the layers drawn before it: two layers that
@@ -678,6 +677,14 @@ class BodyMesh:
             alpha = solid * np.maximum(mask, seam)
             if pelvis is not None:  # (fading out over the underlay, so it ends without an edge)
                 alpha = np.where(np.isin(labels, LEGS), alpha * pelvis, alpha)
+            # Of those cells, only the ones the texture shows anything in, or within 5 px of
+            # it (a quarter-resolution map pixel and the bilinear sampling's reach): the rest
+            # is transparent, yet every frame it was rasterised and sampled at full
+            # resolution (a third of the triangles; the mesh 20% faster on musepose_dance).
+            ay, ax = np.nonzero(cv2.dilate((alpha > 0).astype(np.uint8), np.ones((11, 11), np.uint8)))
+            shows = np.zeros_like(cells)
+            shows[np.clip((ay - y0) // step, 0, ny - 1).astype(int), np.clip((ax - x0) // step, 0, nx - 1).astype(int)] = True
+            vertices, triangles = self._grid_mesh(cells & shows, gx, gy)
             if hidden.any():  # grown a little: the trust is made at a quarter of the resolution,
                 # where a thin hidden finger would be averaged away and shown half-trusted
                 hidden = cv2.dilate(hidden.astype(np.uint8), grow_hidden) > 0
