@@ -59,9 +59,8 @@ def _rss_bytes() -> int:
 
 def run_animate(spec: dict) -> dict:
     """One `animate` run (in its own process): figures as a dict."""
-    import torch
-
     from vunet_video.pipeline import Animator
+    from vunet_video.stages import PIPELINE_THREADS, usable_cores
 
     os.environ["VUNET_CACHE_DIR"] = spec["cache"]
     preset = spec.get("preset", "default")
@@ -86,7 +85,7 @@ def run_animate(spec: dict) -> dict:
         "animate_s": result.seconds, "load_s": load_s, "profile": result.profile,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # kB on Linux
         "rss_samples": [rss[min(len(rss) - 1, max(0, math.ceil(q * len(rss)) - 1))] for q in (0.1, 0.5, 1.0)],
-        "device": str(animator.synth.device), "bf16": animator.synth.bf16, "torch_threads": torch.get_num_threads(),
+        "device": str(animator.synth.device), "bf16": animator.synth.bf16, "torch_threads": max(1, usable_cores() // PIPELINE_THREADS),
         "settings": {k: getattr(getattr(animator.settings, k.split(".")[0]), k.split(".")[1])
                      for k in ("pose.backend", "pose.stride", "model.precision", "output.x264_preset", "output.crf",
                                "render.batch_size", "model.finetune_steps")},
@@ -220,8 +219,8 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     lines += _machine()
     cfg = first["settings"]
     lines += [f"- model: {weights_note}; decoder on {first['device']} in {'bf16' if first['bf16'] else 'fp32'}, "
-              f"torch threads {first['torch_threads']}",
-              f"- settings: the default preset (`vunet_video/presets/default.toml`: " +
+              f"torch and OpenCV threads {first['torch_threads']} while the stages run (stages.library_threads)",
+              "- settings: the default preset (`vunet_video/presets/default.toml`: " +
               ", ".join(f"{k} {v}" for k, v in cfg.items()) + f") with render.size {args.size}",
               f"- subject: `{args.subject.name}`, output {first['size'][0]}x{first['size'][1]}; the subject is encoded "
               "before each timed run (its fine-tune read from the cache: first-frame times from the photo are below)",

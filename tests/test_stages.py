@@ -275,3 +275,22 @@ def test_freed_frame_buffers_are_reused_not_faulted_in_again():
     assert kept and not left_alone
     assert faults_default >= 100  # glibc's default: each buffer mapped afresh
     assert faults < faults_default / 10
+
+
+def test_library_threads_shrink_the_pools_while_the_stages_run_and_restore_them():
+    import cv2
+    import torch
+
+    from vunet_video.stages import PIPELINE_THREADS, library_threads, usable_cores
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    expected = max(1, usable_cores() // PIPELINE_THREADS)
+    with library_threads("cpu"):
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (expected, expected)
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    with pytest.raises(RuntimeError):  # restored when the run fails too
+        with library_threads("cpu"):
+            raise RuntimeError("a stage failed")
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    with library_threads("cuda"):  # the decoder on a GPU: the CPU pools are left alone
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == before

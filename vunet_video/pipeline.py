@@ -251,7 +251,7 @@ class Animator:
         quiet:    no progress bar.
         """
         from .pose.driving import DrivingSource
-        from .stages import StageClock, keep_freed_memory
+        from .stages import StageClock, keep_freed_memory, library_threads
         from .video.sink import OutputSink
 
         keep_freed_memory()
@@ -307,7 +307,8 @@ class Animator:
                 source.panel = DrivingPanel(panel_height(layout, subject.frame_size[1]), source.frame_size)
             targets = self._targets(subject, source, stats, clock)
             if export.frames:
-                written = self._render(subject, targets, sink, on_frame, source, quiet, clock, compare)
+                with library_threads((subject.synth or self.synth).device.type):
+                    written = self._render(subject, targets, sink, on_frame, source, quiet, clock, compare)
                 with clock.timed("encode", 0):  # x264 hands over the frames of its look-ahead
                     has_audio = sink.close()
                     if compare is not None:

@@ -17,7 +17,8 @@ for Prefetch, at the next put() or at close() for WriteBehind), and closing eith
 stops its thread and waits for it: no thread outlives the run that started it.
 
 `StageClock` keeps each stage's busy time, for `animate --profile` and the benchmark.
-`keep_freed_memory` stops glibc handing every frame's large buffers back to the kernel.
+`keep_freed_memory` stops glibc handing every frame's large buffers back to the kernel;
+`library_threads` keeps torch's and OpenCV's own thread pools small while the stages run.
 """
 
 from __future__ import annotations
@@ -169,6 +170,47 @@ class WriteBehind:
             pass
         self._thread.join()
         self._error = None
+
+
+# The pipeline's own threads (driving, mesh, main, encoder): on a small machine they keep
+# the cores busy by themselves.
+PIPELINE_THREADS = 4
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on macOS or Windows)
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def library_threads(device: str = "cpu"):
+    """torch's and OpenCV's intra-op thread counts at usable cores // PIPELINE_THREADS (at
+    least 1) while the stages run on a CPU, as they were afterwards.
+
+    Both default to a thread per core. With four pipeline threads sharing two cores, their
+    pool workers mostly spun waiting for work: one each burnt about 9 ms of CPU per frame.
+    At one thread each, on the 2-core dev machine: frames/s +5% (musepose_dance 26.6 ->
+    28.0, kaiakol 28.6 -> 30.7, unianimate 26.2 -> 26.9, interleaved runs) and CPU per run
+    -10% (benchmarks/results/pipeline.md). The subject's fine-tune, before the stages start,
+    keeps the full count."""
+    if device != "cpu":
+        yield
+        return
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    n = max(1, usable_cores() // PIPELINE_THREADS)
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
 
 
 def keep_freed_memory() -> bool:
