@@ -274,31 +274,45 @@ def measure_quality(seconds: float, clips: int = 2) -> dict:
 
 
 def measure_threads(seconds: float) -> dict:
-    """End-to-end frames/s on one clip with torch's and OpenCV's thread counts varied (in one
-    process, alternated twice, so that a noisy moment does not decide)."""
+    """End-to-end frames/s on one clip with torch's and OpenCV's thread counts while the
+    stages run varied (stages.library_threads replaced; in one process, alternated twice, so
+    that a noisy moment does not decide)."""
+    from contextlib import contextmanager
+
     import cv2
     import torch
 
+    import vunet_video.stages as stages
     from vunet_video.pipeline import Animator
 
     animator = Animator(**{"render.size": LONG_SIDE})
     subject = animator.encode_subject(SUBJECT)
     clip = DRIVING[1]  # the 1080x1920 dance: the costliest decode
-    default_torch, default_cv = torch.get_num_threads(), cv2.getNumThreads()
-    variants = [("defaults (torch %d, OpenCV %d)" % (default_torch, default_cv), default_torch, default_cv),
-                ("torch 1 thread", 1, default_cv), ("OpenCV 1 thread", default_torch, 1),
-                ("torch 1, OpenCV 1", 1, 1)]
+    cores = stages.usable_cores()
+    shipped = max(1, cores // stages.PIPELINE_THREADS)
+    variants = [(f"torch {shipped}, OpenCV {shipped} (the default: stages.library_threads)", shipped, shipped),
+                (f"torch {cores}, OpenCV {cores} (the libraries' own defaults)", cores, cores),
+                (f"torch {cores}, OpenCV {shipped}", cores, shipped), (f"torch {shipped}, OpenCV {cores}", shipped, cores)]
     rates = {name: [] for name, _, _ in variants}
+    original = stages.library_threads
     try:
         for _ in range(2):
             for name, t, c in variants:
-                torch.set_num_threads(t)
-                cv2.setNumThreads(c)
+                @contextmanager
+                def fixed(device="cpu", t=t, c=c):
+                    before = torch.get_num_threads(), cv2.getNumThreads()
+                    torch.set_num_threads(t)
+                    cv2.setNumThreads(c)
+                    try:
+                        yield
+                    finally:
+                        torch.set_num_threads(before[0])
+                        cv2.setNumThreads(before[1])
+                stages.library_threads = fixed
                 result = animator.animate(subject, clip, None, end=seconds)
                 rates[name].append(result.frames / result.seconds)
     finally:
-        torch.set_num_threads(default_torch)
-        cv2.setNumThreads(default_cv)
+        stages.library_threads = original
     return {"clip": clip.name, "rows": [{"variant": k, "rates": v} for k, v in rates.items()]}
 
 
@@ -424,7 +438,8 @@ def markdown(report: dict) -> str:
         t = report["threads"]
         lines += ["## Thread counts", "",
                   f"`animate` on {t['clip']} ({seconds(report, 'threads'):g} s, {LONG_SIDE} px, no output file), torch's and "
-                  "OpenCV's thread counts varied in one process, each variant run twice (frames/s per run). x264 "
+                  "OpenCV's thread counts while the four stage threads run varied in one process, each variant run "
+                  "twice (frames/s per run). x264 "
                   "keeps its own threads (measured by hand: 1, 2 or 4 threads gave the same rate within the noise).",
                   "", "| variant | frames/s |", "| --- | --- |"]
         for r in t["rows"]:
@@ -455,6 +470,10 @@ def main() -> None:
     parts = args.only.split(",")
     path = RESULTS / "stage_settings.json"
     report = json.loads(path.read_text()) if path.exists() else {}
+    # Sections kept from an earlier run keep the length they were measured at.
+    for part in ("encode", "pose", "precision", "quality", "threads", "exports"):
+        if part in report and "seconds" in report:
+            report.setdefault("seconds_of", {}).setdefault(part, report["seconds"])
     report.update({"seconds": args.seconds, "machine": machine()})
     report.setdefault("seconds_of", {}).update({part: args.seconds for part in parts})
     if "encode" in parts:
