@@ -33,6 +33,7 @@ is a time or a ratio from the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import sys
@@ -277,11 +278,6 @@ def measure_threads(seconds: float) -> dict:
     """End-to-end frames/s on one clip with torch's and OpenCV's thread counts while the
     stages run varied (stages.library_threads replaced; in one process, alternated twice, so
     that a noisy moment does not decide)."""
-    from contextlib import contextmanager
-
-    import cv2
-    import torch
-
     import vunet_video.stages as stages
     from vunet_video.pipeline import Animator
 
@@ -298,17 +294,7 @@ def measure_threads(seconds: float) -> dict:
     try:
         for _ in range(2):
             for name, t, c in variants:
-                @contextmanager
-                def fixed(device="cpu", t=t, c=c):
-                    before = torch.get_num_threads(), cv2.getNumThreads()
-                    torch.set_num_threads(t)
-                    cv2.setNumThreads(c)
-                    try:
-                        yield
-                    finally:
-                        torch.set_num_threads(before[0])
-                        cv2.setNumThreads(before[1])
-                stages.library_threads = fixed
+                stages.library_threads = functools.partial(original, threads=(t, c))
                 result = animator.animate(subject, clip, None, end=seconds)
                 rates[name].append(result.frames / result.seconds)
     finally:

@@ -186,16 +186,17 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def library_threads(device: str = "cpu"):
+def library_threads(device: str = "cpu", threads: tuple[int, int] | None = None):
     """torch's and OpenCV's intra-op thread counts at usable cores // PIPELINE_THREADS (at
-    least 1) while the stages run on a CPU, as they were afterwards.
+    least 1) while the stages run on a CPU, as they were afterwards. threads: (torch,
+    OpenCV) counts to use instead (benchmarks/stage_settings.py compares them).
 
     Both default to a thread per core. With four pipeline threads sharing two cores, their
     pool workers mostly spun waiting for work: one each burnt about 9 ms of CPU per frame.
-    At one thread each, on the 2-core dev machine: frames/s +5% (musepose_dance 26.6 ->
-    28.0, kaiakol 28.6 -> 30.7, unianimate 26.2 -> 26.9, interleaved runs) and CPU per run
-    -10% (benchmarks/results/pipeline.md). The subject's fine-tune, before the stages start,
-    keeps the full count."""
+    At one thread each, on the 2-core dev machine, in interleaved runs: frames/s +3 to +7%
+    (musepose_dance 26.6 -> 28.0, kaiakol 28.6 -> 30.7, unianimate 26.2 -> 26.9) and CPU
+    per run -10%; the table in benchmarks/results/stage_settings.md. The subject's
+    fine-tune, before the stages start, keeps the full count."""
     if device != "cpu":
         yield
         return
@@ -204,8 +205,9 @@ def library_threads(device: str = "cpu"):
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     n = max(1, usable_cores() // PIPELINE_THREADS)
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
+    torch_threads, cv_threads = threads or (n, n)
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv_threads)
     try:
         yield
     finally:
@@ -221,9 +223,9 @@ def keep_freed_memory() -> bool:
     buffers over its (adaptive) threshold with mmap and returns them to the kernel when
     freed, so the next frame's buffers fault in fresh zeroed pages: 750k page faults in
     one 288-frame run. Served from a heap that is padded and not trimmed, they are
-    reused: 210k faults, 6% less CPU and 9% more frames/s end to end on the 2-core dev
-    machine (benchmarks/results/pipeline.md). The cost: the process keeps its peak heap
-    (resident memory +6% in that run; it does not grow with the clip's length).
+    reused: 210k faults, 3-6% less CPU and 5-9% more frames/s end to end on the 2-core dev
+    machine (interleaved runs on musepose_dance, 0.3.5). The cost: the process keeps its
+    peak heap (resident memory +6% in that run; it does not grow with the clip's length).
 
     glibc only (Linux); elsewhere nothing is done. VUNET_MALLOPT=0 leaves malloc alone.
     """
