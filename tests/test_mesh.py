@@ -11,7 +11,7 @@ import pytest
 
 from vunet_video.pose.keypoints import INDEX as J
 from vunet_video.pose.keypoints import Pose
-from vunet_video.render.mesh import BodyMesh, facing
+from vunet_video.render.mesh import ARM_RADIUS, BodyMesh, facing
 
 HEIGHT = 480  # the photo is scaled to this height: the tests' cost, not the method's
 
@@ -659,3 +659,48 @@ def test_folded_arms_get_a_note_and_the_render_goes_on(shared, tiny_weights):
     w, h = subject.frame_size
     moved = subject.mesh.deform(arms_out(subject.mesh.pose), (0, 0, w, h))
     assert moved.coverage.size and moved.coverage.max() > 0.5
+
+
+def _shared_photo(shared, name: str) -> tuple[np.ndarray, Pose]:
+    from vunet_video.video import read_image
+
+    image = read_image(shared / "data/dev/subjects" / name)
+    return image, real_pose(image)
+
+
+def test_folded_forearms_leave_the_chest_whole(shared):
+    """The bus photo's crossed forearms lie on the torso's polygon, where "nearer the arm
+    than the torso" gave them a strip a few pixels wide: raised, the left forearm came out
+    a thin stroke (57% of points across it covered) while the rest stayed on his chest.
+    The stretch of a bone across the torso now keeps the arm's full radius."""
+    image, pose = _shared_photo(shared, "ultralytics_bus.jpg")
+    mesh = BodyMesh(image, pose, pose.mask)
+    target = arms_out(mesh.pose)
+    _, cov, _ = full_frame(mesh, target)
+    e, w = target.xy[J["left_elbow"]], target.xy[J["left_wrist"]]
+    along = (w - e) / np.hypot(*(w - e))
+    across = np.array([-along[1], along[0]])
+    radius = ARM_RADIUS["left_forearm"] * mesh.torso
+    points = [e + t * (w - e) + o * radius * across for t in np.linspace(0.2, 0.8, 7) for o in (-0.6, 0, 0.6)]
+    covered = np.mean([cov[int(y), int(x)] > 0.5 for x, y in points])
+    assert covered >= 0.75, covered
+
+
+def test_a_sleeve_of_the_suits_cloth_leaves_with_its_arm(shared):
+    """The astronaut's suit sleeve is as orange as the suit and twice as wide as an arm's
+    radius: its outer half was left on the core, where the arm hung, when the arm rose
+    (every sampled point beside the upper arm still covered). Beside the torso, a sleeve
+    is now the arm's whatever its colour."""
+    image, pose = _shared_photo(shared, "skimage_astronaut.png")
+    mesh = BodyMesh(image, pose, pose.mask)
+    _, cov, _ = full_frame(mesh, arms_out(mesh.pose))
+    shoulder, elbow = (mesh.pose.xy[J[n]] for n in ("right_shoulder", "right_elbow"))
+    along = (elbow - shoulder) / np.hypot(*(elbow - shoulder))
+    outward = np.array([-along[1], along[0]])
+    outward = outward if outward[0] < 0 else -outward  # the person's right: the image's left
+    radius = ARM_RADIUS["right_upper_arm"] * mesh.torso
+    points = [shoulder + t * (elbow - shoulder) + o * radius * outward
+              for t in np.linspace(0.3, 0.9, 7) for o in (1.2, 1.6)]
+    assert all(pose.mask[int(y), int(x)] > 0.5 for x, y in points)  # the sleeve, in the photo
+    left_behind = np.mean([cov[int(y), int(x)] > 0.5 for x, y in points])
+    assert left_behind <= 0.2, left_behind

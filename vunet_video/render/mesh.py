@@ -15,7 +15,10 @@ deform), adapted to photos:
   does not take a patch of the shorts with it); the rest by the nearest of torso, head,
   thighs and shins. Forearms and shins run on past the wrist and ankle to take the hand
   and foot; a hand bent off that line (resting on the hip) is found by the face's skin
-  colour near the wrist. A half-body photo (no hips) gets hips from average proportions first.
+  colour near the wrist. Two exceptions to "nearer the arm than the torso": an arm whose
+  bone lies across the torso (folded arms) keeps its radius there, and beside the torso a
+  sleeve of the body's own cloth is the arm's out to SLEEVE_REACH radii. A half-body
+  photo (no hips) gets hips from average proportions first.
 * Layers. Parts form five layers, each with its own vertices: core (torso and head),
   two legs, two arms. Limbs the photo shows touching the body or each other can thus
   come apart. Layers are drawn back to front: core, legs, arms, so an arm in front of
@@ -98,6 +101,10 @@ THIGH_RADIUS = 0.15
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
+# How far beyond an arm's bone, in arm radii, a sleeve beside the torso is the arm's whatever
+# its colour (BodyMesh._sleeves_beside_torso): the astronaut's suit sleeve reaches about 2 upper-arm
+# radii from its bone; limb error over the dev clips was level from 1.8 to 3.5.
+SLEEVE_REACH = 2.5
 # How far beyond an arm's bone, in arm radii, its edge may be claimed by colour
 # (BodyMesh._arm_edges_by_colour).
 EDGE_REACH = 2.0
@@ -128,8 +135,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # (3, 0.3.2: layers keep their edge colour and overlap the ones below them, arm edges
 # found by colour; 4: the mask's soft rim goes with the nearest part; 5: small detached pieces
 # of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade;
-# 7: so do those between the thighs; 8: a layer's mesh keeps only the cells its texture shows).
-MESH_VERSION = 8
+# 7: so do those between the thighs; 8: a layer's mesh keeps only the cells its texture shows;
+# 9: arms across the torso keep their width, sleeves beside it are the arm's).
+MESH_VERSION = 9
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
@@ -472,9 +480,12 @@ class BodyMesh:
         best_arm = np.argmin(arm_score, axis=0)
         # Nearer than the thighs too: a hand hanging by the shorts must not take them along.
         d_arm = np.take_along_axis(d[ARMS], best_arm[None], 0)[0]
-        arm_ok = (np.min(arm_score, axis=0) < 1.0) & (d_arm < d[TORSO] + 0.02 * t) \
+        in_band = (np.min(arm_score, axis=0) < 1.0) \
             & (d_arm < np.minimum(d[BONE["left_thigh"]], d[BONE["right_thigh"]]))
+        arm_ok = in_band & (d_arm < d[TORSO] + 0.02 * t)
+        arm_ok |= in_band & self._across_torso(best_arm, d.shape[1:])
         arm_ok &= inside
+        self._sleeves_beside_torso(arm_ok, best_arm, d, inside)
         lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
         self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
         self._arm_edges_by_colour(arm_ok, best_arm, d, inside, lab)
@@ -491,6 +502,87 @@ class BodyMesh:
         if not inside.any():
             self.notes.append("no person pixels to move")
         return labels, under
+
+    def _across_torso(self, best_arm: np.ndarray, shape) -> np.ndarray:
+        """(H, W) bool: pixels within an arm's radius of the stretch of its bone that runs
+        over the torso's polygon, that arm being the nearest (by arm_score's best_arm).
+        Folded arms, a hand on the chest: the bone itself lies on the torso, so "nearer the
+        arm than the torso" leaves the arm a strip a few pixels wide, and the rest of the
+        forearm stayed on the chest when the arm rose (the bus photo's crossed arms: limb
+        error 28 -> 19 degrees over the dev clips). What the arm hides is filled and less
+        trusted like any arm over the torso; a bare forearm on a shirt is still given its
+        shirt back by colour (_trim_arms_by_colour)."""
+        corners, ok = _torso_corners(self.pose, self.min_score)
+        out = np.zeros(shape, bool)
+        if ok.sum() < 3:
+            return out
+        polygon = np.zeros(shape, np.uint8)
+        cv2.fillPoly(polygon, [np.round(corners[ok]).astype(np.int32)], 1)
+        segments = _bone_segments(self.pose, self.min_score)
+        for j, bone in enumerate(ARMS):
+            if segments[bone] is None:
+                continue
+            radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
+            line = np.zeros(shape, np.uint8)
+            cv2.line(line, *(tuple(int(v) for v in np.round(x)) for x in segments[bone]), 1, 1)
+            over = line & polygon
+            # A bone only touching the polygon at its corner (an arm hanging at the side) is not across it.
+            if over.sum() < max(3, radius):
+                continue
+            near = cv2.distanceTransform(np.where(over > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3) < radius
+            out |= near & (best_arm == j)
+        return out
+
+    def _sleeves_beside_torso(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
+                              inside: np.ndarray) -> None:
+        """Beyond the torso's sides, the pixels nearer an arm than the head and legs, within
+        SLEEVE_REACH of its radius and joined to its band, are the arm's, whatever their colour.
+        A sleeve of the body's own cloth (a puffy suit, a coat) is wider than ARM_RADIUS and no
+        colour edge tells it from the body (_arm_edges_by_colour cannot); left on the core, the
+        outer half of the sleeve stayed where the arm hung, and the raised arm came out a thin
+        strip. The torso's polygon is widened at the hips by THIGH_RADIUS (the flanks lie
+        outside the hip joints); nothing below the hips' line is taken, nor anything above the
+        shoulder (along the upper arm before its start: the collar, hair).
+        In place on arm_ok and best_arm."""
+        corners, ok = _torso_corners(self.pose, self.min_score)
+        if not ok.all():
+            return
+        t = self.torso
+        hips = corners[3] - corners[2]  # right hip -> left hip
+        if np.hypot(*hips) > 1:
+            out = THIGH_RADIUS * t * hips / np.hypot(*hips)
+            corners = corners + np.array([[0, 0], [0, 0], -out, out])
+        body = np.full(inside.shape, 255, np.uint8)
+        cv2.fillPoly(body, [np.round(corners).astype(np.int32)], 0)
+        beside = cv2.distanceTransform(body, cv2.DIST_L2, 3) > 0.02 * t
+        nearest = np.argmin(d[ARMS], axis=0)
+        d_arm = np.min(d[ARMS], axis=0)
+        radius = np.float32([ARM_RADIUS[BONE_NAMES[i]] * t for i in ARMS])[nearest]
+        candidates = inside & ~arm_ok & beside & (d_arm < SLEEVE_REACH * radius) \
+            & (d_arm < np.min(d[[HEAD, *LEGS]], axis=0))
+        segments = _bone_segments(self.pose, self.min_score)
+        ys, xs = np.nonzero(candidates)
+        # Only beside the torso: below the hips' line a pixel is the thigh's or the shorts'
+        # (a hand hanging there took a patch of the shorts along).
+        neck, pelvis = segments[TORSO]
+        axis = pelvis - neck
+        below = (xs - neck[0]) * axis[0] + (ys - neck[1]) * axis[1] > float(axis @ axis)
+        candidates[ys[below], xs[below]] = False
+        for j, bone in enumerate(ARMS):
+            if segments[bone] is not None and BONE_NAMES[bone].endswith("upper_arm"):
+                p, q = segments[bone]
+                above = ((xs - p[0]) * (q - p)[0] + (ys - p[1]) * (q - p)[1] < 0) & (nearest[ys, xs] == j)
+                candidates[ys[above], xs[above]] = False
+        for j in range(len(ARMS)):
+            band = arm_ok & (best_arm == j)
+            found = candidates & (nearest == j)
+            if not found.any() or not band.any():
+                continue
+            _, pieces = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
+            joined = np.unique(pieces[band])
+            found &= np.isin(pieces, joined[joined > 0])
+            arm_ok |= found
+            best_arm[found] = j
 
     def _trim_arms_by_colour(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
                              inside: np.ndarray, lab: np.ndarray) -> None:
