@@ -68,6 +68,7 @@ LIMBS = {
     "shins": [("left_knee", "left_ankle"), ("right_knee", "right_ankle")],
 }
 LIMB_PAIRS = [(J[a], J[b]) for pairs in LIMBS.values() for a, b in pairs]
+LIMB_GROUP = [group for group, pairs in LIMBS.items() for _ in pairs]  # LIMB_PAIRS' group, in order
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -128,16 +129,19 @@ def in_frame(pose: Pose, shape) -> np.ndarray:
     return pose.visible(MIN_SCORE) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
 
 
-def limb_angle_errors(target: Pose, found: Pose, shape) -> list[float]:
+def limb_angle_errors(target: Pose, found: Pose, shape, groups: dict | None = None) -> list[float]:
     """Angle (degrees, 0-180) between each limb of the target and of the detected pose, for
-    the limbs whose two joints are visible, in the frame, in both."""
+    the limbs whose two joints are visible, in the frame, in both. groups: a dict that
+    each error is also appended to, under its limb group (LIMBS' keys), or None."""
     ok_t, ok_f = in_frame(target, shape), in_frame(found, shape)
     errors = []
-    for a, b in LIMB_PAIRS:
+    for (a, b), group in zip(LIMB_PAIRS, LIMB_GROUP):
         if ok_t[a] and ok_t[b] and ok_f[a] and ok_f[b]:
             vt, vf = target.xy[b] - target.xy[a], found.xy[b] - found.xy[a]
             d = np.degrees(np.arctan2(vf[1], vf[0]) - np.arctan2(vt[1], vt[0]))
             errors.append(float(abs((d + 180.0) % 360.0 - 180.0)))
+            if groups is not None:
+                groups.setdefault(group, []).append(errors[-1])
     return errors
 
 
@@ -150,13 +154,13 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray) -> float:
 
 def score_frames(kept: dict, estimator, photo_sharpness: float) -> dict:
     """Bars 1 and 2 on the kept frames of one run."""
-    errors, any_side, ratios, missed = [], [], [], 0
+    errors, any_side, ratios, missed, groups = [], [], [], 0, {}
     for rgba, target in kept.values():
         rgb = np.ascontiguousarray(rgba[..., :3])
         found = read_rendered_person(rgb, target, estimator)
         if found.is_empty(MIN_SCORE):
             missed += 1
-        frame_errors = limb_angle_errors(target, found, rgb.shape)
+        frame_errors = limb_angle_errors(target, found, rgb.shape, groups)
         errors += frame_errors
         # The same with the detection's left and right labels swapped, keeping the better of
         # the two per frame: tells a body drawn wrong from one the estimator reads mirrored
@@ -168,6 +172,7 @@ def score_frames(kept: dict, estimator, photo_sharpness: float) -> dict:
     return {"limb_error_deg": float(np.mean(errors)) if errors else None, "limbs": len(errors),
             "limb_error_any_side_deg": float(np.mean(any_side)) if any_side else None, "limbs_any_side": len(any_side),
             "frames_scored": len(kept), "no_person_found": missed,
+            "limb_groups": {g: [float(np.sum(v)), len(v)] for g, v in groups.items()},  # (sum of errors, count)
             "detail_ratio": float(np.nanmean(ratios)) if ratios else None}
 
 
@@ -375,6 +380,12 @@ def bar_3(synth, clips: list[Path], seconds: float, every: int, estimator) -> li
 
 # ----------------------------------------------------------------------------- summary and report
 
+def _group_mean(rows: list[dict], path: str, group: str) -> float | None:
+    """Mean limb error of one limb group over rows; None where none was compared."""
+    total, count = (sum(r[path]["limb_groups"].get(group, [0, 0])[k] for r in rows) for k in (0, 1))
+    return total / count if count else None
+
+
 def pooled(rows: list[dict], path: str) -> dict:
     """Totals over rows: limb error weighted by limbs, detail by frames, speed as total frames / total s."""
     limbs = sum(r[path]["limbs"] for r in rows)
@@ -388,6 +399,7 @@ def pooled(rows: list[dict], path: str) -> dict:
                                            for r in rows) / max(limbs_any, 1),
             "detail_ratio": float(np.average([r[path]["detail_ratio"] for r in scored],
                                              weights=[r[path]["frames_scored"] for r in scored])),
+            "limb_groups": {g: _group_mean(rows, path, g) for g in LIMBS},
             "frames": frames, "seconds": seconds, "fps": frames / seconds,
             "steady_fps": sum(r[path]["frames"] - 1 for r in rows) / sum(r[path]["steady_s"] for r in rows),
             # each pair's two runs were back to back, so their ratio is the least disturbed by other load
@@ -450,6 +462,14 @@ def markdown(report: dict) -> str:
         *[f"| {name} | {m['limb_error_deg']:.1f} | {p['limb_error_deg']:.1f} | {m['limb_error_any_side_deg']:.1f} | "
           f"{p['limb_error_any_side_deg']:.1f} | {m['detail_ratio']:.2f} | {p['detail_ratio']:.2f} |"
           for name, (m, p) in report["per_subject"].items()],
+        "",
+        "Limb error of the photo path by limb (degrees, pooled over the four clips): which limbs the readings miss.",
+        "",
+        "| subject | " + " | ".join(LIMBS) + " |",
+        "| --- |" + " ---: |" * len(LIMBS),
+        *[f"| {name} | " + " | ".join("-" if p["limb_groups"][g] is None else f"{p['limb_groups'][g]:.1f}"
+                                      for g in LIMBS) + " |"
+          for name, (_, p) in report["per_subject"].items()],
         "",
         "## 1, 2, 4 per subject x clip",
         "",
