@@ -578,9 +578,7 @@ class BodyMesh:
             found = candidates & (nearest == j)
             if not found.any() or not band.any():
                 continue
-            _, pieces = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
-            joined = np.unique(pieces[band])
-            found &= np.isin(pieces, joined[joined > 0])
+            found = _joined_to(found, band)
             arm_ok |= found
             best_arm[found] = j
 
@@ -646,9 +644,7 @@ class BodyMesh:
             found = np.zeros_like(arm_ok)
             found[reach] = np.linalg.norm(colours - arm_colour, axis=1) < 0.5 * to_body
             # Only what joins the band: the arm's own edge, not a patch of like colour nearby.
-            _, parts = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
-            joined = np.unique(parts[band])
-            found &= np.isin(parts, joined[joined > 0])
+            found = _joined_to(found, band)
             # And its soft rim, a mix of the arm's and the background's colours.
             found = cv2.dilate(found.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
             found &= reach
@@ -699,9 +695,7 @@ class BodyMesh:
             found[candidates] = like_skin
             found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
             # Only what joins the forearm's band (a hand hangs from its wrist).
-            _, parts = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
-            joined = np.unique(parts[band & (reach > 0)])
-            found &= np.isin(parts, joined[joined > 0])
+            found = _joined_to(found, band, band & (reach > 0))
             if found.sum() > (0.7 * fore) * (0.45 * fore):  # bigger than a hand: it ran into the body
                 continue
             hands |= found
@@ -1039,6 +1033,14 @@ def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarra
     out = labels.copy()
     out[rim] = _from_nearest(labels, anchor)[rim]
     return out
+
+
+def _joined_to(found: np.ndarray, band: np.ndarray, anchor: np.ndarray | None = None) -> np.ndarray:
+    """The pixels of `found` in the 8-connected pieces of found | band that reach `anchor`
+    (default: the band): what joins a limb's band, not a patch of like colour nearby."""
+    _, pieces = cv2.connectedComponents((found | band).astype(np.uint8), connectivity=8)
+    joined = np.unique(pieces[band if anchor is None else anchor])
+    return found & np.isin(pieces, joined[joined > 0])
 
 
 def _islands_join_their_neighbour(labels: np.ndarray, max_area: float) -> np.ndarray:
