@@ -539,3 +539,30 @@ def test_a_resumed_timed_run_counts_the_time_before_the_resume(tiny_dataset, tmp
     train(replace(cfg, steps=50), resume=str(ckpt), log=lines.append)
     assert torch.load(ckpt, weights_only=False)["step"] == 3, lines
     assert any("max_minutes reached" in line for line in lines)
+
+
+def test_the_fine_tune_runs_in_bf16_only_where_it_is_native(tiny_dataset, monkeypatch):
+    """Emulated bf16 (a CPU without AVX-512 BF16) tuned about 6x slower than fp32, so the tune
+    autocasts only where bf16 is native; the two tunes have different cache keys."""
+    import vunet_video.model.finetune as ft
+    from vunet_video.train.dataset import PairDataset
+
+    data, _ = tiny_dataset
+    ds = PairDataset(data, 64, "heldout")
+    image, pose, mask = ds.images[0], ds.poses[0], ds.masks[0]
+    model = small_model()
+    cfg = ft.FinetuneConfig(steps=1, batch_size=1)
+    keys, dtypes = [], []
+    for native in (True, False):
+        monkeypatch.setattr(ft, "native_bf16", lambda device, native=native: native)
+        seen = []
+        hook = torch.nn.modules.module.register_module_forward_hook(
+            lambda module, args, out: seen.append(out.dtype) if isinstance(module, torch.nn.Conv2d) else None)
+        try:
+            ft.finetune_on_subject(model, image, pose, mask, cfg)
+        finally:
+            hook.remove()
+        dtypes.append(set(seen))
+        keys.append(ft.TunedCache.key(model, image, pose, mask, cfg))
+    assert dtypes == [{torch.bfloat16}, {torch.float32}]
+    assert keys[0] != keys[1]

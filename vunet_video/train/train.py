@@ -5,7 +5,7 @@ model/loss.py, shared with the per-subject fine-tune; TrainConfig carries its we
 flat fields (`cfg.loss` gathers them). The shipped model's settings are
 configs/vunet_128.toml at the repository root (`load_config` reads such a file).
 
-Fast paths: bf16 autocast + channels_last on CPU (about 3x over fp32 on the 2-core dev
+Fast paths: bf16 autocast + channels_last on a CPU with native bf16 (about 3x over fp32 on the 2-core dev
 machines), CUDA autocast when a GPU is present. Checkpoints hold model, optimiser, step and
 every RNG state, so `--resume` continues exactly where a run stopped.
 """
@@ -26,7 +26,7 @@ import torch
 from ..errors import VunetError
 from ..files import atomic_output
 from ..model.augment import to_device
-from ..model.io import save_weights
+from ..model.io import native_bf16, save_weights
 from ..model.loss import LossConfig, compute_loss, kl_weight_at
 from ..model.vunet import VUNet, VUNetConfig
 from .batches import MeshWarps, sample_batch
@@ -223,6 +223,9 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp_dtype = torch.bfloat16
+    # Autocast only where bf16 is native: emulated (a CPU without AVX-512 BF16) it runs
+    # several times slower than fp32 (model/finetune.py has the figures).
+    amp = native_bf16(device)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
@@ -265,7 +268,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> Path:
         lr = lr_at(cfg, step, (time.time() - start) / 60)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(device.type, dtype=amp_dtype):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             loss, parts = compute_loss(model, batch, loss_cfg, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
