@@ -409,8 +409,17 @@ def pooled(rows: list[dict], path: str) -> dict:
 def machine() -> str:
     import torch
 
+    from vunet_video.model.io import native_bf16
+
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    # (Whether bf16 is native decides the decoder's path: the figures of one kind of CPU
+    # do not carry over to the other.)
+    return (f"{name} ({'native' if native_bf16('cpu') else 'no native'} bf16), {os.cpu_count()} logical cores, "
             f"torch {torch.__version__} ({'CUDA' if torch.cuda.is_available() else 'CPU'}), "
             f"Python {platform.python_version()}; load average (1, 5, 15 min) {load}")
 

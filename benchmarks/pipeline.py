@@ -47,7 +47,7 @@ DRIVING = sorted((SHARED / "data" / "dev" / "driving").glob("*.mp4"))
 DEFAULT_SUBJECT = SHARED / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg"
 LOOPS = 10
 # The default preset's settings before issue 11, for the "settings before" row.
-BEFORE = {"model.precision": "fp32", "pose.stride": 1, "output.x264_preset": "medium"}
+BEFORE = {"model.precision": "fp32", "model.runtime": "torch", "pose.stride": 1, "output.x264_preset": "medium"}
 
 
 # ----------------------------------------------------------------------------- child: one run
@@ -85,10 +85,11 @@ def run_animate(spec: dict) -> dict:
         "animate_s": result.seconds, "load_s": load_s, "profile": result.profile,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # kB on Linux
         "rss_samples": [rss[min(len(rss) - 1, max(0, math.ceil(q * len(rss)) - 1))] for q in (0.1, 0.5, 1.0)],
-        "device": str(animator.synth.device), "bf16": animator.synth.bf16, "torch_threads": max(1, usable_cores() // PIPELINE_THREADS),
+        "device": str(animator.synth.device), "bf16": animator.synth.bf16, "onnx": animator.synth.onnx,
+        "torch_threads": max(1, usable_cores() // PIPELINE_THREADS),
         "settings": {k: getattr(getattr(animator.settings, k.split(".")[0]), k.split(".")[1])
                      for k in ("pose.backend", "pose.stride", "model.precision", "output.x264_preset", "output.crf",
-                               "render.batch_size", "model.finetune_steps")},
+                               "model.runtime", "render.batch_size", "model.finetune_steps")},
     }
 
 
@@ -182,10 +183,12 @@ def _machine() -> list[str]:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from vunet_video.model.io import native_bf16
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU run)"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-            f"- CPU: {_cpu_model()}, {cores} cores usable ({os.cpu_count()} logical), {mem:.0f} GiB RAM; GPU: {gpu}",
+            f"- CPU: {_cpu_model()} ({'native' if native_bf16('cpu') else 'no native'} bf16), {cores} cores usable ({os.cpu_count()} logical), {mem:.0f} GiB RAM; GPU: {gpu}",
             f"- Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}",
             f"- load average at start (1, 5, 15 min): {load} (other work on the machine slows every figure)"]
 
@@ -218,7 +221,8 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
              + ".", ""]
     lines += _machine()
     cfg = first["settings"]
-    lines += [f"- model: {weights_note}; decoder on {first['device']} in {'bf16' if first['bf16'] else 'fp32'}, "
+    lines += [f"- model: {weights_note}; decoder on {first['device']} in "
+              f"{'bf16' if first['bf16'] else 'fp32'}{' (ONNX Runtime)' if first.get('onnx') else ''}, "
               f"torch and OpenCV threads {first['torch_threads']} while the stages run (stages.library_threads)",
               "- settings: the default preset (`vunet_video/presets/default.toml`: " +
               ", ".join(f"{k} {v}" for k, v in cfg.items()) + f") with render.size {args.size}",

@@ -1,8 +1,8 @@
 """Each stage's cheaper settings against its default, with the quality figure behind the choice.
 
-    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,quality,threads,exports]
+    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,runtime,quality,threads,exports]
 
-Six measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
+Seven measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
 driving clips (`../shared/data/dev/driving/`) and a dev subject:
 
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
@@ -17,6 +17,8 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
   output frames against fp32's inside the person's box, and pose fidelity of each
   (MediaPipe on the output frames against the target pose, mean limb-angle error, as
   benchmarks/full_resolution.py measures it), with the render stage's ms per frame.
+* runtime: the fp32 decoder in torch and in ONNX Runtime (`model.runtime`), the same
+  figures as for precision. ONNX Runtime is what a CPU without native bf16 uses.
 * quality: the whole default preset against its settings before issue 11 (fp32, the pose
   on every frame, x264 medium, batches of 4), on the output: pose fidelity and the flicker
   figures of render/compose.py's FlickerMeter.
@@ -33,6 +35,7 @@ is a time or a ratio from the same run.
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import io
 import json
@@ -180,14 +183,17 @@ def measure_pose(seconds: float) -> dict:
 
 # ----------------------------------------------------------------------------- precision
 
-def measure_precision(seconds: float, clips: int = 2) -> dict:
+def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> list[dict]:
+    """`animate` at LONG_SIDE px with each variant's overrides (the first is the reference,
+    run twice: two runs of the same settings show how much the output varies by itself), on
+    the first `clips` dev clips. Per clip: each other variant's SSIM against the reference
+    inside the person's box, the repeat's, each one's limb error and render ms per frame."""
     from vunet_video.pose import make_estimator
 
+    names = list(variants)
     runs = {}
-    # fp32 twice: two runs of the same settings show how much the output varies by itself.
-    for run in ("fp32", "fp32 again", "bf16"):
-        precision = run.split()[0]
-        animator = RecordingAnimator(**{"model.precision": precision, "render.size": LONG_SIDE})
+    for run in [names[0], names[0] + " again"] + names[1:]:
+        animator = RecordingAnimator(**variants[run.removesuffix(" again")], **{"render.size": LONG_SIDE})
         subject = animator.encode_subject(SUBJECT)
         for clip in DRIVING[:clips]:
             kept = {}
@@ -196,37 +202,94 @@ def measure_precision(seconds: float, clips: int = 2) -> dict:
                                           on_frame=lambda i, t, rgba: kept.__setitem__(i, rgba.copy()))
             runs[(run, clip.name)] = (kept, dict(animator.targets),
                                       1000 * result.profile["stages"]["render"] / result.frames)
-        print(f"precision: {run} done", file=sys.stderr)
+        print(f"decoder variants: {run} done", file=sys.stderr)
     estimator = make_estimator("mediapipe")
     rows = []
     try:
         for clip in DRIVING[:clips]:
-            (f32, targets, ms32), (b16, targets16, ms16) = runs[("fp32", clip.name)], runs[("bf16", clip.name)]
-            again, targets_again, _ = runs[("fp32 again", clip.name)]
-            moved = max(float(np.nanmax(np.abs(targets[i].xy - other[i].xy), initial=0.0))
-                        for other in (targets16, targets_again) for i in targets)
-            ssims, repeat, errors = [], [], {"fp32": [], "bf16": []}
-            for i in sorted(f32)[::3]:
-                x0, y0, x1, y1 = scoring_box(targets[i], f32[i].shape)
-
-                def box_ssim(other):
-                    return ssim_l1(np.ascontiguousarray(f32[i][y0:y1, x0:x1, :3]),
-                                   np.ascontiguousarray(other[i][y0:y1, x0:x1, :3]))[0]
-
-                ssims.append(box_ssim(b16))
-                repeat.append(box_ssim(again))
-                for name, frames in (("fp32", f32), ("bf16", b16)):
+            ref, targets, _ = runs[(names[0], clip.name)]
+            moved = max(float(np.nanmax(np.abs(targets[i].xy - runs[(run, clip.name)][1][i].xy), initial=0.0))
+                        for run in [names[0] + " again"] + names[1:] for i in targets)
+            row = {"clip": clip.name, "frames_scored": len(sorted(ref)[::3]), "target_difference_px": moved}
+            for run in [names[0] + " again"] + names[1:]:
+                frames = runs[(run, clip.name)][0]
+                ssims = []
+                for i in sorted(ref)[::3]:
+                    x0, y0, x1, y1 = scoring_box(targets[i], ref[i].shape)
+                    ssims.append(ssim_l1(np.ascontiguousarray(ref[i][y0:y1, x0:x1, :3]),
+                                         np.ascontiguousarray(frames[i][y0:y1, x0:x1, :3]))[0])
+                row[f"ssim {run}"] = float(np.mean(ssims))
+            for run in names:
+                frames, errors = runs[(run, clip.name)][0], []
+                for i in sorted(ref)[::3]:
                     rgb = np.ascontiguousarray(frames[i][..., :3])
-                    errors[name] += limb_angle_errors(targets[i], read_rendered_person(rgb, targets[i], estimator),
-                                                      rgb.shape)
-            rows.append({"clip": clip.name, "frames_scored": len(ssims), "ssim_bf16_vs_fp32": float(np.mean(ssims)),
-                         "ssim_fp32_repeat": float(np.mean(repeat)), "target_difference_px": moved,
-                         "limb_error_fp32": float(np.mean(errors["fp32"])),
-                         "limb_error_bf16": float(np.mean(errors["bf16"])),
-                         "render_ms_fp32": ms32, "render_ms_bf16": ms16})
+                    errors += limb_angle_errors(targets[i], read_rendered_person(rgb, targets[i], estimator), rgb.shape)
+                row[f"limb_error {run}"] = float(np.mean(errors))
+                row[f"render_ms {run}"] = runs[(run, clip.name)][2]
+            rows.append(row)
     finally:
         estimator.close()
-    return {"rows": rows}
+    return rows
+
+
+def measure_precision(seconds: float, clips: int = 2) -> dict:
+    """The decoder in fp32 and in bf16 (torch both)."""
+    rows = _decoder_variants(seconds, clips, {"fp32": {"model.precision": "fp32", "model.runtime": "torch"},
+                                              "bf16": {"model.precision": "bf16"}})
+    return {"rows": [{"clip": r["clip"], "frames_scored": r["frames_scored"], "ssim_bf16_vs_fp32": r["ssim bf16"],
+                      "ssim_fp32_repeat": r["ssim fp32 again"], "target_difference_px": r["target_difference_px"],
+                      "limb_error_fp32": r["limb_error fp32"], "limb_error_bf16": r["limb_error bf16"],
+                      "render_ms_fp32": r["render_ms fp32"], "render_ms_bf16": r["render_ms bf16"]} for r in rows]}
+
+
+def decoder_alone(batch: int = 8, repeats: int = 15) -> dict:
+    """ms per frame of the shipped model's decoder alone (random inputs, batches of `batch`,
+    one thread, median of `repeats`): torch fp32 as the video path held it before, torch
+    fp32 channels_last, and ONNX Runtime; the other pipeline stages idle, unlike in animate."""
+    import torch
+
+    from vunet_video.model.io import load_model
+    from vunet_video.model.onnx_decoder import OnnxDecoder
+    from vunet_video.model.parts import NUM_PARTS
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = load_model(device="cpu").eval()
+        size, part = model.cfg.image_size, model.cfg.part_size
+        stick, warp = torch.rand(batch, 3, size, size), torch.rand(batch, 4, size, size)
+        with torch.no_grad():
+            latents = model.encode(torch.rand(1, 6 * NUM_PARTS, part, part))
+        onnx = OnnxDecoder(model)
+        channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        runs = {"torch": lambda: model.decode(stick, latents, warp=warp, blend="weight"),
+                "torch channels_last": lambda: channels_last.decode(
+                    stick.contiguous(memory_format=torch.channels_last), latents,
+                    warp=warp.contiguous(memory_format=torch.channels_last), blend="weight"),
+                "onnxruntime": lambda: onnx(stick, latents, warp)}
+        out = {}
+        with torch.inference_mode():
+            for name, run in runs.items():
+                for _ in range(3):
+                    run()
+                times = []
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    run()
+                    times.append(time.perf_counter() - t)
+                out[name] = 1000 * float(np.median(times)) / batch
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def measure_runtime(seconds: float, clips: int = 2) -> dict:
+    """The fp32 decoder in torch and in ONNX Runtime (model.runtime): alone, then in animate."""
+    alone = decoder_alone()
+    return {"alone": alone,
+            "rows": _decoder_variants(seconds, clips, {"torch": {"model.precision": "fp32", "model.runtime": "torch"},
+                                                       "onnxruntime": {"model.precision": "fp32",
+                                                                       "model.runtime": "auto"}})}
 
 
 # ----------------------------------------------------------------------------- the whole default
@@ -406,6 +469,27 @@ def markdown(report: dict) -> str:
                          f"{r['limb_error_fp32']:.1f} deg | "
                          f"{r['limb_error_bf16']:.1f} deg | {r['render_ms_fp32']:.1f} | {r['render_ms_bf16']:.1f} |")
         lines.append("")
+    if "runtime" in report:
+        lines += ["## The fp32 decoder: torch against ONNX Runtime (`model.runtime`)", "",
+                  f"`animate` at {LONG_SIDE} px, model.precision fp32, render.detail \"photo\", the default "
+                  f"fine-tune; first {seconds(report, 'runtime'):g} s; every third frame scored. Measured on "
+                  f"{report.get('runtime_machine', report['machine'])}.", ""]
+        if "alone" in report["runtime"]:
+            alone = report["runtime"]["alone"]
+            lines += ["The decoder alone (the shipped model, batches of 8, one thread, the other stages idle), ms per "
+                      "frame: " + ", ".join(f"{k} {v:.1f}" for k, v in alone.items()) +
+                      f" (ONNX Runtime {alone['torch'] / alone['onnxruntime']:.2f}x torch's speed). In `animate` "
+                      "below, four threads share the two cores, so each stage's busy time includes waiting for one.",
+                      ""]
+        lines += ["| clip | SSIM onnxruntime vs torch (person box) | SSIM torch vs a second torch run | "
+                  "limb error torch | onnxruntime | render ms/frame torch | onnxruntime | ratio |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in report["runtime"]["rows"]:
+            lines.append(f"| {r['clip']} | {r['ssim onnxruntime']:.4f} | {r['ssim torch again']:.4f} | "
+                         f"{r['limb_error torch']:.1f} deg | {r['limb_error onnxruntime']:.1f} deg | "
+                         f"{r['render_ms torch']:.1f} | {r['render_ms onnxruntime']:.1f} | "
+                         f"{r['render_ms torch'] / r['render_ms onnxruntime']:.2f}x |")
+        lines.append("")
     if "quality" in report:
         lines += ["## The whole default against its settings before: pose fidelity and flicker", "",
                   f"`animate` at {LONG_SIDE} px, the dev subject, first {seconds(report, 'quality'):g} s of two clips. Settings "
@@ -451,13 +535,13 @@ def markdown(report: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip")
-    ap.add_argument("--only", default="encode,pose,precision,quality,threads,exports")
+    ap.add_argument("--only", default="encode,pose,precision,runtime,quality,threads,exports")
     args = ap.parse_args()
     parts = args.only.split(",")
     path = RESULTS / "stage_settings.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     # Sections kept from an earlier run keep the length they were measured at.
-    for part in ("encode", "pose", "precision", "quality", "threads", "exports"):
+    for part in ("encode", "pose", "precision", "runtime", "quality", "threads", "exports"):
         if part in report and "seconds" in report:
             report.setdefault("seconds_of", {}).setdefault(part, report["seconds"])
     report.update({"seconds": args.seconds, "machine": machine()})
@@ -468,6 +552,9 @@ def main() -> None:
         report["pose"] = {str(k): v for k, v in measure_pose(args.seconds).items()}
     if "precision" in parts:
         report["precision"] = measure_precision(args.seconds)
+    if "runtime" in parts:
+        report["runtime"] = measure_runtime(args.seconds)
+        report["runtime_machine"] = machine()
     if "quality" in parts:
         report["quality"] = measure_quality(args.seconds)
     if "threads" in parts:

@@ -704,3 +704,40 @@ def test_a_sleeve_of_the_suits_cloth_leaves_with_its_arm(shared):
     assert all(pose.mask[int(y), int(x)] > 0.5 for x, y in points)  # the sleeve, in the photo
     left_behind = np.mean([cov[int(y), int(x)] > 0.5 for x, y in points])
     assert left_behind <= 0.2, left_behind
+
+
+def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
+    """On a CPU without native bf16 the video path's decoder runs in ONNX Runtime
+    (model/onnx_decoder.py): the same frames as torch's fp32 decoder, for any batch size,
+    and torch again (with a warning, no error) when the export fails."""
+    import torch
+
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+    from vunet_video.render.full_resolution import crop_mesh_warp
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    torch.manual_seed(0)
+    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
+    model.extra = {"warp": "mesh"}
+    by_torch = Synthesizer(model, bf16=False, onnx=False)
+    by_onnx = Synthesizer(model, bf16=False, onnx=True)
+    assert Synthesizer(model, bf16=False).onnx and not Synthesizer(model, bf16=True).onnx  # the default
+    subject = by_torch.encode(image, pose, pose.mask)
+    targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
+    mesh = BodyMesh(*_crop_of(subject, image, pose))
+    warps = torch.stack([crop_mesh_warp(mesh, t, 64) for t in targets])
+    for n in (3, 1):  # (the export's batch is 2: any other must work too)
+        rgb, alpha, weight = by_torch.render_unblended(subject.appearance, targets[:n], warps[:n], with_weight=True)
+        rgb2, alpha2, weight2 = by_onnx.render_unblended(subject.appearance, targets[:n], warps[:n], with_weight=True)
+        assert by_onnx._onnx_decoder is not None and by_onnx.onnx
+        assert rgb2.shape == rgb.shape and np.abs(rgb2.astype(int) - rgb).max() <= 1
+        assert np.abs(alpha2 - alpha).max() < 1e-4 and np.abs(weight2 - weight).max() < 1e-4
+    assert rgb[0].std() > 5  # a real render, not a flat image
+
+    class Unexportable(torch.nn.Module):  # no warp skip: OnnxDecoder refuses it
+        cfg = VUNetConfig(image_size=64, warp_skip=False)
+
+    failing = Synthesizer(model, bf16=False, onnx=True)
+    failing.model = Unexportable()
+    assert failing._onnx() is None and not failing.onnx

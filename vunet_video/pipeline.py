@@ -137,7 +137,8 @@ class Animator:
             device = resolve_device(self.settings.model.device)
             path = resolve_weights(weights or self.settings.model.weights or None)
             synthesizer = Synthesizer(load_model(path, device=device), device=device,
-                                      bf16=use_bf16(self.settings.model.precision, device))
+                                      bf16=use_bf16(self.settings.model.precision, device),
+                                      onnx=None if self.settings.model.runtime == "auto" else False)
         self.synth = synthesizer
 
     # -- the subject, once per run

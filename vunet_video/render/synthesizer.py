@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ from ..model.inputs import (appearance_input, off_plain_background, on_plain_bac
 from ..model.vunet import VUNet
 from ..pose.keypoints import Pose
 from .framing import Box, crop, person_box
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Subject:
 
 class Synthesizer:
     def __init__(self, model: VUNet | None = None, device: str | torch.device = "cpu",
-                 bf16: bool | None = None):
+                 bf16: bool | None = None, onnx: bool | None = None):
         if model is None:
             from ..model.io import load_model
             model = load_model(device=device)
@@ -77,6 +80,14 @@ class Synthesizer:
         if self.bf16 and self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
             self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
+        # Without bf16, the video path's decoder runs in ONNX Runtime on a CPU: 1.3-1.9x
+        # torch's fp32 speed there (model/onnx_decoder.py). None: so wherever it applies.
+        # Exported at the first render_unblended call, once per model (a tuned copy is
+        # exported after its tune).
+        if onnx is None:
+            onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
+        self.onnx = bool(onnx)
+        self._onnx_decoder = None
 
     def _autocast(self):
         if not self.bf16:
@@ -118,7 +129,7 @@ class Synthesizer:
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
                                         FinetuneConfig(steps=steps, seed=seed), progress, cache, warper)
-        return Synthesizer(model, self.device, self.bf16)
+        return Synthesizer(model, self.device, self.bf16, self.onnx)
 
     @torch.no_grad()
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
@@ -194,6 +205,8 @@ class Synthesizer:
                 self._bf16_latents = (appearance, [z.to(torch.bfloat16) for z in appearance.latents])
             out, weight = self._bf16_model.decode(bf16(stick), self._bf16_latents[1], warp=bf16(warp), blend="weight")
             out = out.float()
+        elif self.onnx and self._onnx() is not None:
+            out, weight = self._onnx_decoder(stick, appearance.latents, warp)
         else:
             with self._autocast():
                 out, weight = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend="weight")
@@ -203,6 +216,19 @@ class Synthesizer:
         if with_weight:
             return rgb, alpha, weight[:, 0].float().cpu().numpy()
         return rgb, alpha
+
+    def _onnx(self):
+        """The ONNX Runtime decoder, exported at the first call; None (and torch from then
+        on, with a warning) when the export fails."""
+        if self._onnx_decoder is None:
+            from ..model.onnx_decoder import OnnxDecoder
+
+            try:
+                self._onnx_decoder = OnnxDecoder(self.model)
+            except Exception as e:  # any exporter or runtime failure: torch decodes the same
+                log.warning("the decoder runs in torch: its ONNX Runtime export failed (%s)", e)
+                self.onnx = False
+        return self._onnx_decoder
 
     def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
         with self._autocast():
