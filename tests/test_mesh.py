@@ -722,7 +722,9 @@ def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
     model.extra = {"warp": "mesh"}
     by_torch = Synthesizer(model, bf16=False, onnx=False)
     by_onnx = Synthesizer(model, bf16=False, onnx=True)
-    assert Synthesizer(model, bf16=False).onnx and not Synthesizer(model, bf16=True).onnx  # the default
+    # animate's default (None: wherever it applies); a still keeps torch (no export for one frame).
+    assert Synthesizer(model, bf16=False, onnx=None).onnx and not Synthesizer(model, bf16=True, onnx=None).onnx
+    assert not Synthesizer(model, bf16=False).onnx
     subject = by_torch.encode(image, pose, pose.mask)
     targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
     mesh = BodyMesh(*_crop_of(subject, image, pose))

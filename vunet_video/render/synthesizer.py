@@ -56,7 +56,7 @@ class Subject:
 
 class Synthesizer:
     def __init__(self, model: VUNet | None = None, device: str | torch.device = "cpu",
-                 bf16: bool | None = None, onnx: bool | None = None):
+                 bf16: bool | None = None, onnx: bool | None = False):
         if model is None:
             from ..model.io import load_model
             model = load_model(device=device)
@@ -80,10 +80,11 @@ class Synthesizer:
         if self.bf16 and self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
             self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
-        # Without bf16, the video path's decoder runs in ONNX Runtime on a CPU: 1.3-1.9x
-        # torch's fp32 speed there (model/onnx_decoder.py). None: so wherever it applies.
-        # Exported at the first render_unblended call, once per model (a tuned copy is
-        # exported after its tune).
+        # onnx: the video path's decoder (render_unblended) in ONNX Runtime, 1.3-1.9x torch's
+        # fp32 speed on a CPU (model/onnx_decoder.py). None: wherever that applies (fp32, on
+        # a CPU), as `animate` asks; False by default, since the export (about 1.2 s, at the
+        # first render_unblended call, once per model: a tuned copy after its tune) pays off
+        # over a video's frames, not for one still.
         if onnx is None:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         self.onnx = bool(onnx)
