@@ -1,8 +1,8 @@
 """Each stage's cheaper settings against its default, with the quality figure behind the choice.
 
-    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,runtime,quality,threads,exports]
+    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,runtime,int8,quality,threads,exports]
 
-Seven measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
+Eight measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
 driving clips (`../shared/data/dev/driving/`) and a dev subject:
 
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
@@ -19,6 +19,9 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
   benchmarks/full_resolution.py measures it), with the render stage's ms per frame.
 * runtime: the fp32 decoder in torch and in ONNX Runtime (`model.runtime`), the same
   figures as for precision. ONNX Runtime is what a CPU without native bf16 uses.
+* int8: that decoder in fp32 and quantized to 8-bit integers (`model.precision` int8,
+  model/onnx_decoder.py), the same figures, with the quantization's seconds; then the
+  longest dev clip whole, end to end, fp32 and int8 runs interleaved.
 * quality: the whole default preset against its settings before issue 11 (fp32, the pose
   on every frame, x264 medium, batches of 4), on the output: pose fidelity and the flicker
   figures of render/compose.py's FlickerMeter.
@@ -191,7 +194,7 @@ def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> 
     from vunet_video.pose import make_estimator
 
     names = list(variants)
-    runs = {}
+    runs, quantize_s = {}, {}
     for run in [names[0], names[0] + " again"] + names[1:]:
         animator = RecordingAnimator(**variants[run.removesuffix(" again")], **{"render.size": LONG_SIDE})
         subject = animator.encode_subject(SUBJECT)
@@ -202,6 +205,9 @@ def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> 
                                           on_frame=lambda i, t, rgba: kept.__setitem__(i, rgba.copy()))
             runs[(run, clip.name)] = (kept, dict(animator.targets),
                                       1000 * result.profile["stages"]["render"] / result.frames)
+        decoder = getattr(subject.synth or animator.synth, "_onnx_decoder", None)
+        if decoder is not None and decoder.quantized:  # (int8: once per model, in its first clip's render stage)
+            quantize_s[run] = decoder.quantize_s
         print(f"decoder variants: {run} done", file=sys.stderr)
     estimator = make_estimator("mediapipe")
     rows = []
@@ -226,6 +232,8 @@ def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> 
                     errors += limb_angle_errors(targets[i], read_rendered_person(rgb, targets[i], estimator), rgb.shape)
                 row[f"limb_error {run}"] = float(np.mean(errors))
                 row[f"render_ms {run}"] = runs[(run, clip.name)][2]
+                if run in quantize_s:
+                    row[f"quantize_s {run}"] = quantize_s[run]
             rows.append(row)
     finally:
         estimator.close()
@@ -290,6 +298,30 @@ def measure_runtime(seconds: float, clips: int = 2) -> dict:
             "rows": _decoder_variants(seconds, clips, {"torch": {"model.precision": "fp32", "model.runtime": "torch"},
                                                        "onnxruntime": {"model.precision": "fp32",
                                                                        "model.runtime": "auto"}})}
+
+
+def measure_int8(seconds: float, clips: int = 2, repeats: int = 2) -> dict:
+    """The CPU decoder in ONNX Runtime, fp32 against int8 (model.precision "int8": quantized
+    on the first clip's first batch; the second clip reuses that calibration); then the
+    whole of the longest dev clip end to end, fp32 and int8 interleaved `repeats` times, each
+    run with a fresh Animator and subject (so int8 pays its quantization in every run)."""
+    from vunet_video import Animator
+
+    variants = {"fp32": {"model.precision": "fp32", "model.runtime": "auto"}, "int8": {"model.precision": "int8"}}
+    out = {"rows": _decoder_variants(seconds, clips, variants)}
+    clip = DRIVING[2]  # sports2d_lateral_raise.mp4, 18 s
+    runs = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, overrides in variants.items():
+            animator = Animator(**overrides, **{"render.size": LONG_SIDE})
+            with tempfile.TemporaryDirectory() as tmp:
+                result = animator.animate(animator.encode_subject(SUBJECT), clip, Path(tmp) / "out.mp4")
+            runs[name].append({"frames_per_s": result.frames / result.profile["wall"],
+                               "first_frame_s": result.profile["first_frame"],
+                               "render_s": result.profile["stages"]["render"], "frames": result.frames})
+            print(f"int8 end to end: {name} {runs[name][-1]['frames_per_s']:.2f} frames/s", file=sys.stderr)
+    out["end_to_end"] = {"clip": clip.name, "runs": runs}
+    return out
 
 
 # ----------------------------------------------------------------------------- the whole default
@@ -490,6 +522,33 @@ def markdown(report: dict) -> str:
                          f"{r['render_ms torch']:.1f} | {r['render_ms onnxruntime']:.1f} | "
                          f"{r['render_ms torch'] / r['render_ms onnxruntime']:.2f}x |")
         lines.append("")
+    if "int8" in report:
+        rows = report["int8"]["rows"]
+        quantize = next((r["quantize_s int8"] for r in rows if "quantize_s int8" in r), float("nan"))
+        lines += ["## The CPU decoder on 8-bit integers (`model.precision` int8)", "",
+                  f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "
+                  f"{seconds(report, 'int8'):g} s; every third frame scored; fp32 and int8 both in ONNX Runtime. "
+                  f"The int8 decoder is calibrated on the first clip's first batch ({quantize:.1f} s, inside that "
+                  f"clip's render time) and reused for the second clip. Measured on "
+                  f"{report.get('int8_machine', report['machine'])}.", "",
+                  "| clip | SSIM int8 vs fp32 (person box) | SSIM fp32 vs a second fp32 run | limb error fp32 | "
+                  "int8 | render ms/frame fp32 | int8 | ratio |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            lines.append(f"| {r['clip']} | {r['ssim int8']:.4f} | {r['ssim fp32 again']:.4f} | "
+                         f"{r['limb_error fp32']:.1f} deg | {r['limb_error int8']:.1f} deg | "
+                         f"{r['render_ms fp32']:.1f} | {r['render_ms int8']:.1f} | "
+                         f"{r['render_ms fp32'] / r['render_ms int8']:.2f}x |")
+        lines.append("")
+        if "end_to_end" in report["int8"]:
+            e2e = report["int8"]["end_to_end"]
+            runs = e2e["runs"]
+            lines += [f"The whole of {e2e['clip']} ({runs['fp32'][0]['frames']} frames) end to end, the runs "
+                      "interleaved, each with a fresh subject encoding (int8 quantizes in every run): "
+                      + "; ".join(f"{name} " + ", ".join(f"{r['frames_per_s']:.2f}" for r in rs) + " frames/s "
+                                  "(first frame " + ", ".join(f"{r['first_frame_s']:.1f}" for r in rs) + " s, render "
+                                  "stage " + ", ".join(f"{r['render_s']:.1f}" for r in rs) + " s)"
+                                  for name, rs in runs.items()) + ".", ""]
     if "quality" in report:
         lines += ["## The whole default against its settings before: pose fidelity and flicker", "",
                   f"`animate` at {LONG_SIDE} px, the dev subject, first {seconds(report, 'quality'):g} s of two clips. Settings "
@@ -535,13 +594,13 @@ def markdown(report: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip")
-    ap.add_argument("--only", default="encode,pose,precision,runtime,quality,threads,exports")
+    ap.add_argument("--only", default="encode,pose,precision,runtime,int8,quality,threads,exports")
     args = ap.parse_args()
     parts = args.only.split(",")
     path = RESULTS / "stage_settings.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     # Sections kept from an earlier run keep the length they were measured at.
-    for part in ("encode", "pose", "precision", "runtime", "quality", "threads", "exports"):
+    for part in ("encode", "pose", "precision", "runtime", "int8", "quality", "threads", "exports"):
         if part in report and "seconds" in report:
             report.setdefault("seconds_of", {}).setdefault(part, report["seconds"])
     report.update({"seconds": args.seconds, "machine": machine()})
@@ -555,6 +614,9 @@ def main() -> None:
     if "runtime" in parts:
         report["runtime"] = measure_runtime(args.seconds)
         report["runtime_machine"] = machine()
+    if "int8" in parts:
+        report["int8"] = measure_int8(args.seconds)
+        report["int8_machine"] = machine()
     if "quality" in parts:
         report["quality"] = measure_quality(args.seconds)
     if "threads" in parts:

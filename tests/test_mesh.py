@@ -743,3 +743,39 @@ def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
     failing = Synthesizer(model, bf16=False, onnx=True)
     failing.model = Unexportable()
     assert failing._onnx() is None and not failing.onnx
+
+
+def test_the_int8_decoder_is_calibrated_once_and_renders_close_to_fp32(photo):
+    """model.precision "int8": the ONNX Runtime decoder quantized on its first batch's own
+    inputs (model/onnx_decoder.py), then kept: frames close to fp32's but not the same
+    arithmetic; a tuned copy of the model is int8 too."""
+    import torch
+
+    from vunet_video.model.vunet import VUNet, VUNetConfig
+    from vunet_video.render.full_resolution import crop_mesh_warp
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    torch.manual_seed(0)
+    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
+    model.extra = {"warp": "mesh"}
+    by_fp32 = Synthesizer(model, bf16=False, onnx=True)
+    by_int8 = Synthesizer(model, bf16=False, int8=True)
+    assert by_int8.int8 and by_int8.onnx  # int8 implies ONNX Runtime
+    assert not Synthesizer(model, bf16=True, int8=True).int8  # a bf16 decoder stays bf16
+    subject = by_fp32.encode(image, pose, pose.mask)
+    targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
+    mesh = BodyMesh(*_crop_of(subject, image, pose))
+    warps = torch.stack([crop_mesh_warp(mesh, t, 64) for t in targets])
+    rgb, alpha, weight = by_fp32.render_unblended(subject.appearance, targets, warps, with_weight=True)
+    rgb8, alpha8, weight8 = by_int8.render_unblended(subject.appearance, targets, warps, with_weight=True)
+    decoder = by_int8._onnx_decoder
+    assert decoder.quantized and decoder.quantize_s > 0
+    colour = np.abs(rgb8.astype(int) - rgb)
+    assert 0 < colour.mean() < 4 and np.abs(alpha8 - alpha).mean() < 0.02, (colour.mean(), np.abs(alpha8 - alpha).mean())
+    assert np.abs(weight8 - weight).mean() < 0.02
+    session = decoder.session
+    by_int8.render_unblended(subject.appearance, targets[:1], warps[:1])
+    assert decoder.session is session  # calibrated once, not per batch
+    tuned = by_int8.personalised(subject.appearance.crop, subject.crop_pose, None, steps=1)
+    assert tuned.int8 and tuned.onnx

@@ -138,7 +138,8 @@ class Animator:
             path = resolve_weights(weights or self.settings.model.weights or None)
             synthesizer = Synthesizer(load_model(path, device=device), device=device,
                                       bf16=use_bf16(self.settings.model.precision, device),
-                                      onnx=None if self.settings.model.runtime == "auto" else False)
+                                      onnx=None if self.settings.model.runtime == "auto" else False,
+                                      int8=self.settings.model.precision == "int8")
         self.synth = synthesizer
 
     # -- the subject, once per run

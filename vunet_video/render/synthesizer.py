@@ -56,7 +56,7 @@ class Subject:
 
 class Synthesizer:
     def __init__(self, model: VUNet | None = None, device: str | torch.device = "cpu",
-                 bf16: bool | None = None, onnx: bool | None = False):
+                 bf16: bool | None = None, onnx: bool | None = False, int8: bool = False):
         if model is None:
             from ..model.io import load_model
             model = load_model(device=device)
@@ -85,9 +85,12 @@ class Synthesizer:
         # a CPU), as `animate` asks; False by default, since the export (about 1.2 s, at the
         # first render_unblended call, once per model: a tuned copy after its tune) pays off
         # over a video's frames, not for one still.
+        # int8 (model.precision "int8"): that decoder quantized to 8-bit integers, calibrated
+        # on the video's first batch; a CPU fp32 path only, so it implies onnx.
+        self.int8 = bool(int8) and not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         if onnx is None:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
-        self.onnx = bool(onnx)
+        self.onnx = bool(onnx) or self.int8
         self._onnx_decoder = None
 
     def _autocast(self):
@@ -130,7 +133,7 @@ class Synthesizer:
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
                                         FinetuneConfig(steps=steps, seed=seed), progress, cache, warper)
-        return Synthesizer(model, self.device, self.bf16, self.onnx)
+        return Synthesizer(model, self.device, self.bf16, self.onnx, self.int8)
 
     @torch.no_grad()
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
@@ -225,7 +228,7 @@ class Synthesizer:
             from ..model.onnx_decoder import OnnxDecoder
 
             try:
-                self._onnx_decoder = OnnxDecoder(self.model)
+                self._onnx_decoder = OnnxDecoder(self.model, int8=self.int8)
             except Exception as e:  # any exporter or runtime failure: torch decodes the same
                 log.warning("the decoder runs in torch: its ONNX Runtime export failed (%s)", e)
                 self.onnx = False
