@@ -706,10 +706,10 @@ def test_a_sleeve_of_the_suits_cloth_leaves_with_its_arm(shared):
     assert left_behind <= 0.2, left_behind
 
 
-def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
-    """On a CPU without native bf16 the video path's decoder runs in ONNX Runtime
-    (model/onnx_decoder.py): the same frames as torch's fp32 decoder, for any batch size,
-    and torch again (with a warning, no error) when the export fails."""
+def _small_mesh_model(photo):
+    """A small untrained model with a warp skip (trained on mesh warps), the photo's subject
+    encoded by it, three target poses (model pixels) and their mesh warps: the decoder's
+    inputs on the video path."""
     import torch
 
     from vunet_video.model.vunet import VUNet, VUNetConfig
@@ -720,15 +720,27 @@ def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
     torch.manual_seed(0)
     model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
     model.extra = {"warp": "mesh"}
+    subject = Synthesizer(model, bf16=False).encode(image, pose, pose.mask)
+    targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
+    mesh = BodyMesh(*_crop_of(subject, image, pose))
+    return model, subject, targets, torch.stack([crop_mesh_warp(mesh, t, 64) for t in targets])
+
+
+def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
+    """On a CPU without native bf16 the video path's decoder runs in ONNX Runtime
+    (model/onnx_decoder.py): the same frames as torch's fp32 decoder, for any batch size,
+    and torch again (with a warning, no error) when the export fails."""
+    import torch
+
+    from vunet_video.model.vunet import VUNetConfig
+    from vunet_video.render.synthesizer import Synthesizer
+
+    model, subject, targets, warps = _small_mesh_model(photo)
     by_torch = Synthesizer(model, bf16=False, onnx=False)
     by_onnx = Synthesizer(model, bf16=False, onnx=True)
     # animate's default (None: wherever it applies); a still keeps torch (no export for one frame).
     assert Synthesizer(model, bf16=False, onnx=None).onnx and not Synthesizer(model, bf16=True, onnx=None).onnx
     assert not Synthesizer(model, bf16=False).onnx
-    subject = by_torch.encode(image, pose, pose.mask)
-    targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
-    mesh = BodyMesh(*_crop_of(subject, image, pose))
-    warps = torch.stack([crop_mesh_warp(mesh, t, 64) for t in targets])
     for n in (3, 1):  # (the export's batch is 2: any other must work too)
         rgb, alpha, weight = by_torch.render_unblended(subject.appearance, targets[:n], warps[:n], with_weight=True)
         rgb2, alpha2, weight2 = by_onnx.render_unblended(subject.appearance, targets[:n], warps[:n], with_weight=True)
@@ -749,24 +761,13 @@ def test_the_int8_decoder_is_calibrated_once_and_renders_close_to_fp32(photo):
     """model.precision "int8": the ONNX Runtime decoder quantized on its first batch's own
     inputs (model/onnx_decoder.py), then kept: frames close to fp32's but not the same
     arithmetic; a tuned copy of the model is int8 too."""
-    import torch
-
-    from vunet_video.model.vunet import VUNet, VUNetConfig
-    from vunet_video.render.full_resolution import crop_mesh_warp
     from vunet_video.render.synthesizer import Synthesizer
 
-    image, pose = photo
-    torch.manual_seed(0)
-    model = VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32, warp_skip=True)).eval()
-    model.extra = {"warp": "mesh"}
+    model, subject, targets, warps = _small_mesh_model(photo)
     by_fp32 = Synthesizer(model, bf16=False, onnx=True)
     by_int8 = Synthesizer(model, bf16=False, int8=True)
     assert by_int8.int8 and by_int8.onnx  # int8 implies ONNX Runtime
     assert not Synthesizer(model, bf16=True, int8=True).int8  # a bf16 decoder stays bf16
-    subject = by_fp32.encode(image, pose, pose.mask)
-    targets = [raised_left_arm(subject.crop_pose), subject.crop_pose, raised_left_arm(subject.crop_pose)]
-    mesh = BodyMesh(*_crop_of(subject, image, pose))
-    warps = torch.stack([crop_mesh_warp(mesh, t, 64) for t in targets])
     rgb, alpha, weight = by_fp32.render_unblended(subject.appearance, targets, warps, with_weight=True)
     rgb8, alpha8, weight8 = by_int8.render_unblended(subject.appearance, targets, warps, with_weight=True)
     decoder = by_int8._onnx_decoder
