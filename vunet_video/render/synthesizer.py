@@ -88,6 +88,9 @@ class Synthesizer:
         # int8 (model.precision "int8"): that decoder quantized to 8-bit integers, calibrated
         # on the video's first batch; a CPU fp32 path only, so it implies onnx.
         self.int8 = bool(int8) and not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
+        if int8 and not self.int8:
+            log.warning("int8 decoding applies to a CPU's fp32 decoder of a model with a warp skip: "
+                        "this one decodes in %s on %s", "bf16" if self.bf16 else "fp32", self.device.type)
         if onnx is None:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         self.onnx = bool(onnx) or self.int8
