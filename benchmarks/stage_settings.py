@@ -302,7 +302,7 @@ def measure_runtime(seconds: float, clips: int = 2) -> dict:
 
 def measure_int8(seconds: float, clips: int = 2, repeats: int = 2) -> dict:
     """The CPU decoder in ONNX Runtime, fp32 against int8 (model.precision "int8": quantized
-    on the first clip's first batch; the second clip reuses that calibration); then the
+    once per subject, calibrated on the subject alone; the second clip reuses it); then the
     whole of the longest dev clip end to end, fp32 and int8 interleaved `repeats` times, each
     run with a fresh Animator and subject (so int8 pays its quantization in every run)."""
     from vunet_video import Animator
@@ -528,8 +528,9 @@ def markdown(report: dict) -> str:
         lines += ["## The CPU decoder on 8-bit integers (`model.precision` int8)", "",
                   f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "
                   f"{seconds(report, 'int8'):g} s; every third frame scored; fp32 and int8 both in ONNX Runtime. "
-                  f"The int8 decoder is calibrated on the first clip's first batch ({quantize:.1f} s, inside that "
-                  f"clip's render time) and reused for the second clip. Measured on "
+                  f"The int8 decoder is calibrated on the subject alone (its pose and seven with the arms moved) "
+                  f"and quantized once ({quantize:.1f} s, inside the first clip's render time), then kept for the "
+                  f"second clip. Measured on "
                   f"{report.get('int8_machine', report['machine'])}.", "",
                   "| clip | SSIM int8 vs fp32 (person box) | SSIM fp32 vs a second fp32 run | limb error fp32 | "
                   "int8 | render ms/frame fp32 | int8 | ratio |",

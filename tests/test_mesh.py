@@ -759,9 +759,9 @@ def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
 
 
 def test_the_int8_decoder_is_calibrated_once_and_renders_close_to_fp32(photo, caplog):
-    """model.precision "int8": the ONNX Runtime decoder quantized on its first batch's own
-    inputs (model/onnx_decoder.py), then kept: frames close to fp32's but not the same
-    arithmetic; a tuned copy of the model is int8 too."""
+    """model.precision "int8": an ONNX Runtime decoder given no calibration is quantized on
+    its first batch's own inputs (model/onnx_decoder.py), then kept: frames close to fp32's
+    but not the same arithmetic; a tuned copy of the model is int8 too."""
     from vunet_video.render.synthesizer import Synthesizer
 
     model, subject, targets, warps = _small_mesh_model(photo)
@@ -783,3 +783,54 @@ def test_the_int8_decoder_is_calibrated_once_and_renders_close_to_fp32(photo, ca
     assert decoder.session is session  # calibrated once, not per batch
     tuned = by_int8.personalised(subject.appearance.crop, subject.crop_pose, None, steps=1)
     assert tuned.int8 and tuned.onnx
+
+
+def test_the_int8_decoder_is_calibrated_on_the_subject_alone(photo, caplog):
+    """animate calibrates the int8 decoder on the subject's own pose and seven with the
+    arms moved (FullResolutionRenderer, at its construction): the same subject, the same
+    int8 decoder, whatever the video; another subject is calibrated anew; a quantizer
+    failure leaves the decoder in fp32 with a warning."""
+    import copy
+    import dataclasses
+
+    from vunet_video.render.full_resolution import FullResolutionRenderer, calibration_poses
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    model, subject, targets, warps = _small_mesh_model(photo)
+    poses = calibration_poses(pose)
+    assert len(poses) == 8 and poses[0] is pose
+    arms = [J[f"{side}_{joint}"] for side in ("left", "right") for joint in ("elbow", "wrist")]
+    still = [j for j in range(17) if j not in arms]
+    for p in poses[1:]:
+        assert np.array_equal(p.xy[still], pose.xy[still], equal_nan=True)  # only the arms move
+        assert np.nanmax(np.abs(p.xy[arms] - pose.xy[arms])) > 10
+    # The arms keep their lengths.
+    for p in poses:
+        for a, b in (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist")):
+            assert np.hypot(*(p.xy[J[a]] - p.xy[J[b]])) == pytest.approx(np.hypot(*(pose.xy[J[a]] - pose.xy[J[b]])),
+                                                                         rel=1e-4)
+
+    by_int8 = Synthesizer(model, bf16=False, int8=True)
+    mesh = BodyMesh(image, pose, pose.mask)
+    FullResolutionRenderer(by_int8, subject.appearance, mesh, (image.shape[1], image.shape[0]))
+    decoder = by_int8._onnx_decoder
+    assert decoder.quantized
+    session = decoder.session
+    FullResolutionRenderer(by_int8, subject.appearance, mesh, (image.shape[1], image.shape[0]))  # another video
+    assert decoder.session is session
+    rgb8, _ = by_int8.render_unblended(subject.appearance, targets, warps)
+    rgb, _ = Synthesizer(model, bf16=False, onnx=True).render_unblended(subject.appearance, targets, warps)
+    assert 0 < np.abs(rgb8.astype(int) - rgb).mean() < 4
+    other = dataclasses.replace(subject.appearance, latents=[z * 0.5 for z in subject.appearance.latents])
+    FullResolutionRenderer(by_int8, other, mesh, (image.shape[1], image.shape[0]))
+    assert decoder.session is not session  # another subject: calibrated on it
+
+    failing = Synthesizer(copy.deepcopy(model), bf16=False, int8=True)
+    failing._onnx()
+    with caplog.at_level(logging.WARNING):
+        failing.calibrate_int8(subject.appearance, targets, warps[:1])  # three poses, one warp: the quantizer fails
+    assert "int8 quantization failed" in caplog.text and not failing.int8
+    assert not failing._onnx_decoder.quantized
+    rgb32, _ = failing.render_unblended(subject.appearance, targets, warps)  # and it renders, in fp32
+    assert np.abs(rgb32.astype(int) - rgb).max() <= 1

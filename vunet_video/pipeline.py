@@ -411,7 +411,8 @@ class Animator:
         if render.detail == "photo":  # the photo's own pixels at the output's resolution
             from .render.full_resolution import FullResolutionRenderer
 
-            full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
+            with clock.timed("render", 0):  # (with model.precision int8: the decoder's quantization)
+                full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
 
         def prepare(items):
             """Each (index, time, target[, compare panel]) with its box and, on the photo path,

@@ -13,13 +13,18 @@ exported after its tune) and is then called like `VUNet.decode(..., blend="weigh
 
 With `int8` (model.precision "int8") the decoder's convolutions run on 8-bit integers: ONNX
 Runtime's static quantization (QDQ: per-channel int8 weights, uint8 activations with min/max
-ranges), calibrated on the first call's own inputs, the video's first batch, which then
-runs in int8 like every later one. On the Zen 3 CPU above, alone: 27-30 ms per frame against
-fp32's 44-49, the colour 1.9/255 RMS from fp32's (calibrated on one clip, scored on another).
-In `animate`: output SSIM 0.9998-0.9999 against fp32's, the same pose fidelity, 4-16% more
-frames/s on an 18 s clip; the calibration and quantization (mostly the quantizer's Python)
-take about 2.5 s, once per model, before the first frame (benchmarks/stage_settings.py,
-section int8). An activation beyond the range the first batch reached is clipped to it.
+ranges). `animate` calibrates it on the subject alone (render/full_resolution.py,
+calibration_poses: their own pose and seven with the arms moved), so the same subject gets
+the same int8 decoder whatever the video; a decoder given no calibration is calibrated on
+its first call's inputs. On the Zen 3 CPU above, alone: 27-30 ms per frame against fp32's
+44-49. The colour's RMS distance from fp32's (range -1..1) on a dev clip: 0.0144 calibrated
+on the subject's eight poses, 0.0163 on the clip's first batch, 0.0195 on the subject's own
+pose alone.
+In `animate`: output SSIM 0.9998-0.9999 against fp32's, the same limb error (3.8 / 1.9
+degrees on two dev clips), 7-12% more frames/s on an 18 s clip; the calibration and
+quantization (mostly the quantizer's own Python) take 2.5-3 s, once per subject and model,
+before the first frame (benchmarks/stage_settings.py, section int8). An activation beyond
+the range the calibration reached is clipped to it.
 """
 
 from __future__ import annotations
@@ -89,18 +94,33 @@ class OnnxDecoder:
 
     def __call__(self, stickman: torch.Tensor, latents: list[torch.Tensor], warp: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(out (B, 4, S, S), blend weight (B, 1, S, S)) as VUNet.decode(..., blend="weight") gives them."""
-        batch = stickman.shape[0]
-        arrays = [stickman, warp] + [z.expand(batch, -1, -1, -1) for z in latents]
-        feed = {name: np.ascontiguousarray(a.detach().cpu().float().numpy()) for name, a in zip(self.names, arrays)}
+        """(out (B, 4, S, S), blend weight (B, 1, S, S)) as VUNet.decode(..., blend="weight") gives them.
+        int8 and not yet quantized: calibrated on this call's inputs first."""
+        feed = self.feed(stickman, latents, warp)
         if self.int8 and not self.quantized:
             self.quantize([feed])
         out, weight = self.session.run(None, feed)
         return torch.from_numpy(out), torch.from_numpy(weight)
 
-    def quantize(self, feeds: list[dict[str, np.ndarray]]) -> None:
+    def feed(self, stickman: torch.Tensor, latents: list[torch.Tensor], warp: torch.Tensor) -> dict[str, np.ndarray]:
+        """The session's inputs (input name -> array) for a batch of decoder inputs."""
+        batch = stickman.shape[0]
+        arrays = [stickman, warp] + [z.expand(batch, -1, -1, -1) for z in latents]
+        return {name: np.ascontiguousarray(a.detach().cpu().float().numpy()) for name, a in zip(self.names, arrays)}
+
+    def quantize(self, feeds: list[dict[str, np.ndarray]]) -> bool:
         """From now on, run the decoder in int8, its activation ranges calibrated on `feeds`
-        (input name -> array, as __call__ makes them)."""
+        (input name -> array, as `feed` makes them). False, and fp32 from then on with a
+        warning, when the quantizer fails."""
+        try:
+            self._quantize(feeds)
+        except Exception as e:  # any quantizer or runtime failure: the fp32 session decodes the same
+            log.warning("the decoder runs in fp32: its int8 quantization failed (%s)", e)
+            self.int8 = False
+            return False
+        return True
+
+    def _quantize(self, feeds: list[dict[str, np.ndarray]]) -> None:
         import tempfile
         import time
         from pathlib import Path

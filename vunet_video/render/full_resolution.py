@@ -31,9 +31,10 @@ import cv2
 import numpy as np
 import torch
 
+from ..pose.keypoints import INDEX as J
 from ..pose.keypoints import Pose
 from .compose import box_region, crop_to_region, mix
-from .framing import Box
+from .framing import Box, person_box
 from ..pose.keypoints import BONES, TORSO
 from .mesh import MESH_VERSION, BodyMesh, Deformed, torso_length
 
@@ -63,6 +64,11 @@ class FullResolutionRenderer:
         self.frame_size = frame_size
         # Decided once per subject: does the blend head share the say with the mesh's trust?
         self.blend_head = uses_blend_head(synth.model)
+        if getattr(synth, "int8", False):  # model.precision "int8": its ranges from this subject alone
+            poses = calibration_poses(mesh.pose)
+            boxes = [person_box(p) for p in poses]
+            synth.calibrate_int8(appearance, [b.pose_to_crop(p, synth.crop_size) for p, b in zip(poses, boxes)],
+                                 torch.stack([self.move(p, b)[1] for p, b in zip(poses, boxes)]))
 
     def render(self, targets: list[Pose], boxes: list[Box], temporal=None
                ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
@@ -99,6 +105,35 @@ class FullResolutionRenderer:
                 rgb, alpha = temporal(rgb, alpha, box)
             out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight))
         return out
+
+
+# Arm moves (radians: the upper arm about the shoulder, the forearm about the elbow; positive
+# raises the arm away from the body) of the seven poses beside the subject's own that the
+# int8 decoder is calibrated on: raised, out, bent, crossed, one arm at a time and both.
+CALIBRATION_ARMS = ({"left": (1.5, 0.0)}, {"right": (1.5, 0.8)}, {"left": (2.5, 1.0), "right": (2.5, 1.0)},
+                    {"left": (0.8, 1.5), "right": (0.8, -1.5)}, {"left": (-0.4, 0.0), "right": (3.0, 0.0)},
+                    {"left": (1.0, 2.0)}, {"left": (0.5, 0.0), "right": (2.0, -1.0)})
+
+
+def calibration_poses(pose: Pose) -> list[Pose]:
+    """`pose` and seven with its arms moved (CALIBRATION_ARMS): inputs that span the
+    decoder's activation ranges for this subject, for the int8 decoder's calibration
+    (model/onnx_decoder.py). Missing joints stay missing."""
+    def turned(xy, joint, about, angle):
+        v = xy[J[joint]] - xy[J[about]]
+        c, s = np.cos(angle), np.sin(angle)
+        return xy[J[about]] + [c * v[0] - s * v[1], s * v[0] + c * v[1]]
+
+    out = [pose]
+    for arms in CALIBRATION_ARMS:
+        xy = pose.xy.copy()
+        for side, (upper, fore) in arms.items():
+            sign = -1.0 if side == "left" else 1.0  # (image y points down: the person's left turns the other way)
+            for joint in (f"{side}_elbow", f"{side}_wrist"):
+                xy[J[joint]] = turned(xy, joint, f"{side}_shoulder", sign * upper)
+            xy[J[f"{side}_wrist"]] = turned(xy, f"{side}_wrist", f"{side}_elbow", sign * fore)
+        out.append(Pose(xy, pose.score.copy()))
+    return out
 
 
 def uses_blend_head(model) -> bool:

@@ -86,7 +86,8 @@ class Synthesizer:
         # first render_unblended call, once per model: a tuned copy after its tune) pays off
         # over a video's frames, not for one still.
         # int8 (model.precision "int8"): that decoder quantized to 8-bit integers, calibrated
-        # on the video's first batch; a CPU fp32 path only, so it implies onnx.
+        # on the subject (calibrate_int8; else on the first batch); a CPU fp32 path only, so
+        # it implies onnx.
         self.int8 = bool(int8) and not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         if int8 and not self.int8:
             log.warning("int8 decoding applies to a CPU's fp32 decoder of a model with a warp skip: "
@@ -95,6 +96,7 @@ class Synthesizer:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         self.onnx = bool(onnx) or self.int8
         self._onnx_decoder = None
+        self._int8_for: Appearance | None = None  # the appearance the int8 decoder was calibrated on
 
     def _autocast(self):
         if not self.bf16:
@@ -223,6 +225,19 @@ class Synthesizer:
         if with_weight:
             return rgb, alpha, weight[:, 0].float().cpu().numpy()
         return rgb, alpha
+
+    @torch.no_grad()
+    def calibrate_int8(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor) -> None:
+        """With int8: quantize the decoder on these inputs (as render_unblended takes them),
+        once per appearance; without int8, nothing."""
+        if not self.int8 or self._onnx() is None or self._int8_for is appearance:
+            return
+        stick = torch.stack([stickman_input(p, self.crop_size) for p in poses])
+        decoder = self._onnx_decoder
+        if decoder.quantize([decoder.feed(stick, appearance.latents, warp)]):
+            self._int8_for = appearance
+        else:
+            self.int8 = False
 
     def _onnx(self):
         """The ONNX Runtime decoder, exported at the first call; None (and torch from then
