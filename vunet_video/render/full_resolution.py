@@ -128,7 +128,7 @@ def calibration_poses(pose: Pose) -> list[Pose]:
     for arms in CALIBRATION_ARMS:
         xy = pose.xy.copy()
         for side, (upper, fore) in arms.items():
-            sign = -1.0 if side == "left" else 1.0  # (image y points down: the person's left turns the other way)
+            sign = -1.0 if side == "left" else 1.0  # (the person's left arm is on the image's right: mirrored)
             for joint in (f"{side}_elbow", f"{side}_wrist"):
                 xy[J[joint]] = turned(xy, joint, f"{side}_shoulder", sign * upper)
             xy[J[f"{side}_wrist"]] = turned(xy, f"{side}_wrist", f"{side}_elbow", sign * fore)
