@@ -57,7 +57,8 @@ class _Decode(torch.nn.Module):
 class OnnxDecoder:
     """`model`'s decoder (a model with a warp skip, on the CPU), exported to ONNX in fp32 and
     run by ONNX Runtime with `threads` intra-op threads (None: torch's count at the time);
-    with `int8`, quantized on the first call's inputs (see the module docstring)."""
+    with `int8`, quantized by `quantize` (or else on the first call's inputs; see the module
+    docstring)."""
 
     def __init__(self, model: VUNet, threads: int | None = None, int8: bool = False):
         if not model.cfg.warp_skip or next(model.parameters()).device.type != "cpu":

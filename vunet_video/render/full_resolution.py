@@ -64,7 +64,9 @@ class FullResolutionRenderer:
         self.frame_size = frame_size
         # Decided once per subject: does the blend head share the say with the mesh's trust?
         self.blend_head = uses_blend_head(synth.model)
-        if getattr(synth, "int8", False):  # model.precision "int8": its ranges from this subject alone
+        # model.precision "int8": its ranges from this subject alone (once per subject: a second
+        # video of the same subject skips the calibration's mesh moves too).
+        if getattr(synth, "int8", False) and synth.needs_int8_calibration(appearance):
             poses = calibration_poses(mesh.pose)
             boxes = [person_box(p) for p in poses]
             synth.calibrate_int8(appearance, [b.pose_to_crop(p, synth.crop_size) for p, b in zip(poses, boxes)],

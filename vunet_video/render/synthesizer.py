@@ -226,11 +226,15 @@ class Synthesizer:
             return rgb, alpha, weight[:, 0].float().cpu().numpy()
         return rgb, alpha
 
+    def needs_int8_calibration(self, appearance: Appearance) -> bool:
+        """Whether calibrate_int8 would quantize for this appearance (int8, and not yet for it)."""
+        return self.int8 and self._int8_for is not appearance
+
     @torch.no_grad()
     def calibrate_int8(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor) -> None:
         """With int8: quantize the decoder on these inputs (as render_unblended takes them),
         once per appearance; without int8, nothing."""
-        if not self.int8 or self._onnx() is None or self._int8_for is appearance:
+        if not self.needs_int8_calibration(appearance) or self._onnx() is None:
             return
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses])
         decoder = self._onnx_decoder
