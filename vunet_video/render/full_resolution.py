@@ -105,7 +105,8 @@ class FullResolutionRenderer:
         for rgb, alpha, weight, box, (d, _), target in zip(rgbs, alphas, weights, boxes, moved, targets):
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
-            out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight))
+            out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight,
+                             self.mesh.unseen_limbs))
         return out
 
 
@@ -202,10 +203,11 @@ def _model_warp(d: Deformed, box: Box, size: int) -> torch.Tensor:
     return warp
 
 
-def _body_gate(target: Pose, region) -> np.ndarray:
+def _body_gate(target: Pose, region, limbs: list[tuple[int, int]] | None = None) -> np.ndarray:
     """(h, w) float32 in [0, 1] over region: 1 on and near the target's body (limbs drawn
     GATE_RADIUS torso lengths thick, the torso polygon, the head), fading to 0 beyond.
-    The model's matte is kept only there: elsewhere it paints smudges, not body."""
+    The model's matte is kept only there: elsewhere it paints smudges, not body.
+    limbs: only these bones (joint index pairs), no torso or head; None: the whole body."""
     x0, y0, x1, y1 = region
     f = 0.25  # drawn at a quarter of the resolution: it is blurred anyway
     sw, sh = max(1, int((x1 - x0) * f)), max(1, int((y1 - y0) * f))
@@ -218,12 +220,12 @@ def _body_gate(target: Pose, region) -> np.ndarray:
         return tuple(int(v) for v in np.round(xy[i]))
 
     torso = [i for i in TORSO if ok[i]]
-    if len(torso) >= 3:
+    if len(torso) >= 3 and limbs is None:
         cv2.fillPoly(gate, [np.round(xy[torso]).astype(np.int32)], 1.0)
-    for a, b in BONES:
+    for a, b in BONES if limbs is None else limbs:
         if ok[a] and ok[b]:
             cv2.line(gate, pt(a), pt(b), 1.0, max(1, int(2 * GATE_RADIUS * t)))
-    if ok[0]:
+    if ok[0] and limbs is None:
         cv2.circle(gate, pt(0), max(1, int(0.35 * t)), 1.0, -1)
     k = max(3, int(0.1 * t) * 2 + 1)
     gate = cv2.blur(gate, (k, k))
@@ -231,11 +233,12 @@ def _body_gate(target: Pose, region) -> np.ndarray:
 
 
 def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose,
-          weight: np.ndarray | None = None):
+          weight: np.ndarray | None = None, unseen: list[tuple[int, int]] = ()):
     """The model's crop (upscaled into the box's region of the canvas) joined with the
     moved pixels (see the module docstring): (corner, person, matte) over the rectangle
     both cover. weight: the blend head's (S, S) weight, multiplying the mesh's trust (1
-    beyond the box, where the model has no say), or None."""
+    beyond the box, where the model has no say), or None. unseen: the limbs the photo does
+    not show (BodyMesh.unseen_limbs), whose matte is the model's however near the mesh."""
     rects = ([region] if region is not None else []) + \
         ([(d.x0, d.y0, d.x0 + d.coverage.shape[1], d.y0 + d.coverage.shape[0])] if d.coverage.size else [])
     if not rects:
@@ -290,4 +293,10 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     grown = cv2.dilate(trusted, np.ones((m, m), np.uint8))
     support = cv2.resize(np.clip(2.0 * cv2.blur(grown, (m, m)), 0, 1), (u1 - u0, v1 - v0),
                          interpolation=cv2.INTER_LINEAR)
-    return (u0, v0), person, cv2.blendLinear(coverage, model_matte, support, 1.0 - support)
+    matte = cv2.blendLinear(coverage, model_matte, support, 1.0 - support)
+    if unseen and region is not None:
+        # A limb the photo does not show has no moved pixels, and next to the moved body
+        # (a forearm at the end of a moved upper arm) the support gave it the mesh's empty
+        # coverage: the limb was cut off. Along it the model's own matte counts too.
+        matte = np.maximum(matte, model_matte * _body_gate(target, (u0, v0, u1, v1), unseen))
+    return (u0, v0), person, matte

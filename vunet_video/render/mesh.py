@@ -108,6 +108,10 @@ SLEEVE_REACH = 2.5
 # How far beyond an arm's bone, in arm radii, its edge may be claimed by colour
 # (BodyMesh._arm_edges_by_colour).
 EDGE_REACH = 2.0
+# A limb whose part holds less than this share of its band's area (2 radii across its bone's
+# length, hand or foot included) is one the photo does not show: behind a helmet, folded
+# out of sight, beyond the photo's edge. The model draws it (BodyMesh.unseen_limbs).
+UNSEEN_LIMB_SHARE = 0.3
 
 # Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
 LAYERS = (
@@ -357,9 +361,26 @@ class BodyMesh:
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
         self._note_poor_mask(soft > 0.5, under >= 0)
+        self.unseen_limbs = self._unseen_limbs(labels)
         self.layers = self._build_layers(labels, under, dist, soft)
 
     # -- building (once per subject)
+
+    def _unseen_limbs(self, labels: np.ndarray) -> list[tuple[int, int]]:
+        """The (start, end) joint indices of the limbs (LIMBS) the photo does not show:
+        their bone is missing from its pose, or their part holds under UNSEEN_LIMB_SHARE of
+        a band of their radius along the bone. The mesh has no pixels to move there, so the
+        full-resolution render keeps the model's own drawing of them: the astronaut's left
+        forearm, hidden by her helmet, came out cut off at the elbow."""
+        segments = _bone_segments(self.pose, self.min_score)
+        unseen = []
+        for name, (a, b) in LIMBS.items():
+            seg = segments[BONE[name]]
+            radius = ARM_RADIUS.get(name, THIGH_RADIUS) * self.torso
+            band = 0.0 if seg is None else 2.0 * radius * float(np.hypot(*(seg[1] - seg[0])))
+            if seg is None or (labels == BONE[name]).sum() < UNSEEN_LIMB_SHARE * band:
+                unseen.append((J[a], J[b]))
+        return unseen
 
     def _with_hips(self, pose: Pose) -> Pose:
         """A half-body photo (shoulders, no hips) gets hips where a torso of average
