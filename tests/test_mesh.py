@@ -863,3 +863,42 @@ def test_the_int8_decoder_is_calibrated_on_the_subject_alone(photo, caplog):
     assert not failing._onnx_decoder.quantized
     rgb32, _ = failing.render_unblended(subject.appearance, targets, warps)  # and it renders, in fp32
     assert np.abs(rgb32.astype(int) - rgb).max() <= 1
+
+
+def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(photo, tmp_path, caplog):
+    """animate keeps the quantized decoder in the user's cache folder (QuantizedCache):
+    a second run with the same subject and model loads it, with the same frames; another
+    subject is quantized anew; a damaged file is quantized again, with a warning only."""
+    import dataclasses
+
+    from vunet_video.model.onnx_decoder import QuantizedCache
+    from vunet_video.render.full_resolution import FullResolutionRenderer
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    model, subject, targets, warps = _small_mesh_model(photo)
+    mesh = BodyMesh(image, pose, pose.mask)
+    size = (image.shape[1], image.shape[0])
+    cache = QuantizedCache(tmp_path, keep=2)
+
+    def run(appearance):
+        synth = Synthesizer(model, bf16=False, int8=True, int8_cache=cache)
+        FullResolutionRenderer(synth, appearance, mesh, size)
+        return synth._onnx_decoder, synth.render_unblended(appearance, targets, warps)[0]
+
+    first, rgb = run(subject.appearance)
+    assert first.quantized and not first.from_cache
+    files = list((tmp_path / "int8").glob("*.onnx"))
+    assert len(files) == 1
+    second, rgb2 = run(subject.appearance)
+    assert second.quantized and second.from_cache
+    assert np.array_equal(rgb2, rgb)
+    other = dataclasses.replace(subject.appearance, latents=[z * 0.5 for z in subject.appearance.latents])
+    assert not run(other)[0].from_cache
+    assert len(list((tmp_path / "int8").glob("*.onnx"))) == 2
+    files[0].write_bytes(b"not an onnx model")
+    with caplog.at_level(logging.WARNING):
+        third, rgb3 = run(subject.appearance)
+    assert "ignoring the cached int8 decoder" in caplog.text
+    assert third.quantized and not third.from_cache and np.array_equal(rgb3, rgb)
+    assert files[0].stat().st_size > 1000  # quantized again and kept

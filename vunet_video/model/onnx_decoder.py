@@ -24,15 +24,20 @@ In `animate`: output SSIM 0.9998-0.9999 against fp32's, the same limb error (3.8
 degrees on two dev clips), 7-12% more frames/s on an 18 s clip; the calibration and
 quantization (mostly the quantizer's own Python) take 2.5-3 s, once per subject and model,
 before the first frame (benchmarks/stage_settings.py, section int8). An activation beyond
-the range the calibration reached is clipped to it.
+the range the calibration reached is clipped to it. `QuantizedCache` keeps the result per
+fp32 decoder and calibration inputs in the user's cache folder, so the next video of the
+same subject loads it instead (a file read and a session, about 0.1 s).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,7 +86,8 @@ class OnnxDecoder:
         self.session = self._session(self.fp32_model)
         self.int8 = int8
         self.quantized = False  # (True once the int8 session replaced the fp32 one)
-        self.quantize_s = 0.0   # seconds the calibration and quantization took
+        self.quantize_s = 0.0   # seconds the calibration and quantization (or the cache's load) took
+        self.from_cache = False  # (True when the int8 model came from a QuantizedCache)
 
     def _session(self, model: bytes):
         import onnxruntime as ort
@@ -109,22 +115,40 @@ class OnnxDecoder:
         arrays = [stickman, warp] + [z.expand(batch, -1, -1, -1) for z in latents]
         return {name: np.ascontiguousarray(a.detach().cpu().float().numpy()) for name, a in zip(self.names, arrays)}
 
-    def quantize(self, feeds: list[dict[str, np.ndarray]]) -> bool:
+    def quantize(self, feeds: list[dict[str, np.ndarray]], cache: "QuantizedCache | None" = None) -> bool:
         """From now on, run the decoder in int8, its activation ranges calibrated on `feeds`
-        (input name -> array, as `feed` makes them). False, and fp32 from then on with a
-        warning, when the quantizer fails."""
-        try:
-            self._quantize(feeds)
-        except Exception as e:  # any quantizer or runtime failure: the fp32 session decodes the same
-            log.warning("the decoder runs in fp32: its int8 quantization failed (%s)", e)
-            self.int8 = False
-            return False
+        (input name -> array, as `feed` makes them); from `cache` when it holds this decoder
+        quantized on these feeds (and kept there when it did not). False, and fp32 from then
+        on with a warning, when the quantizer fails."""
+        import time
+
+        start = time.perf_counter()
+        key = cache.key(self.fp32_model, feeds) if cache is not None else None
+        data = cache.load(key) if cache is not None else None
+        if data is not None:
+            try:
+                self.session = self._session(data)
+            except Exception as e:  # a damaged file is a cache miss, never an error
+                log.warning("ignoring the cached int8 decoder %s (%s)", cache.path(key), e)
+                cache.path(key).unlink(missing_ok=True)
+                data = None
+        self.from_cache = data is not None
+        if data is None:
+            try:
+                data = self._quantize(feeds)
+            except Exception as e:  # any quantizer or runtime failure: the fp32 session decodes the same
+                log.warning("the decoder runs in fp32: its int8 quantization failed (%s)", e)
+                self.int8 = False
+                return False
+            if cache is not None:
+                cache.save(key, data)
+        self.quantized = True
+        self.quantize_s = time.perf_counter() - start
         return True
 
-    def _quantize(self, feeds: list[dict[str, np.ndarray]]) -> None:
+    def _quantize(self, feeds: list[dict[str, np.ndarray]]) -> bytes:
+        """The int8 model (ONNX bytes), now also the session's."""
         import tempfile
-        import time
-        from pathlib import Path
 
         import onnx
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -136,7 +160,6 @@ class OnnxDecoder:
             def get_next(self):
                 return next(self.left, None)
 
-        start = time.perf_counter()
         # (The quantizer works on files: its calibration copy and the result.)
         with tempfile.TemporaryDirectory(prefix="vunet-int8-") as tmp:
             out = Path(tmp) / "decoder_int8.onnx"
@@ -144,9 +167,66 @@ class OnnxDecoder:
                 warnings.simplefilter("ignore")
                 quantize_static(onnx.load_from_string(self.fp32_model), out, Feeds(), quant_format=QuantFormat.QDQ,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-            self.session = self._session(out.read_bytes())
-        self.quantized = True
-        self.quantize_s = time.perf_counter() - start
+            data = out.read_bytes()
+        self.session = self._session(data)
+        return data
+
+
+class QuantizedCache:
+    """The int8 decoders of the `keep` most recently used subjects, one .onnx file each
+    (about 5 MB for the shipped model), in `folder`/int8 (default: the tuned weights' cache
+    folder, model/finetune.py's cache_dir). Keyed by the fp32 decoder's ONNX bytes (the
+    export is deterministic: the same weights give the same bytes), the calibration inputs
+    and the ONNX Runtime version, so a tune, a subject or a quantizer that differs is a miss."""
+
+    VERSION = b"vunet-video int8 decoder 1"  # part of every key: bump when the quantization changes
+
+    def __init__(self, folder: str | Path | None = None, keep: int = 10):
+        from .finetune import cache_dir
+
+        self.folder = Path(folder or cache_dir()) / "int8"
+        self.keep = keep
+
+    @classmethod
+    def key(cls, fp32_model: bytes, feeds: list[dict[str, np.ndarray]]) -> str:
+        import onnxruntime
+
+        h = hashlib.sha256(cls.VERSION)
+        h.update(onnxruntime.__version__.encode())
+        h.update(fp32_model)
+        for feed in feeds:
+            for name, array in sorted(feed.items()):
+                h.update(name.encode() + str(array.shape).encode())
+                h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()[:40]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.onnx"
+
+    def load(self, key: str) -> bytes | None:
+        """The cached model's bytes, or None."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+            os.utime(path)  # most recently used
+        except OSError:
+            return None
+        return data
+
+    def save(self, key: str, data: bytes) -> None:
+        """Store the model (all or nothing), then forget the least recently used beyond
+        `keep`. A cache that cannot be written is skipped with a warning."""
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path(key))
+            files = sorted(self.folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in files[self.keep:]:
+                old.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not keep the int8 decoder in %s (%s)", self.folder, e)
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -56,7 +56,7 @@ class Subject:
 
 class Synthesizer:
     def __init__(self, model: VUNet | None = None, device: str | torch.device = "cpu",
-                 bf16: bool | None = None, onnx: bool | None = False, int8: bool = False):
+                 bf16: bool | None = None, onnx: bool | None = False, int8: bool | None = False, int8_cache=None):
         if model is None:
             from ..model.io import load_model
             model = load_model(device=device)
@@ -87,8 +87,10 @@ class Synthesizer:
         # over a video's frames, not for one still.
         # int8 (model.precision "int8"): that decoder quantized to 8-bit integers, calibrated
         # on the subject (calibrate_int8; else on the first batch); a CPU fp32 path only, so
-        # it implies onnx.
-        self.int8 = bool(int8) and not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
+        # it implies onnx. None: wherever that applies (model.precision "auto" on a CPU
+        # without native bf16, as `animate` asks).
+        applies = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
+        self.int8 = applies if int8 is None else bool(int8) and applies
         if int8 and not self.int8:
             log.warning("int8 decoding applies to a CPU's fp32 decoder of a model with a warp skip: "
                         "this one decodes in %s on %s", "bf16" if self.bf16 else "fp32", self.device.type)
@@ -97,6 +99,9 @@ class Synthesizer:
         self.onnx = bool(onnx) or self.int8
         self._onnx_decoder = None
         self._int8_for: Appearance | None = None  # the appearance the int8 decoder was calibrated on
+        # Where calibrate_int8 takes a quantized decoder from and keeps it (a
+        # model.onnx_decoder.QuantizedCache; `animate` passes one), or None: quantized every run.
+        self.int8_cache = int8_cache
 
     def _autocast(self):
         if not self.bf16:
@@ -138,7 +143,7 @@ class Synthesizer:
         with torch.enable_grad():
             model = finetune_on_subject(self.model, crop_image, crop_pose, crop_mask,
                                         FinetuneConfig(steps=steps, seed=seed), progress, cache, warper)
-        return Synthesizer(model, self.device, self.bf16, self.onnx, self.int8)
+        return Synthesizer(model, self.device, self.bf16, self.onnx, self.int8, self.int8_cache)
 
     @torch.no_grad()
     def encode_crop(self, crop_image: np.ndarray, crop_pose: Pose,
@@ -233,12 +238,12 @@ class Synthesizer:
     @torch.no_grad()
     def calibrate_int8(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor) -> None:
         """With int8: quantize the decoder on these inputs (as render_unblended takes them),
-        once per appearance; without int8, nothing."""
+        once per appearance (from int8_cache when it holds the result); without int8, nothing."""
         if not self.needs_int8_calibration(appearance) or self._onnx() is None:
             return
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses])
         decoder = self._onnx_decoder
-        if decoder.quantize([decoder.feed(stick, appearance.latents, warp)]):
+        if decoder.quantize([decoder.feed(stick, appearance.latents, warp)], self.int8_cache):
             self._int8_for = appearance
         else:
             self.int8 = False
