@@ -893,7 +893,8 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     second, rgb2 = run(subject.appearance)
     assert second.quantized and second.from_cache
     assert np.array_equal(rgb2, rgb)
-    other = dataclasses.replace(subject.appearance, latents=[z * 0.5 for z in subject.appearance.latents])
+    other = dataclasses.replace(subject.appearance, latents=[z * 0.5 for z in subject.appearance.latents],
+                                crop=np.ascontiguousarray(subject.appearance.crop[::-1]))  # another person
     assert not run(other)[0].from_cache
     assert len(list((tmp_path / "int8").glob("*.onnx"))) == 2
     files[0].write_bytes(b"not an onnx model")

@@ -25,8 +25,8 @@ degrees on two dev clips), 7-12% more frames/s on an 18 s clip; the calibration 
 quantization (mostly the quantizer's own Python) take 2.5-3 s, once per subject and model,
 before the first frame (benchmarks/stage_settings.py, section int8). An activation beyond
 the range the calibration reached is clipped to it. `QuantizedCache` keeps the result per
-fp32 decoder and calibration inputs in the user's cache folder, so the next video of the
-same subject loads it instead (a file read and a session, about 0.1 s).
+fp32 decoder and subject in the user's cache folder, so the next video of the same subject
+loads it instead (a file read and a session, about 0.15 s).
 """
 
 from __future__ import annotations
@@ -115,34 +115,43 @@ class OnnxDecoder:
         arrays = [stickman, warp] + [z.expand(batch, -1, -1, -1) for z in latents]
         return {name: np.ascontiguousarray(a.detach().cpu().float().numpy()) for name, a in zip(self.names, arrays)}
 
-    def quantize(self, feeds: list[dict[str, np.ndarray]], cache: "QuantizedCache | None" = None) -> bool:
-        """From now on, run the decoder in int8, its activation ranges calibrated on `feeds`
-        (input name -> array, as `feed` makes them); from `cache` when it holds this decoder
-        quantized on these feeds (and kept there when it did not). False, and fp32 from then
-        on with a warning, when the quantizer fails."""
+    def load_quantized(self, cache: "QuantizedCache", key: str) -> bool:
+        """From now on, run the int8 decoder `cache` holds under `key` (see quantize); False
+        when it holds none (a damaged file is removed, with a warning)."""
         import time
 
         start = time.perf_counter()
-        key = cache.key(self.fp32_model, feeds) if cache is not None else None
-        data = cache.load(key) if cache is not None else None
-        if data is not None:
-            try:
-                self.session = self._session(data)
-            except Exception as e:  # a damaged file is a cache miss, never an error
-                log.warning("ignoring the cached int8 decoder %s (%s)", cache.path(key), e)
-                cache.path(key).unlink(missing_ok=True)
-                data = None
-        self.from_cache = data is not None
+        data = cache.load(key)
         if data is None:
-            try:
-                data = self._quantize(feeds)
-            except Exception as e:  # any quantizer or runtime failure: the fp32 session decodes the same
-                log.warning("the decoder runs in fp32: its int8 quantization failed (%s)", e)
-                self.int8 = False
-                return False
-            if cache is not None:
-                cache.save(key, data)
-        self.quantized = True
+            return False
+        try:
+            self.session = self._session(data)
+        except Exception as e:  # a damaged file is a cache miss, never an error
+            log.warning("ignoring the cached int8 decoder %s (%s)", cache.path(key), e)
+            cache.path(key).unlink(missing_ok=True)
+            return False
+        self.quantized = self.from_cache = True
+        self.quantize_s = time.perf_counter() - start
+        return True
+
+    def quantize(self, feeds: list[dict[str, np.ndarray]], cache: "QuantizedCache | None" = None,
+                 key: str | None = None) -> bool:
+        """From now on, run the decoder in int8, its activation ranges calibrated on `feeds`
+        (input name -> array, as `feed` makes them); the result is kept in `cache` under
+        `key` when both are given. False, and fp32 from then on with a warning, when the
+        quantizer fails."""
+        import time
+
+        start = time.perf_counter()
+        try:
+            data = self._quantize(feeds)
+        except Exception as e:  # any quantizer or runtime failure: the fp32 session decodes the same
+            log.warning("the decoder runs in fp32: its int8 quantization failed (%s)", e)
+            self.int8 = False
+            return False
+        if cache is not None and key is not None:
+            cache.save(key, data)
+        self.quantized, self.from_cache = True, False
         self.quantize_s = time.perf_counter() - start
         return True
 
@@ -176,8 +185,11 @@ class QuantizedCache:
     """The int8 decoders of the `keep` most recently used subjects, one .onnx file each
     (about 5 MB for the shipped model), in `folder`/int8 (default: the tuned weights' cache
     folder, model/finetune.py's cache_dir). Keyed by the fp32 decoder's ONNX bytes (the
-    export is deterministic: the same weights give the same bytes), the calibration inputs
-    and the ONNX Runtime version, so a tune, a subject or a quantizer that differs is a miss."""
+    export is deterministic: the same weights give the same bytes), the ONNX Runtime version
+    and what the caller's calibration inputs are made from (`parts`), so a tune, a subject
+    or a quantizer that differs is a miss. Not by the inputs themselves: the appearance
+    code a freshly tuned model computes differs in its last bits from the one the same
+    weights compute once loaded from the tune cache, so every second run missed."""
 
     VERSION = b"vunet-video int8 decoder 1"  # part of every key: bump when the quantization changes
 
@@ -188,16 +200,18 @@ class QuantizedCache:
         self.keep = keep
 
     @classmethod
-    def key(cls, fp32_model: bytes, feeds: list[dict[str, np.ndarray]]) -> str:
+    def key(cls, fp32_model: bytes, parts: list) -> str:
+        """parts: arrays (or None, or anything with a repr) the calibration is made from."""
         import onnxruntime
 
         h = hashlib.sha256(cls.VERSION)
         h.update(onnxruntime.__version__.encode())
         h.update(fp32_model)
-        for feed in feeds:
-            for name, array in sorted(feed.items()):
-                h.update(name.encode() + str(array.shape).encode())
-                h.update(np.ascontiguousarray(array).tobytes())
+        for part in parts:
+            if isinstance(part, np.ndarray):
+                h.update(np.ascontiguousarray(part).tobytes() + str((part.shape, part.dtype)).encode())
+            else:
+                h.update(repr(part).encode())
         return h.hexdigest()[:40]
 
     def path(self, key: str) -> Path:

@@ -65,12 +65,17 @@ class FullResolutionRenderer:
         # Decided once per subject: does the blend head share the say with the mesh's trust?
         self.blend_head = uses_blend_head(synth.model)
         # model.precision "int8": its ranges from this subject alone (once per subject: a second
-        # video of the same subject skips the calibration's mesh moves too).
+        # video of the same subject skips the calibration's mesh moves too), or the decoder
+        # quantized for them from the cache. Its key: what the calibration inputs are made
+        # of (the decoder's own weights are part of it anyway).
         if getattr(synth, "int8", False) and synth.needs_int8_calibration(appearance):
-            poses = calibration_poses(mesh.pose)
-            boxes = [person_box(p) for p in poses]
-            synth.calibrate_int8(appearance, [b.pose_to_crop(p, synth.crop_size) for p, b in zip(poses, boxes)],
-                                 torch.stack([self.move(p, b)[1] for p, b in zip(poses, boxes)]))
+            parts = [CALIBRATION_ARMS, MESH_VERSION, frame_size, appearance.crop, appearance.pose.xy,
+                     appearance.pose.score, mesh.image, mesh.pose.xy, mesh.pose.score, mesh.pose.mask]
+            if not synth.int8_from_cache(appearance, parts):
+                poses = calibration_poses(mesh.pose)
+                boxes = [person_box(p) for p in poses]
+                synth.calibrate_int8(appearance, [b.pose_to_crop(p, synth.crop_size) for p, b in zip(poses, boxes)],
+                                     torch.stack([self.move(p, b)[1] for p, b in zip(poses, boxes)]), parts)
 
     def render(self, targets: list[Pose], boxes: list[Box], temporal=None
                ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:

@@ -235,15 +235,32 @@ class Synthesizer:
         """Whether calibrate_int8 would quantize for this appearance (int8, and not yet for it)."""
         return self.int8 and self._int8_for is not appearance
 
+    def int8_from_cache(self, appearance: Appearance, parts: list) -> bool:
+        """With int8 and int8_cache: take the decoder quantized for this appearance from the
+        cache, `parts` being what its calibration inputs are made from (see calibrate_int8).
+        True when it was there (or nothing is to be done)."""
+        if not self.needs_int8_calibration(appearance):
+            return True
+        if self.int8_cache is None or self._onnx() is None:
+            return False
+        decoder = self._onnx_decoder
+        if decoder.load_quantized(self.int8_cache, self.int8_cache.key(decoder.fp32_model, parts)):
+            self._int8_for = appearance
+            return True
+        return False
+
     @torch.no_grad()
-    def calibrate_int8(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor) -> None:
+    def calibrate_int8(self, appearance: Appearance, poses: list[Pose], warp: torch.Tensor,
+                       parts: list | None = None) -> None:
         """With int8: quantize the decoder on these inputs (as render_unblended takes them),
-        once per appearance (from int8_cache when it holds the result); without int8, nothing."""
+        once per appearance, and keep it in int8_cache under `parts` (what the inputs are
+        made from; None: not kept); without int8, nothing."""
         if not self.needs_int8_calibration(appearance) or self._onnx() is None:
             return
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses])
         decoder = self._onnx_decoder
-        if decoder.quantize([decoder.feed(stick, appearance.latents, warp)], self.int8_cache):
+        key = None if self.int8_cache is None or parts is None else self.int8_cache.key(decoder.fp32_model, parts)
+        if decoder.quantize([decoder.feed(stick, appearance.latents, warp)], self.int8_cache, key):
             self._int8_for = appearance
         else:
             self.int8 = False
