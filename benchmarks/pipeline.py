@@ -86,6 +86,7 @@ def run_animate(spec: dict) -> dict:
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # kB on Linux
         "rss_samples": [rss[min(len(rss) - 1, max(0, math.ceil(q * len(rss)) - 1))] for q in (0.1, 0.5, 1.0)],
         "device": str(animator.synth.device), "bf16": animator.synth.bf16, "onnx": animator.synth.onnx,
+        "int8": animator.synth.int8,
         "torch_threads": max(1, usable_cores() // PIPELINE_THREADS),
         "settings": {k: getattr(getattr(animator.settings, k.split(".")[0]), k.split(".")[1])
                      for k in ("pose.backend", "pose.stride", "model.precision", "output.x264_preset", "output.crf",
@@ -222,7 +223,8 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     lines += _machine()
     cfg = first["settings"]
     lines += [f"- model: {weights_note}; decoder on {first['device']} in "
-              f"{'bf16' if first['bf16'] else 'fp32'}{' (ONNX Runtime)' if first.get('onnx') else ''}, "
+              f"{'bf16' if first['bf16'] else 'int8' if first.get('int8') else 'fp32'}"
+              f"{' (ONNX Runtime)' if first.get('onnx') else ''}, "
               f"torch and OpenCV threads {first['torch_threads']} while the stages run (stages.library_threads)",
               "- settings: the default preset (`vunet_video/presets/default.toml`: " +
               ", ".join(f"{k} {v}" for k, v in cfg.items()) + f") with render.size {args.size}",

@@ -11,9 +11,9 @@ torch's (benchmarks/stage_settings.py, section runtime: alone and in the real pi
 `OnnxDecoder` exports one model's decoder once (about 1.2 s, in memory; a tuned model is
 exported after its tune) and is then called like `VUNet.decode(..., blend="weight")`.
 
-With `int8` (model.precision "int8") the decoder's convolutions run on 8-bit integers: ONNX
-Runtime's static quantization (QDQ: per-channel int8 weights, uint8 activations with min/max
-ranges). `animate` calibrates it on the subject alone (render/full_resolution.py,
+With `int8` (model.precision "int8", and "auto" for `animate` on a CPU without native bf16)
+the decoder's convolutions run on 8-bit integers: ONNX Runtime's static quantization (QDQ:
+per-channel int8 weights, uint8 activations with min/max ranges). `animate` calibrates it on the subject alone (render/full_resolution.py,
 calibration_poses: their own pose and seven with the arms moved), so the same subject gets
 the same int8 decoder whatever the video; a decoder given no calibration is calibrated on
 its first call's inputs. On the Zen 3 CPU above, alone: 27-30 ms per frame against fp32's
