@@ -122,17 +122,25 @@ class TunedCache:
         from safetensors.torch import save_file
 
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in tuned.state_dict().items()}
-        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            save_file(tensors, str(tmp))
-            os.replace(tmp, self.path(key))
-            files = sorted(self.folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for old in files[self.keep:]:
-                old.unlink(missing_ok=True)
-        except OSError as e:
-            log.warning("could not keep the tuned weights in %s (%s)", self.folder, e)
-            tmp.unlink(missing_ok=True)
+        keep_in_cache(self.path(key), lambda tmp: save_file(tensors, str(tmp)), self.keep, "the tuned weights")
+
+
+def keep_in_cache(path: Path, write, keep: int, what: str) -> None:
+    """Write a cache file all or nothing (`write(tmp)` fills a temporary file beside
+    `path`), then forget the least recently used files of its kind (suffix) in its folder
+    beyond `keep`. A cache that cannot be written is skipped with a warning about `what`."""
+    folder = path.parent
+    tmp = folder / f".{path.stem}.{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+        files = sorted(folder.glob(f"*{path.suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError as e:
+        log.warning("could not keep %s in %s (%s)", what, folder, e)
+        tmp.unlink(missing_ok=True)
 
 
 def finetune_on_subject(model: VUNet, crop_image: np.ndarray, crop_pose: Pose, crop_mask: np.ndarray | None,

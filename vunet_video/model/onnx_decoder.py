@@ -230,17 +230,9 @@ class QuantizedCache:
     def save(self, key: str, data: bytes) -> None:
         """Store the model (all or nothing), then forget the least recently used beyond
         `keep`. A cache that cannot be written is skipped with a warning."""
-        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, self.path(key))
-            files = sorted(self.folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for old in files[self.keep:]:
-                old.unlink(missing_ok=True)
-        except OSError as e:
-            log.warning("could not keep the int8 decoder in %s (%s)", self.folder, e)
-            tmp.unlink(missing_ok=True)
+        from .finetune import keep_in_cache
+
+        keep_in_cache(self.path(key), lambda tmp: tmp.write_bytes(data), self.keep, "the int8 decoder")
 
 
 @contextlib.contextmanager
