@@ -903,3 +903,23 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     assert "ignoring the cached int8 decoder" in caplog.text
     assert third.quantized and not third.from_cache and np.array_equal(rgb3, rgb)
     assert files[0].stat().st_size > 1000  # quantized again and kept
+
+
+def test_precision_auto_takes_int8_for_animate_only_where_bf16_is_not_native():
+    """model.precision "auto": bf16 where the CPU has it natively, else the int8 decoder
+    (ONNX Runtime) for animate; "fp32" and model.runtime "torch" keep fp32; the int8
+    decoder is cached only with model.finetune_cache."""
+    import torch
+
+    from vunet_video.model.io import native_bf16
+    from vunet_video.model.onnx_decoder import QuantizedCache
+    from vunet_video.pipeline import Animator
+
+    native = native_bf16(torch.device("cpu"))
+    auto = Animator(**{"model.device": "cpu"}).synth
+    assert auto.bf16 == native and auto.int8 == (not native) and auto.onnx == (not native)
+    assert isinstance(auto.int8_cache, QuantizedCache)
+    assert not Animator(**{"model.device": "cpu", "model.precision": "fp32"}).synth.int8
+    assert not Animator(**{"model.device": "cpu", "model.runtime": "torch"}).synth.int8
+    asked = Animator(**{"model.device": "cpu", "model.precision": "int8", "model.finetune_cache": False}).synth
+    assert asked.int8 and asked.int8_cache is None
