@@ -13,8 +13,9 @@ exported after its tune) and is then called like `VUNet.decode(..., blend="weigh
 
 With `int8` (model.precision "int8", and "auto" for `animate` on a CPU without native bf16)
 the decoder's convolutions run on 8-bit integers: ONNX Runtime's static quantization (QDQ:
-per-channel int8 weights, uint8 activations with min/max ranges). `animate` calibrates it on the subject alone (render/full_resolution.py,
-calibration_poses: their own pose and seven with the arms moved), so the same subject gets
+per-channel int8 weights, uint8 activations with min/max ranges). `animate` calibrates it
+on the subject alone (render/full_resolution.py, calibration_poses: their own pose and
+seven with the arms moved), so the same subject gets
 the same int8 decoder whatever the video; a decoder given no calibration is calibrated on
 its first call's inputs. On the Zen 3 CPU above, alone: 27-30 ms per frame against fp32's
 44-49. The colour's RMS distance from fp32's (range -1..1) on a dev clip: 0.0144 calibrated
