@@ -202,17 +202,32 @@ def _rate(run: dict) -> float:
     return run["frames"] / run["animate_s"]
 
 
+def _cpu_ms(run: dict) -> str:
+    """The whole process's CPU time per output frame (all threads)."""
+    cpu = run["profile"].get("process_cpu")
+    return "" if cpu is None else f"{1000 * cpu / max(run['frames'], 1):.1f}"
+
+
 def _stage_rows(run: dict) -> list[str]:
     from vunet_video.stages import STAGES
 
-    stages, n, wall = run["profile"]["stages"], run["frames"], run["animate_s"]
+    profile = run["profile"]
+    stages, cpu, n, wall = profile["stages"], profile.get("cpu", {}), run["frames"], run["animate_s"]
     rows = []
     for stage, (what, thread) in STAGES.items():
         if stage in stages and stage != "subject":
             s = stages[stage]
-            rows.append(f"| {stage}: {what} | {thread} | {s:.2f} | {n / s if s else float('inf'):.1f} | "
-                        f"{100 * s / wall:.0f}% |")
+            rows.append(f"| {stage}: {what} | {thread} | {s:.2f} | {1000 * cpu.get(stage, 0.0) / max(n, 1):.1f} | "
+                        f"{n / s if s else float('inf'):.1f} | {100 * s / wall:.0f}% |")
+    if "process_cpu" in profile:
+        others = profile["process_cpu"] - sum(cpu.get(stage, 0.0) for stage in stages)
+        rows.append(f"| libraries' own threads (x264, MediaPipe, FFmpeg, torch) | | | {1000 * others / max(n, 1):.1f} "
+                    "| | |")
     return rows
+
+
+STAGE_HEADER = ["| stage | thread | busy s | CPU ms per frame | frames/s alone | of the wall time |",
+                "| --- | --- | ---: | ---: | ---: | ---: |"]
 
 
 def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
@@ -254,14 +269,14 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     for r in runs:
         lines += [f"### {r['video']}: where the time went", "",
                   "Busy seconds per stage, as `animate --profile` prints them (stages in different threads overlap, "
-                  "so the shares add up to more than 100%):", "",
-                  "| stage | thread | busy s | frames/s alone | of the wall time |", "| --- | --- | ---: | ---: | ---: |"]
+                  "so the shares add up to more than 100%; busy time includes waiting for a core), and the CPU "
+                  "time each stage's thread spent, per output frame:", "", *STAGE_HEADER]
         lines += _stage_rows(r["after"])
-        lines += [f"| **end to end** | | {r['after']['animate_s']:.2f} | {_rate(r['after']):.1f} | 100% |", "",
-                  "The same clip with the settings before:", "",
-                  "| stage | thread | busy s | frames/s alone | of the wall time |", "| --- | --- | ---: | ---: | ---: |"]
+        lines += [f"| **end to end** | | {r['after']['animate_s']:.2f} | {_cpu_ms(r['after'])} | "
+                  f"{_rate(r['after']):.1f} | 100% |", "", "The same clip with the settings before:", "", *STAGE_HEADER]
         lines += _stage_rows(r["before"])
-        lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_rate(r['before']):.1f} | 100% |", ""]
+        lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_cpu_ms(r['before'])} | "
+                  f"{_rate(r['before']):.1f} | 100% |", ""]
     lines += ["## The presets", "",
               "Each preset at its own output size (`fast`: 512 px; `quality`: the photo's own size) on every clip; "
               "end-to-end frames/s and x real time. `default` as above, at 1280 px.", "",

@@ -112,17 +112,35 @@ def test_write_behind_abort_drops_the_waiting_calls():
 
 def test_profile_names_the_bottleneck_and_the_first_frame():
     clock = StageClock()
-    clock.add("decode", 0.5, 100)
-    clock.add("pose", 1.0, 100)
-    clock.add("render", 3.0, 100)
-    clock.add("compose", 0.5, 100)
-    clock.add("encode", 2.0, 100)
+    clock.add("decode", 0.5, 100, 0.4)
+    clock.add("pose", 1.0, 100, 0.9)
+    clock.add("render", 3.0, 100, 2.8)
+    clock.add("compose", 0.5, 100, 0.4)
+    clock.add("encode", 2.0, 100, 1.5)
     clock.first_frame = 0.4
-    lines = profile_lines(clock.summary(100, 4.0))
+    summary = clock.summary(100, 4.0)
+    summary["process_cpu"], summary["cores"] = 8.0, 2  # (6.0 s of it in the stage threads)
+    lines = profile_lines(summary)
     text = "\n".join(lines)
     assert "bottleneck: the main thread, busy 3.50 s" in text and "biggest stage is render" in text
+    assert any(line.startswith("render ") and " 3.00    2.80 " in line for line in lines)
+    assert "CPU: 8.00 s in all, 25% of it in the libraries' own threads" in text and "2.00 of 2 cores" in text
     assert "first frame after 0.40 s" in text
     assert lines[-1] == "end to end: 100 frames in 4.00 s = 25.0 frames/s"
+
+
+def test_stage_clock_tells_waiting_from_working():
+    clock = StageClock()
+    with clock.timed("encode"):
+        time.sleep(0.1)  # waiting: busy, but no CPU
+    with clock.timed("render"):
+        start, give_up = time.thread_time(), time.perf_counter() + 10
+        while time.thread_time() - start < 0.1 and time.perf_counter() < give_up:  # working
+            pass
+    assert clock.seconds["encode"] >= 0.1 and clock.cpu["encode"] < 0.05
+    assert clock.cpu["render"] >= 0.1 and clock.seconds["render"] >= clock.cpu["render"]
+    summary = clock.summary(1, 0.2)
+    assert summary["cpu"]["render"] == clock.cpu["render"] and summary["process_cpu"] >= clock.cpu["render"]
 
 
 # ----------------------------------------------------------------------------- pose.stride

@@ -245,27 +245,36 @@ def keep_freed_memory() -> bool:
 
 
 class StageClock:
-    """Busy seconds and frame counts per stage, and the time the first frame was ready.
+    """Busy seconds, CPU seconds and frame counts per stage, and the time the first frame
+    was ready.
 
-    Each stage is timed only by the thread that runs it. `since` is the run's start.
+    Each stage is timed only by the thread that runs it: `seconds` is wall time while the
+    stage worked (waiting for a core included), `cpu` the CPU time of that thread meanwhile
+    (time.thread_time). Work the libraries do in threads of their own (x264's encoder
+    threads, MediaPipe's graph, FFmpeg's decoder threads, torch's pool) is in neither; the
+    summary gives it as the process's CPU time beyond the stage threads'. `since` is the
+    run's start.
     """
 
     def __init__(self):
         self.since = time.perf_counter()
+        self.since_cpu = time.process_time()
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.frames: dict[str, int] = defaultdict(int)
         self.first_frame: float | None = None  # seconds from `since` to the first frame handed to the encoder
 
     @contextmanager
     def timed(self, stage: str, frames: int = 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            self.add(stage, time.perf_counter() - t, frames)
+            self.add(stage, time.perf_counter() - t, frames, time.thread_time() - c)
 
-    def add(self, stage: str, seconds: float, frames: int = 1) -> None:
+    def add(self, stage: str, seconds: float, frames: int = 1, cpu: float = 0.0) -> None:
         self.seconds[stage] += seconds
+        self.cpu[stage] += cpu
         self.frames[stage] += frames
 
     def mark_first_frame(self) -> None:
@@ -276,8 +285,11 @@ class StageClock:
 
     def summary(self, frames: int, wall: float) -> dict:
         """The figures `profile_lines` prints, as plain numbers (AnimationResult.profile)."""
+        stages = [stage for stage in STAGES if stage in self.seconds]
         return {"frames": frames, "wall": wall, "first_frame": self.first_frame,
-                "stages": {stage: self.seconds.get(stage, 0.0) for stage in STAGES if stage in self.seconds}}
+                "stages": {stage: self.seconds[stage] for stage in stages},
+                "cpu": {stage: self.cpu.get(stage, 0.0) for stage in stages},
+                "process_cpu": time.process_time() - self.since_cpu, "cores": usable_cores()}
 
 
 # The stages in pipeline order, with what each covers, and the thread each runs in.
@@ -294,15 +306,18 @@ STAGES = {
 
 
 def profile_lines(summary: dict) -> list[str]:
-    """Where a run's time went: per stage busy time and rate, per thread load, the
-    bottleneck, time to the first frame and the end-to-end rate."""
+    """Where a run's time went: per stage busy time, CPU time and rate, per thread load, the
+    bottleneck, the CPU the libraries' own threads took, time to the first frame and the
+    end-to-end rate."""
     frames, wall, stages = summary["frames"], summary["wall"], summary["stages"]
-    lines = [f"{'stage':<10} {'thread':<8} {'busy s':>7} {'frames/s':>9} {'of wall':>8}  what"]
+    cpu = summary.get("cpu", {})
+    lines = [f"{'stage':<10} {'thread':<8} {'busy s':>7} {'cpu s':>7} {'frames/s':>9} {'of wall':>8}  what"]
     busy: dict[str, float] = defaultdict(float)
     for stage, seconds in stages.items():
         what, thread = STAGES[stage]
         rate = f"{frames / seconds:9.1f}" if seconds > 0 and stage != "subject" else f"{'':9}"
-        lines.append(f"{stage:<10} {thread:<8} {seconds:7.2f} {rate} {100 * seconds / max(wall, 1e-9):7.0f}%  {what}")
+        lines.append(f"{stage:<10} {thread:<8} {seconds:7.2f} {cpu.get(stage, 0.0):7.2f} {rate} "
+                     f"{100 * seconds / max(wall, 1e-9):7.0f}%  {what}")
         if stage != "subject":
             busy[thread] += seconds
     if busy:
@@ -310,6 +325,13 @@ def profile_lines(summary: dict) -> list[str]:
         top = max((s for s in stages if STAGES[s][1] == thread and s != "subject"), key=stages.get)
         lines.append(f"bottleneck: the {thread} thread, busy {seconds:.2f} s of the {wall:.2f} s run "
                      f"({100 * seconds / max(wall, 1e-9):.0f}%); its biggest stage is {top}")
+    if "process_cpu" in summary:
+        # Busy time counts waiting for a core too; CPU time says what each stage cost.
+        total = summary["process_cpu"]
+        others = max(0.0, total - sum(cpu.values()))
+        lines.append(f"CPU: {total:.2f} s in all, {100 * others / max(total, 1e-9):.0f}% of it in the libraries' "
+                     f"own threads (x264, MediaPipe, FFmpeg, torch); {total / max(wall, 1e-9):.2f} of "
+                     f"{summary['cores']} cores in use")
     first = summary.get("first_frame")
     if first is not None:
         lines.append(f"first frame after {first:.2f} s" + (f" (of which subject encoding {stages['subject']:.2f} s)"

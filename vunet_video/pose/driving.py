@@ -167,13 +167,13 @@ class DrivingSource:
         with self.reader:
             decoded = iter(self.reader)
             while True:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 try:
                     frame = next(decoded, None)
                 except (OSError, av.error.FFmpegError) as e:  # what the reader does not tolerate
                     raise VunetError(self.path, f"decoding failed after frame {frames} "
                                                 f"({getattr(e, 'strerror', None) or e})") from None
-                clock.add("decode", time.perf_counter() - t, int(frame is not None))
+                clock.add("decode", time.perf_counter() - t, int(frame is not None), time.thread_time() - c)
                 if frame is None:
                     break
                 frames += 1
