@@ -44,6 +44,8 @@ MATTE_SUPPORT = 0.08
 # How far (model pixels) a high blend weight reaches out over the model's soft silhouette
 # edge (_join).
 WEIGHT_REACH = 2
+# The model's matte below the first value counts as none, above the second as whole (_firm).
+MODEL_MATTE_FIRM = (0.3, 0.7)
 # Half the thickness of the target's limbs where the model's own matte is kept, in torso
 # lengths: a limb with loose clothes is about 0.2 across.
 GATE_RADIUS = 0.2
@@ -237,6 +239,14 @@ def _body_gate(target: Pose, region, limbs: list[tuple[int, int]] | None = None)
     return cv2.resize(gate, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
 
 
+def _firm(matte: np.ndarray) -> np.ndarray:
+    """The model's matte with its soft edge made firm: 0 below MODEL_MATTE_FIRM[0], 1 above
+    MODEL_MATTE_FIRM[1], linear between. Its 128 px silhouette, scaled up several times,
+    fades over tens of output pixels, and that fade showed as grey smudges around the body."""
+    lo, hi = MODEL_MATTE_FIRM
+    return np.clip((matte - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
+
+
 def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose,
           weight: np.ndarray | None = None, unseen: list[tuple[int, int]] = ()):
     """The model's crop (upscaled into the box's region of the canvas) joined with the
@@ -259,7 +269,7 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
         person[part] = crop_to_region(rgb, box, region, cv2.INTER_LINEAR)
         model_matte[part] = crop_to_region(alpha.astype(np.float32), box, region, cv2.INTER_LINEAR,
                                            cv2.BORDER_CONSTANT)
-        model_matte = np.clip(model_matte, 0.0, 1.0) * _body_gate(target, (u0, v0, u1, v1))
+        model_matte = _firm(model_matte) * _body_gate(target, (u0, v0, u1, v1))
     if not d.coverage.size:
         return (u0, v0), person, model_matte
     dh, dw = d.coverage.shape
