@@ -220,7 +220,7 @@ def _check_detail(detail: str) -> None:
 
 
 def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, frame: int = 0,
-                retarget: bool = True, finetune_steps: int = 100, detail: str = "photo",
+                retarget: bool = True, finetune_steps: int = 25, detail: str = "photo",
                 weights: str | Path | None = None, device: str | None = None, synth: Synthesizer | None = None,
                 overwrite: bool = False, progress: bool = False) -> Path:
     """The person of the photo `subject` in the pose that `pose` names (pose file, photo or
@@ -253,7 +253,7 @@ def render_pose(subject: str | Path, pose: str | Path, output: str | Path, *, fr
     return write_image(output, result, overwrite)
 
 
-def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, finetune_steps: int = 100,
+def transfer(appearance: str | Path, shape: str | Path, output: str | Path, *, finetune_steps: int = 25,
              detail: str = "photo", weights: str | Path | None = None, device: str | None = None,
              synth: Synthesizer | None = None, overwrite: bool = False, progress: bool = False) -> Path:
     """The appearance of the person in photo `appearance` on the pose and framing of the
