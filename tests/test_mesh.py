@@ -475,11 +475,9 @@ def test_a_bare_arm_leaves_no_strip_of_its_edge_behind(cartoon):
     assert left.sum() < 0.02 * arm_was.sum(), (left.sum(), arm_was.sum())
 
 
-def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
-    """The quick start's cartoon with both arms raised, rendered by the shipped model
-    without a tune: the mesh covers every limb, so around them the matte is the mesh's
-    own; the model's softer, larger silhouette once showed as a pale halo along arms and
-    legs and smudges between the legs."""
+def cartoon_arms_out(cartoon):
+    """The quick start's cartoon with both arms raised, for the shipped model without a tune:
+    (its mesh, the target, a function rendering the target's matte onto a canvas-size array)."""
     from vunet_video.render.framing import person_box
     from vunet_video.render.full_resolution import FullResolutionRenderer
     from vunet_video.render.synthesizer import Synthesizer
@@ -490,10 +488,24 @@ def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
     mesh = BodyMesh(image, pose, pose.mask)
     target = arms_out(pose)
     h, w = image.shape[:2]
-    (x0, y0), _, matte = FullResolutionRenderer(synth, subject.appearance, mesh, (w, h)).render(
-        [target], [person_box(target)])[0]
-    full = np.zeros((h, w), np.float32)
-    full[y0:y0 + matte.shape[0], x0:x0 + matte.shape[1]] = matte[:h - y0, :w - x0]
+
+    def matte_of():
+        (x0, y0), _, matte = FullResolutionRenderer(synth, subject.appearance, mesh, (w, h)).render(
+            [target], [person_box(target)])[0]
+        full = np.zeros((h, w), np.float32)
+        full[y0:y0 + matte.shape[0], x0:x0 + matte.shape[1]] = matte[:h - y0, :w - x0]
+        return full
+
+    return mesh, target, matte_of
+
+
+def test_the_model_paints_no_halo_around_a_moved_limb(cartoon):
+    """The quick start's cartoon with both arms raised, rendered by the shipped model
+    without a tune: the mesh covers every limb, so around them the matte is the mesh's
+    own; the model's softer, larger silhouette once showed as a pale halo along arms and
+    legs and smudges between the legs."""
+    mesh, target, matte_of = cartoon_arms_out(cartoon)
+    full = matte_of()
     _, cov, _ = full_frame(mesh, target)
     # Measured from one pixel off the mesh: the halo hugs the limb.
     off_mesh = cv2.dilate((cov > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
@@ -509,23 +521,13 @@ def test_the_models_soft_silhouette_leaves_no_faint_smudges(cartoon, monkeypatch
     faint grey smudges beside the torso and between the legs of the quick start. Made firm
     (full_resolution._firm) its faint pixels are far fewer."""
     import vunet_video.render.full_resolution as fr
-    from vunet_video.render.framing import person_box
-    from vunet_video.render.synthesizer import Synthesizer
 
-    image, pose = cartoon
-    synth = Synthesizer()
-    subject = synth.encode(image, pose, pose.mask)
-    mesh = BodyMesh(image, pose, pose.mask)
-    target = arms_out(pose)
-    h, w = image.shape[:2]
+    mesh, target, matte_of = cartoon_arms_out(cartoon)
     _, cov, _ = full_frame(mesh, target)
     off_mesh = cov < 0.02
 
     def faint_pixels():
-        (x0, y0), _, matte = fr.FullResolutionRenderer(synth, subject.appearance, mesh, (w, h)).render(
-            [target], [person_box(target)])[0]
-        full = np.zeros((h, w), np.float32)
-        full[y0:y0 + matte.shape[0], x0:x0 + matte.shape[1]] = matte[:h - y0, :w - x0]
+        full = matte_of()
         return int((off_mesh & (full > 0.04) & (full < 0.6)).sum())
 
     firm = faint_pixels()
