@@ -209,7 +209,7 @@ def _cpu_ms(run: dict) -> str:
 
 
 def _stage_rows(run: dict) -> list[str]:
-    from vunet_video.stages import STAGES
+    from vunet_video.stages import STAGES, library_cpu
 
     profile = run["profile"]
     stages, cpu, n, wall = profile["stages"], profile.get("cpu", {}), run["frames"], run["animate_s"]
@@ -220,9 +220,8 @@ def _stage_rows(run: dict) -> list[str]:
             rows.append(f"| {stage}: {what} | {thread} | {s:.2f} | {1000 * cpu.get(stage, 0.0) / max(n, 1):.1f} | "
                         f"{n / s if s else float('inf'):.1f} | {100 * s / wall:.0f}% |")
     if "process_cpu" in profile:
-        others = profile["process_cpu"] - sum(cpu.get(stage, 0.0) for stage in stages)
-        rows.append(f"| libraries' own threads (x264, MediaPipe, FFmpeg, torch) | | | {1000 * others / max(n, 1):.1f} "
-                    "| | |")
+        rows.append(f"| libraries' own threads (x264, MediaPipe, FFmpeg, torch) | | | "
+                    f"{1000 * library_cpu(profile) / max(n, 1):.1f} | | |")
     return rows
 
 

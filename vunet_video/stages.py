@@ -305,6 +305,12 @@ STAGES = {
 }
 
 
+def library_cpu(summary: dict) -> float:
+    """CPU seconds of a run (StageClock.summary) spent outside the stage threads: in the
+    libraries' own threads (x264, MediaPipe's graph, FFmpeg's decoder, torch's pool)."""
+    return max(0.0, summary["process_cpu"] - sum(summary.get("cpu", {}).values()))
+
+
 def profile_lines(summary: dict) -> list[str]:
     """Where a run's time went: per stage busy time, CPU time and rate, per thread load, the
     bottleneck, the CPU the libraries' own threads took, time to the first frame and the
@@ -328,7 +334,7 @@ def profile_lines(summary: dict) -> list[str]:
     if "process_cpu" in summary:
         # Busy time counts waiting for a core too; CPU time says what each stage cost.
         total = summary["process_cpu"]
-        others = max(0.0, total - sum(cpu.values()))
+        others = library_cpu(summary)
         lines.append(f"CPU: {total:.2f} s in all, {100 * others / max(total, 1e-9):.0f}% of it in the libraries' "
                      f"own threads (x264, MediaPipe, FFmpeg, torch); {total / max(wall, 1e-9):.2f} of "
                      f"{summary['cores']} cores in use")
