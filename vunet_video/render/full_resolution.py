@@ -36,7 +36,7 @@ from ..pose.keypoints import Pose
 from .compose import box_region, crop_to_region, mix
 from .framing import Box, person_box
 from ..pose.keypoints import BONES, TORSO
-from .mesh import MESH_VERSION, BodyMesh, Deformed, torso_length
+from .mesh import ARM_RADIUS, LIMBS, MESH_VERSION, THIGH_RADIUS, BodyMesh, Deformed, torso_length
 
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
@@ -239,6 +239,28 @@ def _body_gate(target: Pose, region, limbs: list[tuple[int, int]] | None = None)
     return cv2.resize(gate, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
 
 
+# Each limb's radius (torso lengths) by its joints, for _limb_strokes.
+LIMB_RADIUS = {(J[a], J[b]): ARM_RADIUS.get(name, THIGH_RADIUS) for name, (a, b) in LIMBS.items()}
+
+
+def _limb_strokes(target: Pose, region, limbs: list[tuple[int, int]]) -> np.ndarray:
+    """(h, w) float32 in [0, 1] over region: the target's `limbs` (joint index pairs) as
+    solid strokes of their radius (mesh.ARM_RADIUS, THIGH_RADIUS), edges softened over a
+    few pixels. The matte of a limb the photo does not show: the model's own matte there is
+    faint where it is unsure, and the astronaut's raised forearm (hidden by her helmet in
+    the photo) came out a pale ghost that the pose reader did not take for an arm."""
+    x0, y0, x1, y1 = region
+    strokes = np.zeros((y1 - y0, x1 - x0), np.float32)
+    t = torso_length(target)
+    ok = target.visible()
+    for a, b in limbs:
+        if ok[a] and ok[b]:
+            p, q = (tuple(int(v) for v in np.round(target.xy[j] - [x0, y0])) for j in (a, b))
+            cv2.line(strokes, p, q, 1.0, max(1, int(2 * LIMB_RADIUS.get((a, b), THIGH_RADIUS) * t)))
+    k = max(3, int(0.04 * t) * 2 + 1)
+    return cv2.GaussianBlur(strokes, (k, k), 0)
+
+
 def _firm(matte: np.ndarray) -> np.ndarray:
     """The model's matte with its soft edge made firm: 0 below MODEL_MATTE_FIRM[0], 1 above
     MODEL_MATTE_FIRM[1], linear between. Its 128 px silhouette, scaled up several times,
@@ -253,7 +275,8 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     moved pixels (see the module docstring): (corner, person, matte) over the rectangle
     both cover. weight: the blend head's (S, S) weight, multiplying the mesh's trust (1
     beyond the box, where the model has no say), or None. unseen: the limbs the photo does
-    not show (BodyMesh.unseen_limbs), whose matte is the model's however near the mesh."""
+    not show (BodyMesh.unseen_limbs), whose matte is the model's (and at least their
+    solid stroke) however near the mesh."""
     rects = ([region] if region is not None else []) + \
         ([(d.x0, d.y0, d.x0 + d.coverage.shape[1], d.y0 + d.coverage.shape[0])] if d.coverage.size else [])
     if not rects:
@@ -312,6 +335,9 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
     if unseen and region is not None:
         # A limb the photo does not show has no moved pixels, and next to the moved body
         # (a forearm at the end of a moved upper arm) the support gave it the mesh's empty
-        # coverage: the limb was cut off. Along it the model's own matte counts too.
-        matte = np.maximum(matte, model_matte * _body_gate(target, (u0, v0, u1, v1), unseen))
+        # coverage: the limb was cut off. Along it the model's own matte counts too, and
+        # the limb's solid stroke, in the model's colour.
+        rect = (u0, v0, u1, v1)
+        matte = np.maximum(matte, np.maximum(model_matte * _body_gate(target, rect, unseen),
+                                             _limb_strokes(target, rect, unseen)))
     return (u0, v0), person, matte
