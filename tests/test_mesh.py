@@ -340,6 +340,36 @@ def test_the_full_resolution_path_keeps_the_photos_detail(photo, tiny_weights):
     assert np.abs(photo_frame[..., 3] / 255.0 - np.clip(pose.mask, 0, 1)).mean() < 0.05
 
 
+def test_a_model_stride_renders_every_nth_target_and_the_rest_reuse_it(photo, tiny_weights):
+    """render.model_stride 2: the model renders targets 0 and 2 of a batch of four, and
+    targets 1 and 3 take those renders (the crops the temporal filter is handed are the very
+    same render); the moved pixels are still each target's own, so the frames differ. Stride 1:
+    four renders."""
+    from vunet_video.model.io import load_model
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import FullResolutionRenderer
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    synth = Synthesizer(load_model(tiny_weights))
+    subject = synth.encode(image, pose, pose.mask)
+    h, w = image.shape[:2]
+    mesh = BodyMesh(image, pose, pose.mask)
+    targets = [pose, raised_left_arm(pose), arms_out(pose), raised_left_arm(arms_out(pose))]
+    boxes = [person_box(t) for t in targets]
+    for stride, distinct in ((2, [0, 0, 2, 2]), (1, [0, 1, 2, 3])):
+        handed = []
+
+        def record(rgb, alpha, box):
+            handed.append(rgb)
+            return rgb, alpha
+
+        full = FullResolutionRenderer(synth, subject.appearance, mesh, (w, h), model_stride=stride)
+        people = full.render(targets, boxes, record)
+        assert [next(j for j in range(4) if np.shares_memory(handed[j], handed[i])) for i in range(4)] == distinct
+        assert not np.array_equal(people[0][1], people[1][1])  # (each target's own moved pixels)
+
+
 def test_weights_trained_on_mesh_warps_let_their_blend_head_decide(photo):
     """For weights trained on this path's warps ("warp": "mesh"), the blend head's weight
     multiplies the mesh's trust: a head that says 'never copy' gives the model's colour

@@ -425,7 +425,8 @@ class Animator:
             from .render.full_resolution import FullResolutionRenderer
 
             with clock.timed("render", 0):  # (with model.precision int8: the decoder's quantization)
-                full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size)
+                full = FullResolutionRenderer(synth, subject.appearance, subject.mesh, subject.frame_size,
+                                              render.model_stride)
 
         def prepare(items):
             """Each (index, time, target[, compare panel]) with its box and, on the photo path,

@@ -109,6 +109,7 @@ class RenderSettings:
     temporal: float = field(metadata=_range(0.0, 0.99))
     batch_size: int = field(metadata=_range(1, 256))
     detail: str = field(metadata=_choices(*DETAILS))  # the photo's own pixels at output size, or the model's crop upscaled
+    model_stride: int = field(metadata=_range(1, 8))  # photo path: the model renders every Nth frame, the rest reuse it
 
     def __post_init__(self):
         if self.size != 0 and not SIZE_RANGE[0] <= self.size <= SIZE_RANGE[1]:

@@ -56,14 +56,16 @@ class FullResolutionRenderer:
 
     synth: the Synthesizer (or its copy tuned on the subject); appearance: the subject's
     Appearance; mesh: their BodyMesh (built once per subject, from the photo at the
-    output's scale); frame_size: the canvas (w, h).
+    output's scale); frame_size: the canvas (w, h); model_stride: the model renders every
+    Nth target of a batch, and the targets between reuse its render (render.model_stride).
     """
 
-    def __init__(self, synth, appearance, mesh: BodyMesh, frame_size: tuple[int, int]):
+    def __init__(self, synth, appearance, mesh: BodyMesh, frame_size: tuple[int, int], model_stride: int = 1):
         self.synth = synth
         self.appearance = appearance
         self.mesh = mesh
         self.frame_size = frame_size
+        self.model_stride = max(1, int(model_stride))
         # Decided once per subject: does the blend head share the say with the mesh's trust?
         self.blend_head = uses_blend_head(synth.model)
         # model.precision "int8": its ranges from this subject alone (once per subject: a second
@@ -98,16 +100,23 @@ class FullResolutionRenderer:
 
     def finish(self, targets: list[Pose], boxes: list[Box], moved: list[tuple[Deformed, torch.Tensor]],
                temporal=None) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
-        """Steps 2 and 3 for a batch, given `move`'s result per target: as `render`."""
+        """Steps 2 and 3 for a batch, given `move`'s result per target: as `render`.
+        With model_stride N the model renders targets 0, N, 2N, ... of the batch, and each
+        target between takes the render before it: its crop lies in the person's box, which
+        moves with them, so only a limb's own motion over those frames is missed there (the
+        moved pixels, made every frame, cover most of the body)."""
         size = self.synth.crop_size
-        warp = torch.stack([m[1] for m in moved])
-        crop_poses = [box.pose_to_crop(t, size) for t, box in zip(targets, boxes)]
+        drawn = range(0, len(targets), self.model_stride)
+        warp = torch.stack([moved[i][1] for i in drawn])
+        crop_poses = [boxes[i].pose_to_crop(targets[i], size) for i in drawn]
         if self.blend_head:
             rgbs, alphas, weights = self.synth.render_unblended(self.appearance, crop_poses, warp, with_weight=True)
         else:
             (rgbs, alphas), weights = self.synth.render_unblended(self.appearance, crop_poses, warp), None
         if weights is None:
             weights = [None] * len(rgbs)
+        which = [i // self.model_stride for i in range(len(targets))]  # the render each target takes
+        rgbs, alphas, weights = ([x[k] for k in which] for x in (rgbs, alphas, weights))
         out = []
         for rgb, alpha, weight, box, (d, _), target in zip(rgbs, alphas, weights, boxes, moved, targets):
             if temporal is not None:
