@@ -8,7 +8,7 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
   1280 px longer side: ms per frame (one encoder, its own threads), bitrate, and SSIM of the
   decoded video against the frames given (luma, Gaussian 11 px window).
-* pose: `pose.stride` 1 (every frame posed), 2 and 3 (joints between interpolated), on
+* pose: `pose.stride` 1 (every frame posed), 2, 3 and 4 (joints between interpolated), on
   the dev clips through the real DrivingSource (tracking and One Euro smoothing included):
   pose-stage ms per frame, and PCK of each against stride 1 at 0.05 and 0.1 of the
   person's box (joints seen in stride 1's pose), with the mean joint distance in % of it.
@@ -161,7 +161,7 @@ def measure_pose(seconds: float) -> dict:
     for clip in DRIVING:
         base, base_s = poses(clip, seconds, 1)
         rows.setdefault(1, []).append({"clip": clip.name, "frames": len(base), "ms": 1000 * base_s / len(base)})
-        for stride in (2, 3):
+        for stride in (2, 3, 4):
             got, got_s = poses(clip, seconds, stride)
             counts = {0.05: [0, 0], 0.1: [0, 0]}
             dists = []
