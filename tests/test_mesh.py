@@ -826,7 +826,7 @@ def test_a_forearm_folded_across_the_body_is_the_models_to_draw(shared, mesh):
     """The bus photo's crossed forearms lie end-on across his coat, of its own cloth: the
     mesh has a few pixels of each, and raised they came out as torn strips. A forearm
     whose wrist lies on the torso is drawn by the model (limb error over the dev clips
-    16.3 -> 14.2 degrees). Arms hanging at the sides keep their pixels."""
+    16.3 -> 13.9 degrees with the solid stroke). Arms hanging at the sides keep their pixels."""
     image, pose = _shared_photo(shared, "ultralytics_bus.jpg")
     folded = BodyMesh(image, pose, pose.mask)
     assert folded._wrists_on_torso() == ["left"]

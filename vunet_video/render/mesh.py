@@ -374,7 +374,7 @@ class BodyMesh:
         forearm, hidden by her helmet, came out cut off at the elbow.
         A forearm folded across the body (its wrist on the torso) counts as unseen too: the
         photo shows it end-on and of the body's own cloth, and its few pixels, raised, came
-        out as torn strips (the bus photo's crossed arms: limb error 16.3 -> 14.2 degrees
+        out as torn strips (the bus photo's crossed arms: limb error 16.3 -> 13.9 degrees
         over the dev clips, with the solid matte of full_resolution._limb_strokes)."""
         segments = _bone_segments(self.pose, self.min_score)
         folded = self._wrists_on_torso()
