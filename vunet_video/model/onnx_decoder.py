@@ -24,8 +24,9 @@ pose alone.
 In `animate`: output SSIM 0.9998-0.9999 against fp32's, the same limb error (3.8 / 1.9
 degrees on two dev clips), 7-12% more frames/s on an 18 s clip; the calibration and
 quantization (mostly the quantizer's own Python) take about 3.5 s (3.4-3.7 measured on a
-2-core AMD Zen 3), once per subject and model, before the first frame (benchmarks/stage_settings.py, section int8). An activation beyond
-the range the calibration reached is clipped to it. `QuantizedCache` keeps the result per
+2-core AMD Zen 3), once per subject and model, before the first frame
+(benchmarks/stage_settings.py, section int8). An activation beyond the range the
+calibration reached is clipped to it. `QuantizedCache` keeps the result per
 fp32 decoder and subject in the user's cache folder, so the next video of the same subject
 loads it instead (a file read and a session, about 0.15 s).
 """
