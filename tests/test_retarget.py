@@ -107,6 +107,42 @@ def test_translation_is_measured_in_torso_lengths(poses):
     np.testing.assert_allclose(base[HIPS], extended(subject)[HIPS], atol=1e-3)
 
 
+@pytest.mark.parametrize("name", ["subject", "half"])
+def test_a_dancer_travelling_far_stays_in_the_canvas(poses, shared, name):
+    """The dev rooftop dancer travels a third of their wide frame; the subject, framed tightly
+    by the photo, left the canvas. With the canvas given, the travel eases in before its
+    sides: small steps keep their size, big ones stop short of the edge, the limbs keep
+    their shape, and up and down are untouched."""
+    subject, driving = poses[name], poses["driving"]
+    photo = {"subject": "ccp_heldout_2093.jpg", "half": "skimage_astronaut.png"}[name]
+    h, w = read_image(shared / "data" / "dev" / "subjects" / photo).shape[:2]
+    free, framed = Retargeter(subject, driving), Retargeter(subject, driving, frame_size=(w, h))
+    torso = EDGES.index((HIPS, NECK))
+    d_torso = np.nanmax([lengths(driving)[torso], 1.0])
+    sho = [J["left_shoulder"], J["right_shoulder"]]
+    x_before, small = None, 0
+    for torsos in (-12, -4, -1, -0.2, -0.05, 0.05, 0.2, 1, 4, 12):
+        step = driving.transformed(1.0, (torsos * d_torso, 0.5 * d_torso))
+        a, b = free(step), framed(step)
+        shift = b.xy - a.xy
+        np.testing.assert_allclose(shift[:, 1], 0, atol=1e-3)  # up and down as the dancer moves
+        np.testing.assert_allclose(shift[:, 0], shift[0, 0], atol=1e-3)  # one shift for all: same shape
+        travel = extended(a)[free.root, 0] - extended(subject)[free.root, 0]
+        if abs(travel) < 0.25 * framed.room[int(travel > 0)]:  # a small step keeps (nearly) its size
+            assert abs(shift[0, 0]) < 0.03 * abs(travel)
+            small += 1
+        # Both shoulders in the canvas, however far the dancer went.
+        assert ((b.xy[sho, 0] >= 0) & (b.xy[sho, 0] < w)).all(), (torsos, b.xy[sho, 0], w)
+        x = b.xy[sho, 0].mean()
+        # Further right stays further right (far out the easing saturates: in float32, level).
+        assert x_before is None or x > x_before or (abs(torsos) > 1 and x >= x_before - 1e-3)
+        x_before = x
+    assert small >= 1
+    # Without the canvas, the far steps leave it (what this guards against).
+    far = free(driving.transformed(1.0, (12 * d_torso, 0)))
+    assert (far.xy[sho, 0] >= w).all()
+
+
 def test_half_body_subject_takes_the_dancers_leg_proportions(poses):
     half, driving = poses["half"], poses["driving"]
     assert not half.visible()[[J["left_knee"], J["right_knee"], J["left_ankle"], J["right_ankle"]]].any()

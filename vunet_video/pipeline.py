@@ -374,7 +374,9 @@ class Animator:
             mapping = FrameFit(source.frame_size, subject.frame_size)
 
         def make_mapping(refs):
-            return Retargeter(subject.pose, refs, min_score) if refs else None
+            if not refs:
+                return None
+            return Retargeter(subject.pose, refs, min_score, subject.frame_size if retarget.keep_in_frame else None)
 
         if mapping is None:  # both shoulders seen if possible, else any usable pose
             refs = [item[2] for item in head if is_confident(item[2], min_score)]

@@ -99,6 +99,7 @@ class SmoothingSettings:
 class RetargetSettings:
     enabled: bool
     reference_frames: int = field(metadata=_range(1, 10_000))
+    keep_in_frame: bool  # ease the subject's sideways travel before the canvas' sides
 
 
 @dataclass(frozen=True)
