@@ -376,7 +376,8 @@ class Animator:
         def make_mapping(refs):
             if not refs:
                 return None
-            return Retargeter(subject.pose, refs, min_score, subject.frame_size if retarget.keep_in_frame else None)
+            canvas = subject.frame_size if retarget.keep_in_frame else None
+            return Retargeter(subject.pose, refs, min_score, canvas, source.frame_size)
 
         if mapping is None:  # both shoulders seen if possible, else any usable pose
             refs = [item[2] for item in head if is_confident(item[2], min_score)]

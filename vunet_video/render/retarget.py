@@ -34,21 +34,19 @@ frames) do, combined:
   heights of the boxes around the joints.
 * In frame (`frame_size` given). The photo's canvas is framed tightly around the subject,
   while a dancer small in a wide frame can travel many of their own torso lengths: on the
-  dev rooftop dance the subject left the canvas in a quarter to a half of the frames, and
-  the half-body astronaut was gone from the canvas for most of the clip while the dancer
-  never left theirs. So the root's sideways travel dx (photo pixels, from the subject's
-  own place) is eased as it nears the canvas' edge: dx' = L tanh(dx / L), with L the room
-  between the subject's root and that edge less IN_FRAME_MARGIN shoulder widths. Small
-  moves keep their size (slope 1 at 0: 2% less at a quarter of the room, 8% at half), the root never
-  crosses the margin, and a move on one side does not change the other side's room. The
-  whole pose shifts with it; the limbs keep their shape. Up and down are left alone: the
-  subject's feet are near the canvas' bottom already, and easing a crouch would lift them
-  off the ground.
-
-`FrameFit` is the no-retargeting alternative (`--no-retarget`): the driving frame is
-scaled to fit inside the photo (largest uniform scale, centred), so the dancer keeps
-their own proportions, size and place relative to the frame; same-sized frames map
-one to one.
+  dev rooftop dance the subject left the canvas in a fifth to a third of the frames, and
+  the half-body astronaut for most of the clip, while the dancer never left theirs. So
+  the root's sideways travel dx (photo pixels, from the subject's own place) is eased
+  before the canvas' side: the room L on that side is the distance from the subject's
+  root to the side less IN_FRAME_MARGIN shoulder widths; travel up to a knee a is kept as
+  it is, and beyond it dx' = a + (L - a) tanh((|dx| - a) / (L - a)), which never reaches
+  L. The knee depends on how far the dancer can go: their reach R is the same room in
+  their own frame (`driving_size`), times k. a = L clip(2 - R / L, 0.5, 0.9): a dancer
+  who cannot take the subject past the side (R <= L, as when a clip drives its own first
+  frame) is eased only in the last tenth of the room, one who can is eased from half
+  of it on. The whole pose shifts with the root (the limbs keep their shape). Up and down
+  are left alone: a subject's feet are near the canvas' bottom already, and easing a
+  crouch would lift them off the ground.
 """
 
 from __future__ import annotations
@@ -130,6 +128,15 @@ def _box_centre_height(xy: np.ndarray) -> tuple[np.ndarray, float] | None:
     return 0.5 * (lo + hi), float(max(hi[1] - lo[1], hi[0] - lo[0], 1.0))
 
 
+def _room(xy: np.ndarray, home: float, width: float) -> tuple[float, float]:
+    """(left, right): how far a person whose root is at x = home may travel sideways before
+    the root comes within IN_FRAME_MARGIN shoulder widths of the frame's side."""
+    shoulders = np.linalg.norm(xy[_L_SHO] - xy[_R_SHO])
+    margin = IN_FRAME_MARGIN * (shoulders if np.isfinite(shoulders) else 0.1 * width)
+    floor = 0.02 * width  # a person at the very side may still move a little that way
+    return max(home - margin, floor), max(width - home - margin, floor)
+
+
 class Retargeter:
     """Maps driving poses onto the subject's body and photo (see the module docstring).
 
@@ -137,10 +144,11 @@ class Retargeter:
     reference:    the driving clip's first confident pose(s) (several are medianed).
     frame_size:   the canvas (w, h): the sideways travel eases in before its sides (see
                   "In frame" above); None: not limited.
+    driving_size: the driving frame (w, h), for the dancer's reach; None: unknown.
     """
 
     def __init__(self, subject_pose: Pose, reference: Pose | Sequence[Pose], min_score: float = MIN_SCORE,
-                 frame_size: tuple[int, int] | None = None):
+                 frame_size: tuple[int, int] | None = None, driving_size: tuple[int, int] | None = None):
         self.min_score = min_score
         refs = [reference] if isinstance(reference, Pose) else list(reference)
         refs = [p for p in refs if not p.is_empty(min_score)]
@@ -161,17 +169,17 @@ class Retargeter:
             (cs, hs), (cr, hr) = _box_centre_height(subj), _box_centre_height(ref)
             self.scale = hs / hr
             self.offset = cs - self.scale * cr
-            self.home = cs
+            self.home, ref_home = cs, cr
         else:
             self.offset = subj[self.root] - self.scale * ref[self.root]
-            self.home = subj[self.root]
+            self.home, ref_home = subj[self.root], ref[self.root]
         self._subject = subj
-        self.room = None  # (left, right): the root's sideways room in the canvas, photo pixels
+        self.room = self.knee = None  # per side (left, right), photo pixels: see "In frame"
         if frame_size is not None:
-            shoulders = np.linalg.norm(subj[_L_SHO] - subj[_R_SHO])
-            margin = IN_FRAME_MARGIN * (shoulders if np.isfinite(shoulders) else 0.1 * frame_size[0])
-            floor = 0.02 * frame_size[0]  # a subject at the very edge still moves a little that way
-            self.room = (max(self.home[0] - margin, floor), max(frame_size[0] - self.home[0] - margin, floor))
+            self.room = _room(subj, self.home[0], frame_size[0])
+            reach = _room(ref, ref_home[0], driving_size[0]) if driving_size is not None else None
+            self.knee = tuple(room * (0.5 if reach is None else float(np.clip(2 - self.scale * r / room, 0.5, 0.9)))
+                              for room, r in zip(self.room, reach or (None, None)))
 
         k = self.scale
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -227,8 +235,13 @@ class Retargeter:
             if not both.any():
                 return 0.0
             dx = float(np.mean(out[both, 0]) - np.mean(self._subject[both, 0]))
-        room = self.room[0] if dx < 0 else self.room[1]
-        return float(room * np.tanh(dx / room) - dx)
+        side = int(dx > 0)
+        room, knee = self.room[side], self.knee[side]
+        if abs(dx) <= knee:
+            return 0.0
+        soft = room - knee
+        eased = knee + soft * np.tanh((abs(dx) - knee) / soft)
+        return float(np.copysign(eased, dx) - dx)
 
 
 class FrameFit:
