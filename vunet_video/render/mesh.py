@@ -1044,7 +1044,11 @@ class BodyMesh:
         full_x, full_y = (cv2.warpAffine(v, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
                           for v in (map_x, map_y))
         small = (a0, b0, a1, b1, map_x, map_y, c, fx, fy)
-        return (sx0, sy0, sx1, sy1), cv2.convertMaps(full_x, full_y, cv2.CV_16SC2), small
+        # (Float maps, not cv2.convertMaps' fixed-point ones: OpenCV 5.1's remap ran 2x faster
+        # on float maps (4.8 -> 2.4 ms for 500x1100 RGBA), and they need no conversion: the
+        # deform 23.7-24.1 -> 19.5-20.9 ms of CPU per frame at 872x1280 on the Zen 3; colour
+        # 0.2 levels apart on average where covered, from the finer sub-pixel positions.)
+        return (sx0, sy0, sx1, sy1), (full_x, full_y), small
 
 
 def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarray:
