@@ -285,9 +285,7 @@ def test_frames_without_a_driving_person_hold_the_last_pose(tiny_weights, encode
     header, frames = read_pose_json(_pose_file(tiny_weights, encoded, media, tmp_path))
     gappy = tmp_path / "gappy.json"
     write_pose_json(gappy, header, ((i, t, Pose.empty() if i in (4, 5) else p) for i, t, p in frames))
-    # (The model on every frame: with render.model_stride 2, frame 3 shows frame 2's model
-    # render and frame 4, holding frame 3's pose, its own, a level or two apart.)
-    still = Animator(tiny_weights, size=192, **{"render.temporal": 0.0, "render.model_stride": 1})
+    still = Animator(tiny_weights, size=192, **{"render.temporal": 0.0})
     got = {}
     result = still.animate(encoded, gappy, None, on_frame=lambda i, t, rgba: got.__setitem__(i, rgba))
     assert result.frames == FRAMES and result.held_frames == 2
