@@ -47,6 +47,11 @@ frames) do, combined:
   of it on. The whole pose shifts with the root (the limbs keep their shape). Up and down
   are left alone: a subject's feet are near the canvas' bottom already, and easing a
   crouch would lift them off the ground.
+
+`FrameFit` is the no-retargeting alternative (`--no-retarget`): the driving frame is
+scaled to fit inside the photo (largest uniform scale, centred), so the dancer keeps
+their own proportions, size and place relative to the frame; same-sized frames map
+one to one.
 """
 
 from __future__ import annotations
