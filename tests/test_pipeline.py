@@ -281,6 +281,27 @@ def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tm
     assert (result.frames, info.frame_count, info.rate) == (3, 3, Fraction(12))
 
 
+def test_a_dancer_crossing_a_wide_frame_keeps_the_subject_in_the_canvas(tiny_weights, encoded, shared, tmp_path):
+    """The rooftop dancer travels a quarter of their 1280 px frame between 1.5 s and 4 s; the
+    subject, framed tightly by the photo, walked off the canvas with it. retarget.keep_in_frame
+    (the default) keeps both shoulders in, in every frame."""
+    rooftop = shared / "data" / "dev" / "driving" / "kaiakol_dance_rooftop.mp4"
+    w, _ = encoded.frame_size
+    shoulders = [5, 6]
+
+    def outside(keep: bool) -> int:
+        out = tmp_path / f"keep_{keep}.json"
+        Animator(tiny_weights, size=192, export="keypoints", **{"retarget.keep_in_frame": keep}).animate(
+            encoded, rooftop, out, start=1.5, end=4.0)
+        _, frames = read_pose_json(out)
+        xs = np.array([pose.xy[shoulders, 0] for _, _, pose in frames])
+        assert len(xs) >= 60 and np.isfinite(xs).all()
+        return int(((xs < 0) | (xs >= w)).any(axis=1).sum())
+
+    assert outside(True) == 0
+    assert outside(False) >= 5  # what it guards against (7 of these 63 frames when written)
+
+
 def test_frames_without_a_driving_person_hold_the_last_pose(tiny_weights, encoded, media, tmp_path):
     header, frames = read_pose_json(_pose_file(tiny_weights, encoded, media, tmp_path))
     gappy = tmp_path / "gappy.json"
