@@ -10,19 +10,22 @@ the output's resolution:
 2. The same moved pixels, scaled down to the model's crop, are the warp-skip input of the
    VUNet, which renders the person from the target stickman and the appearance code; its
    own colour is taken before its blend head would mix the moved pixels in.
-3. At the output's resolution: colour = t * moved pixels + (1 - t) * the model's colour
-   (upscaled), with t the mesh's trust; so the face, hair and print come from the photo
-   where they are trusted, and the model paints the rest: the back when the person
-   turns, the torso behind an arm that moved, body the photo never showed. The matte
-   follows the moved person mask where the mesh covers the body and nearby (so a gap
-   between the legs stays open), and the model's matte elsewhere, but only near the
-   target's body (elsewhere it paints smudges, not body).
+3. At the output's resolution (`_join`): colour = t * moved pixels + (1 - t) * the model's
+   colour (upscaled), with t the mesh's trust (times the model's blend weight where
+   `uses_blend_head`: the shipped weights were trained on this warp, and once tuned on the
+   subject their head shares the say; untuned it keeps too little of the photo). So the
+   face, hair and print come from the photo where they are trusted, and the model paints
+   the rest: the back when the person turns, the torso behind an arm that moved, body the
+   photo never showed. The matte follows the moved person mask where the mesh covers the
+   body and nearby (so a gap between the legs stays open), and the model's matte elsewhere,
+   made firm (`_firm`) and kept only near the target's body (`_body_gate`: elsewhere it
+   paints smudges, not body). A limb the photo does not show (`BodyMesh.unseen_limbs`) has
+   the model's matte along it and at least its solid stroke (`_limb_strokes`).
 
-Why the mesh's trust and not the model's blend weight decides: the shipped model's blend
-head was trained on the rigid 128 px part warp (model/parts.py). On this warp it keeps a
-mean weight of about 0.1 over the moved body (measured on a dev subject), which would
-throw the photo's detail away again. Until the blend head is trained on this warp, the
-model decides only what the moved pixels do not cover.
+With `model_stride` N the model renders every Nth target of a batch and the targets between
+reuse its render, placed in their own person box; step 1 still runs for every target.
+The model's int8 decoder (model.precision "int8") is calibrated here, once per subject, on
+`calibration_poses`.
 """
 
 from __future__ import annotations
