@@ -182,9 +182,12 @@ class Retargeter:
         self.room = self.knee = None  # per side (left, right), photo pixels: see "In frame"
         if frame_size is not None:
             self.room = _room(subj, self.home[0], frame_size[0])
-            reach = _room(ref, ref_home[0], driving_size[0]) if driving_size is not None else None
-            self.knee = tuple(room * (0.5 if reach is None else float(np.clip(2 - self.scale * r / room, 0.5, 0.9)))
-                              for room, r in zip(self.room, reach or (None, None)))
+            if driving_size is None:  # the dancer's reach unknown: eased from half the room on
+                self.knee = tuple(0.5 * room for room in self.room)
+            else:
+                reach = _room(ref, ref_home[0], driving_size[0])  # the dancer's room, driving pixels
+                self.knee = tuple(room * float(np.clip(2 - self.scale * r / room, 0.5, 0.9))
+                                  for room, r in zip(self.room, reach))
 
         k = self.scale
         with np.errstate(invalid="ignore", divide="ignore"):
