@@ -23,7 +23,8 @@ the output's resolution:
    the model's matte along it and at least its solid stroke (`_limb_strokes`).
 
 With `model_stride` N the model renders every Nth target of a batch and the targets between
-reuse its render, placed in their own person box; step 1 still runs for every target.
+reuse its render, moved onto their own pose bone by bone (`carried`); step 1 still runs for
+every target.
 The model's int8 decoder (model.precision "int8") is calibrated here, once per subject, on
 `calibration_poses`.
 """
@@ -39,7 +40,8 @@ from ..pose.keypoints import Pose
 from .compose import box_region, crop_to_region, mix
 from .framing import Box, person_box
 from ..pose.keypoints import BONES, TORSO
-from .mesh import ARM_RADIUS, LIMBS, MESH_VERSION, THIGH_RADIUS, BodyMesh, Deformed, torso_length
+from .mesh import (ARM_RADIUS, LIMBS, MESH_VERSION, SKIN_SOFTNESS, THIGH_RADIUS, BodyMesh, Deformed,
+                   bone_transforms, distance_maps, torso_length)
 
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
@@ -105,9 +107,8 @@ class FullResolutionRenderer:
                temporal=None) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
         """Steps 2 and 3 for a batch, given `move`'s result per target: as `render`.
         With model_stride N the model renders targets 0, N, 2N, ... of the batch, and each
-        target between takes the render before it: its crop lies in the person's box, which
-        moves with them, so only a limb's own motion over those frames is missed there (the
-        moved pixels, made every frame, cover most of the body)."""
+        target between takes the render before it, moved onto its own pose bone by bone
+        (`carried`); the moved photo pixels, made every frame, cover most of the body."""
         size = self.synth.crop_size
         drawn = range(0, len(targets), self.model_stride)
         warp = torch.stack([moved[i][1] for i in drawn])
@@ -118,15 +119,67 @@ class FullResolutionRenderer:
             (rgbs, alphas), weights = self.synth.render_unblended(self.appearance, crop_poses, warp), None
         if weights is None:
             weights = [None] * len(rgbs)
-        which = [i // self.model_stride for i in range(len(targets))]  # the render each target takes
-        rgbs, alphas, weights = ([x[k] for k in which] for x in (rgbs, alphas, weights))
+        renders = list(zip(rgbs, alphas, weights))
         out = []
-        for rgb, alpha, weight, box, (d, _), target in zip(rgbs, alphas, weights, boxes, moved, targets):
+        for i, (box, (d, _), target) in enumerate(zip(boxes, moved, targets)):
+            j, between = divmod(i, self.model_stride)
+            # A target between takes the render before it, moved onto its own pose.
+            rgb, alpha, weight = renders[j] if not between else \
+                carried(*renders[j], crop_poses[j], box.pose_to_crop(target, size))
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
             out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight,
                              self.mesh.unseen_limbs))
         return out
+
+
+def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rendered_for: Pose, target: Pose
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The model's crop (rgb, alpha, weight) rendered for one pose, moved onto another (both
+    in their own crop's pixels): each pixel follows the bone nearest it in `target` (a soft
+    minimum over the bones, as the mesh's skinning), mapped back onto `rendered_for`'s.
+    With model_stride 2 the targets between took the render before them as it was: an arm
+    that moved in between left the model's faint matte where it had been, a grey smudge
+    beside the moved arm."""
+    size = alpha.shape[0]
+    transforms = bone_transforms(target, rendered_for)  # target crop -> rendered crop, per bone
+    # The map is smooth: made on a grid of half the crop's resolution and scaled up (the
+    # skinning weights' distance maps are most of its cost).
+    half = size // 2
+    f = half / size
+    d_to = _bone_distances(Pose(target.xy * f, target.score), half)
+    w = np.exp(-(d_to - d_to.min(0)) / (SKIN_SOFTNESS * torso_length(target) * f))
+    m = (transforms.reshape(len(transforms), 6).T.astype(np.float32) @ (w / w.sum(0)).reshape(len(w), -1))
+    m = m.reshape(6, half, half)
+    ys, xs = (np.mgrid[0:half, 0:half].astype(np.float32) + 0.5) / f - 0.5  # the grid's full-crop pixels
+    small_x, small_y = m[0] * xs + m[1] * ys + m[2], m[3] * xs + m[4] * ys + m[5]
+    # Each pixel follows its nearest bone, so a pixel beside a raised arm is taken from beside
+    # the arm where it hung: often the torso, whose matte would be drawn beside the arm. Only
+    # where the pixel lands as near that same bone as any other (within SKIN_SOFTNESS) is
+    # the model's matte carried; elsewhere it has none.
+    d_from = _bone_distances(Pose(rendered_for.xy * f, rendered_for.score), half)
+    sx = np.clip(np.round((small_x + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
+    sy = np.clip(np.round((small_y + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
+    own = np.take_along_axis(d_from[:, sy, sx], d_to.argmin(0)[None], 0)[0]
+    same = (own <= d_from[:, sy, sx].min(0) + SKIN_SOFTNESS * torso_length(rendered_for) * f).astype(np.float32)
+    map_x = cv2.resize(small_x, (size, size), interpolation=cv2.INTER_LINEAR)
+    map_y = cv2.resize(small_y, (size, size), interpolation=cv2.INTER_LINEAR)
+    same = cv2.resize(same, (size, size), interpolation=cv2.INTER_LINEAR)
+
+    def move(image, border: float):
+        return cv2.remap(np.ascontiguousarray(image), map_x, map_y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+    # (Beyond the rendered crop: no model matte, and a weight of 1, the moved pixels' say, as in _join.)
+    return move(rgb, 0), move(alpha.astype(np.float32), 0) * same, \
+        None if weight is None else move(weight.astype(np.float32), 1.0)
+
+
+def _bone_distances(pose: Pose, size: int) -> np.ndarray:
+    """(bones, size, size) float32: each pixel's distance to each bone (mesh.distance_maps),
+    1e9 for a missing bone."""
+    return np.stack([m if m is not None else np.full((size, size), 1e9, np.float32)
+                     for m in distance_maps(pose, (size, size))])
 
 
 # Arm moves (radians: the upper arm about the shoulder, the forearm about the elbow; positive

@@ -153,6 +153,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # resting hand is filled, and hidden parts are filled by mirroring, not nearest-pixel streaks).
 MESH_VERSION = 10
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
+# How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
+SKIN_SOFTNESS = 0.05
 # How far a layer reaches under the layers drawn before it (3x3: one pixel), so their seam is opaque.
 SEAM_GROW = np.ones((3, 3), np.uint8)
 TEXTURE_PAD = 2  # pixels around each layer's texture (see BodyMesh._texture)
@@ -223,6 +225,26 @@ def _bone_segments(pose: Pose, min_score: float = MIN_SCORE) -> list:
         extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION if name.endswith("shin") else 0.0
         segs.append(_segment(pose, a, b, extend, min_score))
     return segs
+
+
+def distance_maps(pose: Pose, shape, min_score: float = MIN_SCORE) -> list[np.ndarray | None]:
+    """Per bone (BONE_NAMES order), each pixel's distance to it (the torso: to its
+    four-corner polygon); None where the bone is missing."""
+    h, w = shape
+    maps: list[np.ndarray | None] = []
+    corners, ok = _torso_corners(pose, min_score)
+    for i, seg in enumerate(_bone_segments(pose, min_score)):
+        canvas = np.full((h, w), 255, np.uint8)
+        if i == TORSO and ok.sum() >= 3:
+            cv2.fillPoly(canvas, [np.round(corners[ok]).astype(np.int32)], 0)
+        elif seg is not None:
+            p, q = (tuple(int(v) for v in np.round(x)) for x in seg)
+            cv2.line(canvas, p, q, 0, 1)
+        else:
+            maps.append(None)
+            continue
+        maps.append(cv2.distanceTransform(canvas, cv2.DIST_L2, 3))
+    return maps
 
 
 # ----------------------------------------------------------------------------- bone transforms
@@ -487,22 +509,7 @@ class BodyMesh:
         return (quad > 0) & (left > r) & (right > r)
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
-        """Per bone, each pixel's distance to it (the torso: to its four-corner polygon)."""
-        h, w = shape
-        maps: list[np.ndarray | None] = []
-        corners, ok = _torso_corners(self.pose, self.min_score)
-        for i, seg in enumerate(_bone_segments(self.pose, self.min_score)):
-            canvas = np.full((h, w), 255, np.uint8)
-            if i == TORSO and ok.sum() >= 3:
-                cv2.fillPoly(canvas, [np.round(corners[ok]).astype(np.int32)], 0)
-            elif seg is not None:
-                p, q = (tuple(int(v) for v in np.round(x)) for x in seg)
-                cv2.line(canvas, p, q, 0, 1)
-            else:
-                maps.append(None)
-                continue
-            maps.append(cv2.distanceTransform(canvas, cv2.DIST_L2, 3))
-        return maps
+        return distance_maps(self.pose, shape, self.min_score)
 
     def _label_parts(self, inside: np.ndarray, dist: list) -> tuple[np.ndarray, np.ndarray]:
         """(labels (H, W) int8 bone index per pixel, -1 outside the person;
@@ -941,7 +948,7 @@ class BodyMesh:
             cols.append(np.hypot(vertices[:, 0] - self.pose.xy[J[anchor], 0],
                                  vertices[:, 1] - self.pose.xy[J[anchor], 1]) + 0.08 * self.torso)
         d = np.stack(cols, 1).astype(np.float64)
-        soft = 0.05 * self.torso
+        soft = SKIN_SOFTNESS * self.torso
         wts = np.exp(-(d - d.min(1, keepdims=True)) / soft)
         return wts / wts.sum(1, keepdims=True)
 
