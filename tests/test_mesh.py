@@ -142,6 +142,33 @@ def test_a_thigh_swung_out_leaves_no_gap_at_the_hip(photo, mesh):
     assert min(covered) > 0.8, covered
 
 
+def test_legs_spread_wide_show_the_shorts_crotch_not_a_grey_smear(photo, mesh):
+    """Both thighs swung out: the core's underlay below the hips shows between them. It
+    faded out over its lower half and took the thighs' bare skin below the shorts' hem, so
+    between legs spread wide the shorts ended in a grey smear. Now it is the shorts' own
+    cloth, solid to its end."""
+    image, pose = photo
+    changes = {}
+    for side, sign in (("right", -1), ("left", 1)):  # the person's right is the image's left
+        hip, knee, ankle = (pose.xy[J[f"{side}_{n}"]].astype(np.float64) for n in ("hip", "knee", "ankle"))
+        a = np.radians(-sign * 35)
+        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        changes[f"{side}_knee"], changes[f"{side}_ankle"] = hip + turn @ (knee - hip), hip + turn @ (ankle - hip)
+    target = moved(pose, changes)
+    rgb, cov, _ = full_frame(mesh, target)
+    # Between the thighs, from the hips down to twice the underlay's reach: the pixels the
+    # person half covers (a faint, greyed veil), against those covered at all.
+    lh, rh = pose.xy[J["left_hip"]], pose.xy[J["right_hip"]]
+    t = mesh.torso
+    x0, x1 = int(min(lh[0], rh[0])), int(max(lh[0], rh[0]))
+    y0 = int(max(lh[1], rh[1]))
+    region = np.s_[y0:y0 + int(0.45 * t), x0:x1]
+    faint = ((cov[region] > 0.1) & (cov[region] < 0.9)).sum()
+    shown = (cov[region] > 0.1).sum()
+    # (measured: 0.05 of the covered pixels half covered; 0.30 with the fading underlay)
+    assert shown > 0 and faint / shown < 0.15, (faint, shown)
+
+
 def test_a_hand_resting_on_the_hip_leaves_with_its_arm(photo, mesh):
     image, pose = photo
     # The photo's right hand (the image's left) rests on the shorts; raise that arm sideways.

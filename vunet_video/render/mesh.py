@@ -134,9 +134,12 @@ LAYERS = (
 # shoulder or hip, within ROOT_RADIUS), so the layers overlap where they meet and the
 # joint shows no seam.
 LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
-# The core's underlay below the hips (torso lengths from the line between the hip joints,
-# and as much again fading out): about the crotch of shorts or a skirt's top.
+# The core's underlay below the hips reaches twice this (torso lengths) from the line between
+# the hip joints: about the crotch of shorts or a skirt's top.
 PELVIS_UNDERLAY = 0.15
+# How near (CIE Lab distance, 8-bit) a pixel's colour must be to the cloth at the hips to be
+# part of that underlay: 25, as the arms' trim by colour (about 10 just noticeable differences).
+CLOTH_GAP = 25.0
 
 # A half-body photo's missing hips: the torso (shoulder centre to hip centre) is about 1.3
 # shoulder widths long and the hips about 0.7 as wide as the shoulders, measured between
@@ -150,8 +153,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # of a part join their neighbour; 6: uncertain mask pixels of the background's colour fade;
 # 7: so do those between the thighs; 8: a layer's mesh keeps only the cells its texture shows;
 # 9: arms across the torso keep their width, sleeves beside it are the arm's; 10: the body behind a
-# resting hand is filled, and hidden parts are filled by mirroring, not nearest-pixel streaks).
-MESH_VERSION = 10
+# resting hand is filled, and hidden parts are filled by mirroring, not nearest-pixel streaks;
+# 11: the underlay below the hips is the hips' cloth only, solid).
+MESH_VERSION = 11
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -828,7 +832,7 @@ class BodyMesh:
                 # The core also reaches under the legs' roots (behind them: it is drawn
                 # first), so a thigh swung out uncovers the shorts' own cloth, not the
                 # background through a wedge at the hip.
-                pelvis = self._pelvis_underlay(labels.shape)
+                pelvis = self._pelvis_underlay(labels)
                 if pelvis is not None:
                     own |= (pelvis[ys, xs] > 0) & np.isin(part, LEGS)
             if not own.any():
@@ -856,7 +860,7 @@ class BodyMesh:
                            int(ROOT_RADIUS * self.torso), 1, -1)
                 mask = np.maximum(mask, cv2.dilate(mask, grow) & root)
             alpha = solid * np.maximum(mask, seam)
-            if pelvis is not None:  # (fading out over the underlay, so it ends without an edge)
+            if pelvis is not None:  # (the underlay: the hips' cloth only, its last pixels anti-aliased)
                 alpha = np.where(np.isin(labels, LEGS), alpha * pelvis, alpha)
             # Of those cells, only the ones the texture shows anything in, or within 5 px of
             # it (a quarter-resolution map pixel and the bilinear sampling's reach): the rest
@@ -874,19 +878,35 @@ class BodyMesh:
                                 texture, texture[..., 3].astype(np.float32), origin, cut))
         return layers
 
-    def _pelvis_underlay(self, shape) -> np.ndarray | None:
-        """(H, W) float32 weight of the core's underlay below the hips: 1 within
-        PELVIS_UNDERLAY torso lengths of the hip joints' segment, fading to 0 over as much
-        again; None without both hips."""
+    def _pelvis_underlay(self, labels: np.ndarray) -> np.ndarray | None:
+        """(H, W) float32 weight of the core's underlay below the hips: 1 within twice
+        PELVIS_UNDERLAY torso lengths of the hip joints' segment, and only on pixels of the
+        cloth at the hips (the torso's own pixels within
+        PELVIS_UNDERLAY of that segment; CIE Lab distance under CLOTH_GAP from their median):
+        the underlay stands for the crotch of shorts or a skirt's top, and a thigh's bare skin
+        below a short hem, fading, showed between legs spread wide as a grey smear. None
+        without both hips."""
         ok = self.pose.visible(self.min_score)
         lh, rh = J["left_hip"], J["right_hip"]
         if not (ok[lh] and ok[rh]):
             return None
-        canvas = np.full(shape, 255, np.uint8)
+        canvas = np.full(labels.shape, 255, np.uint8)
         cv2.line(canvas, *(tuple(int(v) for v in np.round(self.pose.xy[j])) for j in (lh, rh)), 0, 1)
         d = cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
         r = PELVIS_UNDERLAY * self.torso
-        return np.clip(2.0 - d / r, 0.0, 1.0).astype(np.float32)
+        # Solid out to twice PELVIS_UNDERLAY, its last pixels anti-aliased: fading over the
+        # whole second half, the cloth turned to a grey smear between legs spread wide.
+        weight = np.clip((2.0 * r - d) / max(2.0, 0.1 * r), 0.0, 1.0).astype(np.float32)
+        at_hips = (labels == TORSO) & (d < r)
+        if at_hips.sum() >= 20:
+            lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
+            cloth = np.median(lab[at_hips], axis=0)
+            near = weight > 0
+            like = np.zeros_like(near)
+            like[near] = np.linalg.norm(lab[near] - cloth, axis=1) < CLOTH_GAP
+            like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+            weight = np.where(like, weight, 0.0).astype(np.float32)
+        return weight
 
     def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None, seam: np.ndarray):
         """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero. What
