@@ -83,6 +83,15 @@ def arms_out(pose: Pose, lift: float = 0.0) -> Pose:
     return moved(pose, changes)
 
 
+def right_arm_out(pose: Pose) -> Pose:
+    """The right arm (the image's left) held straight out sideways, level with the shoulder."""
+    xy = pose.xy
+    upper = np.hypot(*(xy[J["right_elbow"]] - xy[J["right_shoulder"]]))
+    fore = np.hypot(*(xy[J["right_wrist"]] - xy[J["right_elbow"]]))
+    elbow = xy[J["right_shoulder"]] - [upper, 0]
+    return moved(pose, {"right_elbow": elbow, "right_wrist": elbow - [fore, 0]})
+
+
 def raised_left_arm(pose: Pose) -> Pose:
     """Left upper arm out sideways, forearm straight up: a bent elbow far from the body."""
     xy = pose.xy
@@ -173,10 +182,8 @@ def test_a_hand_resting_on_the_hip_leaves_with_its_arm(photo, mesh):
     image, pose = photo
     # The photo's right hand (the image's left) rests on the shorts; raise that arm sideways.
     xy = pose.xy
-    upper = np.hypot(*(xy[J["right_elbow"]] - xy[J["right_shoulder"]]))
     fore = np.hypot(*(xy[J["right_wrist"]] - xy[J["right_elbow"]]))
-    elbow = xy[J["right_shoulder"]] - [upper, 0]
-    target = moved(pose, {"right_elbow": elbow, "right_wrist": elbow - [fore, 0]})
+    target = right_arm_out(pose)
     rgb, cov, _ = full_frame(mesh, target)
     # Skin near where the hand was, over the shorts, in the photo and after the move: the
     # hand went with the arm; what it covered is filled from the shorts, not left as a hand.
@@ -204,10 +211,8 @@ def test_the_shorts_behind_a_resting_hand_are_whole_when_it_leaves(photo, mesh):
     in behind the fingers."""
     image, pose = photo
     xy = pose.xy
-    upper = np.hypot(*(xy[J["right_elbow"]] - xy[J["right_shoulder"]]))
     fore = np.hypot(*(xy[J["right_wrist"]] - xy[J["right_elbow"]]))
-    elbow = xy[J["right_shoulder"]] - [upper, 0]
-    target = moved(pose, {"right_elbow": elbow, "right_wrist": elbow - [fore, 0]})
+    target = right_arm_out(pose)
     rgb, cov, _ = full_frame(mesh, target)
     # The fingers over the shorts: skin-coloured pixels inside the outline (convex hull) of
     # the black shorts near the wrist.
