@@ -160,8 +160,9 @@ def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rende
     d_from = _bone_distances(Pose(rendered_for.xy * f, rendered_for.score), half)
     sx = np.clip(np.round((small_x + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
     sy = np.clip(np.round((small_y + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
-    own = np.take_along_axis(d_from[:, sy, sx], d_to.argmin(0)[None], 0)[0]
-    same = (own <= d_from[:, sy, sx].min(0) + SKIN_SOFTNESS * torso_length(rendered_for) * f).astype(np.float32)
+    landed = d_from[:, sy, sx]  # each grid pixel's distances to the bones where it lands
+    own = np.take_along_axis(landed, d_to.argmin(0)[None], 0)[0]
+    same = (own <= landed.min(0) + SKIN_SOFTNESS * torso_length(rendered_for) * f).astype(np.float32)
     map_x = cv2.resize(small_x, (size, size), interpolation=cv2.INTER_LINEAR)
     map_y = cv2.resize(small_y, (size, size), interpolation=cv2.INTER_LINEAR)
     same = cv2.resize(same, (size, size), interpolation=cv2.INTER_LINEAR)
