@@ -1,7 +1,7 @@
 """Benchmark `animate` end to end: frames/s, per-stage busy time, the I/O floor, first frame, memory.
 
     python benchmarks/pipeline.py [--video PATH ...] [--seconds S] [--subject PHOTO] [--size 1280] [--repeats 2]
-                                  [--out FILE]
+                                  [--device auto|cpu|cuda] [--set KEY=VALUE ...] [--quick] [--out FILE]
 
 The default preset with the shipped model, the output at a 1280 px longer side (the 720p
 class), on each of the four dev driving clips (`../shared/data/dev/driving/`). Every run
@@ -65,7 +65,9 @@ def run_animate(spec: dict) -> dict:
     os.environ["VUNET_CACHE_DIR"] = spec["cache"]
     preset = spec.get("preset", "default")
     # The default preset at the benchmark's size; another preset at its own.
-    overrides = {**({"render.size": spec["size"]} if preset == "default" else {}), **spec.get("overrides", {})}
+    overrides = {**({"render.size": spec["size"]} if preset == "default" else {}),
+                 **({"model.device": spec["device"]} if spec.get("device") else {}), **spec.get("set", {}),
+                 **spec.get("overrides", {})}
     t = time.perf_counter()
     animator = Animator(spec["weights"], preset, **overrides)
     load_s = time.perf_counter() - t
@@ -233,7 +235,8 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     first = runs[0]["after"]
     lines = ["# Pipeline benchmark: `animate` at the default preset, 720p-class output", "",
              "Made by `python benchmarks/pipeline.py`" + (f" --seconds {args.seconds:g}" if args.seconds else "")
-             + ".", ""]
+             + (f" --device {args.device}" if args.device else "") + "".join(f" --set {x}" for x in args.set)
+             + (" --quick" if args.quick else "") + ".", ""]
     lines += _machine()
     cfg = first["settings"]
     lines += [f"- model: {weights_note}; decoder on {first['device']} in "
@@ -244,26 +247,29 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
               ", ".join(f"{k} {v}" for k, v in cfg.items()) + f") with render.size {args.size}",
               f"- subject: `{args.subject.name}`, output {first['size'][0]}x{first['size'][1]}; the subject is encoded "
               "before each timed run (its fine-tune read from the cache: first-frame times from the photo are below)",
-              f"- settings before: the same code with {', '.join(f'{k} {v}' for k, v in BEFORE.items())} "
-              "(the default preset's values before issue 11)", ""]
+              *([] if args.quick else [f"- settings before: the same code with "
+                                       f"{', '.join(f'{k} {v}' for k, v in BEFORE.items())} "
+                                       "(the default preset's values before issue 11)"]), ""]
+    quick = runs[0]["before"] is None
     lines += ["## End to end, per clip", "",
               "| clip | frames | clip fps | end to end frames/s | x real time | I/O floor frames/s | of the floor | "
-              "first frame | settings before: frames/s |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "first frame |" + ("" if quick else " settings before: frames/s |"),
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + ("" if quick else " ---: |")]
     for r in runs:
         a, b, f = r["after"], r["before"], r["floor"]
         floor = f["frames"] / f["seconds"]
         lines.append(f"| {r['video']} | {a['frames']} | {a['fps']:g} | **{_rate(a):.1f}** | {_rate(a) / a['fps']:.2f} | "
-                     f"{floor:.1f} | {_rate(a) / floor:.2f} | {a['profile']['first_frame']:.2f} s | {_rate(b):.1f} |")
+                     f"{floor:.1f} | {_rate(a) / floor:.2f} | {a['profile']['first_frame']:.2f} s |"
+                     + ("" if quick else f" {_rate(b):.1f} |"))
     lines += ["", f"Each setting ran {args.repeats} time(s) per clip, interleaved, the best counting; all runs "
               "(frames/s): " + "; ".join(f"{r['video']}: default " + ", ".join(f"{x:.1f}" for x in r["all"]["after"])
-                                       + ", before " + ", ".join(f"{x:.1f}" for x in r["all"]["before"])
+                                       + ("" if quick else ", before " + ", ".join(f"{x:.1f}" for x in r["all"]["before"]))
                                        + ", floor " + ", ".join(f"{x:.1f}" for x in r["all"]["floor"])
                                        for r in runs) + "."]
     mean = sum(_rate(r["after"]) for r in runs) / len(runs)
-    lines += ["", f"Mean over the clips: {mean:.1f} frames/s end to end "
-              f"({sum(_rate(r['before']) for r in runs) / len(runs):.1f} with the settings before); "
-              f"{sum(_rate(r['after']) / (r['floor']['frames'] / r['floor']['seconds']) for r in runs) / len(runs):.2f} "
+    lines += ["", f"Mean over the clips: {mean:.1f} frames/s end to end"
+              + ("" if quick else f" ({sum(_rate(r['before']) for r in runs) / len(runs):.1f} with the settings before)")
+              + f"; {sum(_rate(r['after']) / (r['floor']['frames'] / r['floor']['seconds']) for r in runs) / len(runs):.2f} "
               "of the I/O floor.", ""]
     for r in runs:
         lines += [f"### {r['video']}: where the time went", "",
@@ -272,10 +278,14 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
                   "time each stage's thread spent, per output frame:", "", *STAGE_HEADER]
         lines += _stage_rows(r["after"])
         lines += [f"| **end to end** | | {r['after']['animate_s']:.2f} | {_cpu_ms(r['after'])} | "
-                  f"{_rate(r['after']):.1f} | 100% |", "", "The same clip with the settings before:", "", *STAGE_HEADER]
-        lines += _stage_rows(r["before"])
-        lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_cpu_ms(r['before'])} | "
-                  f"{_rate(r['before']):.1f} | 100% |", ""]
+                  f"{_rate(r['after']):.1f} | 100% |", ""]
+        if not quick:
+            lines += ["The same clip with the settings before:", "", *STAGE_HEADER]
+            lines += _stage_rows(r["before"])
+            lines += [f"| **end to end** | | {r['before']['animate_s']:.2f} | {_cpu_ms(r['before'])} | "
+                      f"{_rate(r['before']):.1f} | 100% |", ""]
+    if quick:
+        return "\n".join(lines)
     lines += ["## The presets", "",
               "Each preset at its own output size (`fast`: 512 px; `quality`: the photo's own size) on every clip; "
               "end-to-end frames/s and x real time. `default` as above, at 1280 px.", "",
@@ -312,6 +322,20 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     return "\n".join(lines)
 
 
+def _parse_set(pairs: list[str]) -> dict:
+    """--set KEY=VALUE pairs as preset overrides (values as TOML reads them: 8, 0.5, true, "text")."""
+    import tomllib
+
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = value
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, action="append", help="driving video (repeatable); default: the four "
@@ -322,6 +346,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each setting per clip, interleaved; the best "
                     "counts")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "pipeline.md")
+    ap.add_argument("--device", default="", help="where the model runs (model.device: auto, cpu, cuda); default: "
+                    "the preset's (auto)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a preset key for every run "
+                    "(repeatable), e.g. model.precision=fp32")
+    ap.add_argument("--quick", action="store_true", help="the default preset and the I/O floor per clip only: no "
+                    "settings-before runs, other presets, first-frame or memory runs")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -337,38 +367,40 @@ def main() -> None:
         weights, note = _weights(Path(tmp))
         warm_cache = str(Path(tmp) / "cache-warm")
         base = {"weights": weights, "subject": str(args.subject), "size": args.size, "seconds": args.seconds,
-                "cache": warm_cache}
-        # Time to the first frame from the photo: an empty cache, then the same photo again.
-        once["cold"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
-        once["warm"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
-        print(f"first frame: {once['cold']['profile']['first_frame']:.1f} s cold, "
-              f"{once['warm']['profile']['first_frame']:.1f} s from the cache", file=sys.stderr)
+                "cache": warm_cache, "device": args.device, "set": _parse_set(args.set)}
+        if not args.quick:  # time to the first frame from the photo: an empty cache, then the same photo again
+            once["cold"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
+            once["warm"] = _measure(base | {"video": str(videos[0]), "photo_in_run": True})
+            print(f"first frame: {once['cold']['profile']['first_frame']:.1f} s cold, "
+                  f"{once['warm']['profile']['first_frame']:.1f} s from the cache", file=sys.stderr)
         for video in videos:
             spec = base | {"video": str(video)}
             tries = {"after": [], "before": [], "floor": []}
             for _ in range(args.repeats):  # interleaved; the best of each counts (the machine is shared)
                 tries["after"].append(_measure(spec))
-                tries["before"].append(_measure(spec | {"overrides": BEFORE}))
+                if not args.quick:
+                    tries["before"].append(_measure(spec | {"overrides": BEFORE}))
                 tries["floor"].append(_measure(spec | {"floor": True, "out_size": tries["after"][0]["size"]}))
             after = max(tries["after"], key=_rate)
-            before = max(tries["before"], key=_rate)
+            before = max(tries["before"], key=_rate) if tries["before"] else None
             floor = max(tries["floor"], key=lambda f: f["frames"] / f["seconds"])
             runs.append({"video": video.name, "after": after, "before": before, "floor": floor,
                          "all": {k: [_rate(r) if k != "floor" else r["frames"] / r["seconds"] for r in v]
                                  for k, v in tries.items()}})
-            print(f"{video.name}: {_rate(after):.1f} frames/s (settings before {_rate(before):.1f}; I/O floor "
-                  f"{floor['frames'] / floor['seconds']:.1f})", file=sys.stderr)
+            print(f"{video.name}: {_rate(after):.1f} frames/s (" + (f"settings before {_rate(before):.1f}; " if before
+                  else "") + f"I/O floor {floor['frames'] / floor['seconds']:.1f})", file=sys.stderr)
         # The other presets, at their own sizes, on every clip (their fine-tunes cached first).
         presets = {}
-        for name in ("fast", "quality"):
+        for name in () if args.quick else ("fast", "quality"):
             _measure(base | {"video": str(videos[0]), "preset": name, "seconds": 0.5})  # fills the cache
             presets[name] = [_measure(base | {"video": str(video), "preset": name}) for video in videos]
             print(f"preset {name}: " + ", ".join(f"{_rate(r):.1f}" for r in presets[name]) + " frames/s",
                   file=sys.stderr)
-        once["presets"] = presets
-        once["short"] = runs[0]["after"]
-        looped = _looped(videos[0], args.seconds, LOOPS, Path(tmp))
-        once["long"] = _measure(base | {"video": str(looped), "seconds": 0})
+        if not args.quick:
+            once["presets"] = presets
+            once["short"] = runs[0]["after"]
+            looped = _looped(videos[0], args.seconds, LOOPS, Path(tmp))
+            once["long"] = _measure(base | {"video": str(looped), "seconds": 0})
     text = _report(runs, once, note, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
