@@ -12,7 +12,7 @@ import pytest
 
 from vunet_video.pose.keypoints import INDEX as J
 from vunet_video.pose.keypoints import Pose
-from vunet_video.render.mesh import ARM_RADIUS, BodyMesh, facing
+from vunet_video.render.mesh import ARM_RADIUS, BodyMesh, facing, torso_length
 
 HEIGHT = 480  # the photo is scaled to this height: the tests' cost, not the method's
 
@@ -631,6 +631,28 @@ def test_a_bare_arm_leaves_no_strip_of_its_edge_behind(cartoon):
     left = arm_was & (cov > 0.5) & (np.linalg.norm(lab - skin, axis=2) < 30)
     assert arm_was.sum() > 500
     assert left.sum() < 0.02 * arm_was.sum(), (left.sum(), arm_was.sum())
+
+
+def test_a_forearm_that_hung_beside_dark_shorts_has_no_dark_outline_when_raised(photo, mesh):
+    """The deepfashion photo's left forearm hangs beside her black shorts: its pixels along
+    them mix skin and black. Raised, the forearm kept them as a dark outline (a quarter of
+    its rim pixels dark, the rim 24 grey levels below the arm's inside); the layer's rim
+    beside another part now takes the layer's own colour."""
+    image, pose = photo
+    target = raised_left_arm(pose)
+    rgb, cov, _ = full_frame(mesh, target)
+    elbow, wrist = target.xy[J["left_elbow"]], target.xy[J["left_wrist"]]
+    ys, xs = np.mgrid[0:cov.shape[0], 0:cov.shape[1]].astype(np.float32)
+    v = wrist - elbow
+    t = np.clip(((xs - elbow[0]) * v[0] + (ys - elbow[1]) * v[1]) / (v @ v), 0, 1)
+    near_forearm = np.hypot(xs - elbow[0] - t * v[0], ys - elbow[1] - t * v[1]) < 0.25 * torso_length(pose)
+    arm = near_forearm & (cov > 0.5)
+    inner = cv2.erode((cov > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    rim = arm & ~inner
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    assert rim.sum() > 200 and (arm & inner).sum() > 500
+    assert (grey[rim] < 100).mean() < 0.12, (grey[rim] < 100).mean()  # (0.245 before)
+    assert grey[arm & inner].mean() - grey[rim].mean() < 12  # (24 before; 3 with it)
 
 
 def cartoon_arms_out(cartoon):

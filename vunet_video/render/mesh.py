@@ -121,6 +121,13 @@ UNSEEN_LIMB_SHARE = 0.3
 # the body behind them (BodyMesh._body_behind_hands): a finger is ~2 cm across, 0.04 of a
 # ~50 cm torso, so fingers spread over the shorts are all within reach of the cloth between them.
 HAND_STARTS, HAND_REACH = 0.9, 0.05
+# How far (torso lengths, at least FOREIGN_RIM_MIN px) a layer's pixels beside another part's
+# count as mixed with that part's colour and take the layer's own (_own_colour_at_rim): the
+# photo's anti-aliasing and JPEG's colour at half resolution reach 2-3 px at ~250 px a torso.
+FOREIGN_RIM, FOREIGN_RIM_MIN = 0.01, 2.0
+# How far (torso lengths, on average over its vertices) a limb must move from where the
+# torso's own move would take it before its rim is all its own colour (BodyMesh._texture_for).
+AWAY_SHIFT = 0.05
 
 # Layers, back to front: (name, bones a vertex may follow, the joint where a limb meets the core).
 LAYERS = (
@@ -154,8 +161,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # 7: so do those between the thighs; 8: a layer's mesh keeps only the cells its texture shows;
 # 9: arms across the torso keep their width, sleeves beside it are the arm's; 10: the body behind a
 # resting hand is filled, and hidden parts are filled by mirroring, not nearest-pixel streaks;
-# 11: the underlay below the hips is the hips' cloth only, solid).
-MESH_VERSION = 11
+# 11: the underlay below the hips is the hips' cloth only, solid; 12: a layer's rim beside another part takes
+# the layer's own colour).
+MESH_VERSION = 12
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -358,6 +366,9 @@ class Layer:
     alpha: np.ndarray          # (h, w) float32: texture's 4th channel (sampled alone for the trust)
     origin: tuple[int, int]    # photo pixel (x, y) of texture[0, 0]
     hidden: np.ndarray | None  # (h, w) uint8, 255 where the photo never showed this layer (behind an arm or hand)
+    # A limb's texture for when it has moved away from the parts beside it in the photo: its
+    # rim there in its own colour (BodyMesh._texture); None for the core.
+    texture_away: np.ndarray | None = None
 
 
 @dataclass
@@ -873,9 +884,16 @@ class BodyMesh:
             if hidden.any():  # grown a little: the trust is made at a quarter of the resolution,
                 # where a thin hidden finger would be averaged away and shown half-trusted
                 hidden = cv2.dilate(hidden.astype(np.uint8), grow_hidden) > 0
-            texture, origin, cut = self._texture(alpha, hidden, seam)
+            # A limb's pixels of the other parts (its seam's overlap included): its texture
+            # for when it has moved away from them has its rim beside them in its own colour.
+            foreign = None
+            if anchor is not None:
+                foreign = (labels >= 0) & (mask == 0)
+                if hidden.any():
+                    foreign &= ~hidden
+            texture, origin, cut, away = self._texture(alpha, hidden, seam, foreign)
             layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
-                                texture, texture[..., 3].astype(np.float32), origin, cut))
+                                texture, texture[..., 3].astype(np.float32), origin, cut, away))
         return layers
 
     def _pelvis_underlay(self, labels: np.ndarray) -> np.ndarray | None:
@@ -908,10 +926,15 @@ class BodyMesh:
             weight = np.where(like, weight, 0.0).astype(np.float32)
         return weight
 
-    def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None, seam: np.ndarray):
+    def _texture(self, alpha: np.ndarray, hidden: np.ndarray | None, seam: np.ndarray,
+                 foreign: np.ndarray | None = None):
         """The photo with `alpha` as its 4th channel, cut to where alpha is non-zero. What
         `hidden` marks is filled from the layer's own pixels (not its `seam` overlap, which
-        is the neighbour's: the rim of a hand would fill what the hand hid with skin)."""
+        is the neighbour's: the rim of a hand would fill what the hand hid with skin).
+        With `foreign` (the other parts' pixels) also the texture for the layer moved away
+        from them: within FOREIGN_RIM of them its colour is the layer's own, taken from its
+        nearest pixel beyond that rim (`_own_colour_at_rim`); else None.
+        Returns (texture, origin, the cut-out `hidden`, that second texture)."""
         ys, xs = np.nonzero(alpha > 0)
         # A margin of TEXTURE_PAD transparent pixels of the photo's own colour: sampling
         # just past a layer's edge then blends toward that colour, not toward the black
@@ -930,14 +953,22 @@ class BodyMesh:
         seam = cut_out(seam, cv2.BORDER_CONSTANT)
         cut = None if hidden is None or not hidden.any() else cut_out((hidden * 255).astype(np.uint8),
                                                                       cv2.BORDER_CONSTANT)
+        away = None if foreign is None else _own_colour_at_rim(
+            rgb, alpha, cut_out(foreign.astype(np.uint8), cv2.BORDER_CONSTANT) > 0,
+            max(FOREIGN_RIM_MIN, FOREIGN_RIM * self.torso))
+        if away is rgb:
+            away = None
         if cut is not None and HIDDEN_TRUST > 0:
             # What the photo never showed (behind an arm or a hand) is filled from this
             # layer's own visible pixels around it: the shorts behind a hand become shorts.
             seen = (alpha > 0.5) & (cut == 0) & (seam == 0)
             if seen.any():
                 rgb = np.where(cut[..., None] > 0, _mirror_fill(rgb, seen), rgb)
-        texture = np.dstack([rgb, np.round(alpha * 255).astype(np.uint8)])
-        return texture, (int(x0), int(y0)), cut
+                if away is not None:
+                    away = np.where(cut[..., None] > 0, _mirror_fill(away, seen), away)
+        a = np.round(alpha * 255).astype(np.uint8)
+        return (np.dstack([rgb, a]), (int(x0), int(y0)), cut,
+                None if away is None else np.dstack([away, a]))
 
     @staticmethod
     def _grid_mesh(cells: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1001,7 +1032,8 @@ class BodyMesh:
         rgb = np.zeros((v1 - v0, u1 - u0, 3), np.uint8)
         cov = np.zeros((v1 - v0, u1 - u0), np.float32)
         for k, (lay, (sx0, sy0, sx1, sy1), maps, _) in enumerate(rasters):  # (_: the small maps)
-            texel = cv2.remap(lay.texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            texel = cv2.remap(self._texture_for(lay, transforms, scale_to_target), *maps, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
             # Each layer over the ones drawn before it. Colour is blended as a straight
             # value (an 8-bit blend: several times faster than premultiplied numpy); the first
@@ -1022,6 +1054,28 @@ class BodyMesh:
             cov[sub] = both
         trust = self._trust((u0, v0, u1, v1), rasters, view)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
+
+    def _texture_for(self, lay: Layer, transforms, scale_to_target: float) -> np.ndarray:
+        """The limb's photo texture where it stays beside the parts it touched in the photo,
+        its texture_away once it has moved AWAY_SHIFT from where the torso's move would
+        put it, mixed in between. Its rim beside another part mixes the two parts' colours:
+        right while the parts stay together (the photo's own pose gives back the photo),
+        but carried away with the limb it showed as an outline of the other part's colour
+        (a forearm raised from beside dark shorts kept a dark outline)."""
+        if lay.texture_away is None:
+            return lay.texture
+        m = transforms[list(lay.bones)]
+        if lay.weights.shape[1] > len(lay.bones):
+            m = np.concatenate([m, transforms[[TORSO]]], 0)
+        blended = np.einsum("vb,bij->vij", lay.weights, m)
+        moved = np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
+        with_torso = lay.vertices @ transforms[TORSO][:, :2].T + transforms[TORSO][:, 2]
+        shift = float(np.mean(np.hypot(*(moved - with_torso).T))) / max(AWAY_SHIFT * self.torso * scale_to_target, 1.0)
+        if shift <= 0.02:
+            return lay.texture
+        if shift >= 0.98:
+            return lay.texture_away
+        return cv2.addWeighted(lay.texture, 1.0 - shift, lay.texture_away, shift, 0.0)
 
     def _trust(self, rect, rasters, view: float) -> np.ndarray:
         """Trust over rect (region pixels), composited like the colour but on the layers'
@@ -1188,6 +1242,24 @@ def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: fl
     out = soft.copy()
     out[uncertain] *= np.clip(gap[uncertain] / BACKGROUND_COLOUR_GAP, 0.0, 1.0)
     return out
+
+
+def _own_colour_at_rim(rgb: np.ndarray, alpha: np.ndarray, foreign: np.ndarray, rim: float) -> np.ndarray:
+    """rgb with every pixel within `rim` px of `foreign` given the colour of the nearest
+    pixel of the layer (alpha > 0.5) beyond that rim. A photo's pixels where two parts meet
+    mix both colours (anti-aliasing, JPEG's halved colour resolution); the layer carried
+    them along, and a forearm that hung beside dark shorts kept a dark outline wherever it
+    was raised (the deepfashion photo), a hand beside a blue shirt a blue fringe. The same
+    for the margin past the layer's edge, which bilinear sampling blends in."""
+    near = cv2.distanceTransform((~foreign).astype(np.uint8), cv2.DIST_L2, 3) <= rim
+    inside = alpha > 0.5
+    clean = inside & ~near
+    if not near.any() or not clean.any():
+        return rgb
+    # Not from the layer's outline either, whose pixels mix in the background (a thin arm's
+    # nearest pixels beyond the rim were its outer edge, greened by the grass behind it).
+    deep = clean & (cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3) > rim)
+    return np.where(near[..., None], _from_nearest(rgb, deep if deep.any() else clean), rgb)
 
 
 def _from_nearest(values: np.ndarray, anchor: np.ndarray) -> np.ndarray:
