@@ -109,3 +109,32 @@ def test_rows_with_nothing_known_are_filled_from_above_and_below(scene):
     assert np.abs(plate[hole].astype(int) - MAGENTA).sum(axis=1).min() >= 90
     err = np.abs(plate[hole].astype(float) - scene[hole]).mean()
     assert err < 0.5 * np.abs(photo[hole].astype(float) - scene[hole]).mean(), err
+
+
+def test_a_studio_subjects_cast_shadow_is_lifted_with_them():
+    """A plain backdrop (a wall lit with a gradient) with a person and their soft shadow
+    cast on the wall beside them. The plate must show the wall without the shadow, which
+    otherwise stays where the person stood while they dance elsewhere; the hole's fill,
+    taken from the shadowed wall at its edge, drew a grey ghost of their outline."""
+    h, w = 480, 360
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    wall = np.dstack([236 - 20 * xs / w - 10 * ys / h] * 3)
+    person = _silhouette((h, w), w // 2, 40, 400)
+    shadow = cv2.GaussianBlur(np.roll(person, 40, axis=1).astype(np.float32), (0, 0), 12.0)
+    photo = wall * (1.0 - 0.18 * shadow[..., None])
+    photo[person] = (40, 60, 150)
+    photo = np.clip(photo + 0.5, 0, 255).astype(np.uint8)
+    truth = np.clip(wall + 0.5, 0, 255).astype(np.uint8)
+    hole = cv2.dilate(person.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((121, 121), np.uint8)) > 0
+
+    def error(plate, where):
+        return np.abs(plate[where].astype(float) - truth[where]).mean()
+
+    kept = remove_person(photo, hole, shadow=False)
+    lifted = remove_person(photo, hole)
+    assert error(kept, near & ~hole) > 6 and error(kept, hole) > 6  # (the shadow, and the ghost inside the hole)
+    assert error(lifted, near & ~hole) < 2, error(lifted, near & ~hole)
+    assert error(lifted, hole) < 3, error(lifted, hole)
+    # Far from the person the photo is untouched.
+    assert np.array_equal(lifted[~near], photo[~near])
