@@ -271,6 +271,30 @@ def test_an_arm_across_the_body_is_drawn_in_front_of_it(photo, mesh):
     assert np.abs(got - skin).mean() < np.abs(got - shirt).mean()
 
 
+def test_an_arm_swung_across_the_waist_is_drawn_in_front_of_the_other_arm(photo, mesh):
+    """The left forearm swung across the waist, its hand reaching the right arm that hangs
+    at the image's left. The arm across the body is in front: the right arm, drawn last
+    whatever the pose, covered 16% of it and cut the forearm off from its hand."""
+    image, pose = photo
+    xy = pose.xy
+    fore = np.hypot(*(xy[J["left_wrist"]] - xy[J["left_elbow"]]))
+    waist = xy[J["left_shoulder"], 1] + 0.6 * (xy[J["left_hip"], 1] - xy[J["left_shoulder"], 1])
+    elbow = np.array([xy[J["left_shoulder"], 0], waist])
+    target = moved(pose, {"left_elbow": elbow, "left_wrist": elbow + [-fore, 0.0]})
+    assert target.xy[J["left_wrist"], 0] < xy[J["right_shoulder"], 0] + 0.15 * torso_length(pose)  # (reaches the right arm)
+    rgb, _, _ = full_frame(mesh, target)
+    layers = mesh.layers
+    try:
+        mesh.layers = [lay for lay in layers if lay.name == "left_arm"]
+        arm_rgb, arm_cov, _ = full_frame(mesh, target)
+    finally:
+        mesh.layers = layers
+    arm = arm_cov > 0.9
+    assert arm.sum() > 1000
+    drawn_over = np.abs(rgb.astype(int) - arm_rgb.astype(int)).sum(axis=2) > 60
+    assert drawn_over[arm].mean() < 0.02, drawn_over[arm].mean()  # (0.156 before)
+
+
 def test_a_limb_moved_over_the_body_hides_it(photo, mesh):
     image, pose = photo
     xy = pose.xy

@@ -1019,7 +1019,7 @@ class BodyMesh:
         # same from either side and keep their pixels.
         view = self._view_trust(target)
         rasters = []
-        for lay in self.layers:
+        for lay in self._in_depth_order(target):
             got = self._rasterise(lay, transforms, scale_to_target, (x0, y0, w, h), scale)
             if got is not None:
                 rasters.append((lay, *got))
@@ -1054,6 +1054,22 @@ class BodyMesh:
             cov[sub] = both
         trust = self._trust((u0, v0, u1, v1), rasters, view)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
+
+    def _in_depth_order(self, target: Pose) -> list[Layer]:
+        """The layers back to front for this target: LAYERS' order, except that of the two
+        arms the one reaching further across the torso is drawn last. An arm across the
+        body is in front of it, and so in front of the other arm hanging at the side, which,
+        drawn last, cut the crossing forearm off from its hand (the deepfashion photo's
+        right upper arm over her left forearm, swung across her waist)."""
+        arms = [k for k, lay in enumerate(self.layers) if lay.name in ("left_arm", "right_arm")]
+        if len(arms) != 2:
+            return self.layers
+        across = [_share_across_torso(target, self.layers[k].name.split("_")[0], self.min_score) for k in arms]
+        if across[0] <= across[1]:
+            return self.layers
+        order = list(self.layers)
+        order[arms[0]], order[arms[1]] = order[arms[1]], order[arms[0]]
+        return order
 
     def _texture_for(self, lay: Layer, transforms, scale_to_target: float) -> np.ndarray:
         """The limb's photo texture where it stays beside the parts it touched in the photo,
@@ -1242,6 +1258,22 @@ def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: fl
     out = soft.copy()
     out[uncertain] *= np.clip(gap[uncertain] / BACKGROUND_COLOUR_GAP, 0.0, 1.0)
     return out
+
+
+def _share_across_torso(pose: Pose, side: str, min_score: float = MIN_SCORE) -> float:
+    """The share of points along an arm (the outer half of the upper arm and the forearm)
+    that lie on the torso's quadrilateral (shoulders and hips); 0 without one."""
+    corners, ok = _torso_corners(pose, min_score)
+    s, e, w = (J[f"{side}_{n}"] for n in ("shoulder", "elbow", "wrist"))
+    seen = pose.visible(min_score)
+    if not ok.all() or not (seen[s] and seen[e]):
+        return 0.0
+    xy = pose.xy.astype(np.float64)
+    points = [xy[s] + t * (xy[e] - xy[s]) for t in (0.5, 0.75, 1.0)]
+    if seen[w]:
+        points += [xy[e] + t * (xy[w] - xy[e]) for t in (0.25, 0.5, 0.75, 1.0)]
+    quad = corners.astype(np.float32).reshape(-1, 1, 2)
+    return float(np.mean([cv2.pointPolygonTest(quad, (float(x), float(y)), False) >= 0 for x, y in points]))
 
 
 def _own_colour_at_rim(rgb: np.ndarray, alpha: np.ndarray, foreign: np.ndarray, rim: float) -> np.ndarray:
