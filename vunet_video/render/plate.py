@@ -129,6 +129,15 @@ def without_cast_shadow(image: np.ndarray, hole: np.ndarray, work_side: int = 64
         drop = backdrop.astype(np.float32) - grey
     lo, hi = SHADOW_DROP
     share = np.clip((drop - lo) / (hi - lo), 0.0, 1.0) * grown
+    # A shadow is a broad patch joined to the person: thin strokes (a row where the wide
+    # fill came out brighter, which drew a line across the whole plate) and patches apart
+    # from them are no shadow of theirs.
+    k = 2 * max(2, reach // 20) + 1
+    patch = cv2.morphologyEx((share > 0.05).astype(np.uint8), cv2.MORPH_OPEN,
+                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, parts = cv2.connectedComponents(patch | hole.astype(np.uint8))
+    touching = np.unique(parts[hole])
+    share *= np.isin(parts, touching[touching > 0]) & (patch > 0)
     share = np.maximum(cv2.GaussianBlur(share, (0, 0), 2.0), hole)
     # The hole and the shadow are filled from the lit backdrop nearest them (the wall's own
     # shading kept: the wide fill above, from beyond SHADOW_REACH, only tells shadow apart).
