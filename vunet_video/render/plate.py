@@ -144,8 +144,10 @@ def without_cast_shadow(image: np.ndarray, hole: np.ndarray, work_side: int = 64
     filled = fill_rows(image, share > 0.05, work_side)
     if image.ndim == 3:
         share = share[..., None]
-    plate = image * (1.0 - share) + filled * share
-    return np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+    plate = np.clip(image * (1.0 - share) + filled * share + 0.5, 0, 255).astype(np.uint8)
+    # (Beyond the hole only ever lighter: the fill beside a bright spot can be the darker.)
+    keep = ~hole[..., None] if image.ndim == 3 else ~hole
+    return np.where(keep, np.maximum(plate, image), plate)
 
 
 def fill_rows(image: np.ndarray, hole: np.ndarray, work_side: int = 640, blur: float = 2.0) -> np.ndarray:
