@@ -322,7 +322,7 @@ class Animator:
                 source.panel = DrivingPanel(panel_height(layout, subject.frame_size[1]), source.frame_size)
             targets = self._targets(subject, source, stats, clock)
             if export.frames:
-                with library_threads((subject.synth or self.synth).device.type):
+                with library_threads():
                     written = self._render(subject, targets, sink, on_frame, source, quiet, clock, compare)
                 with clock.timed("encode", 0):  # x264 hands over the frames of its look-ahead
                     has_audio = sink.close()

@@ -186,10 +186,14 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def library_threads(device: str = "cpu", threads: tuple[int, int] | None = None):
+def library_threads(threads: tuple[int, int] | None = None):
     """torch's and OpenCV's intra-op thread counts at usable cores // PIPELINE_THREADS (at
-    least 1) while the stages run on a CPU, as they were afterwards. threads: (torch,
-    OpenCV) counts to use instead (benchmarks/stage_settings.py compares them).
+    least 1) while the stages run, as they were afterwards. threads: (torch, OpenCV) counts
+    to use instead (benchmarks/stage_settings.py compares them). With the model on a GPU the
+    mesh, the join and the compositing still run on the CPU, in the same threads, and the
+    same counts hold: on a lent H200 with 16 cores, left at 16 each they made the process
+    burn 289-314 ms of CPU per frame against 203-204 at 4, at level frames/s (sports2d
+    21.2 / 22.0 against 21.7, musepose 19.8 / 20.3 against 20.9; first 4 s, interleaved).
 
     Both default to a thread per core. With four pipeline threads sharing two cores, their
     pool workers mostly spun waiting for work: one each burnt about 9 ms of CPU per frame.
@@ -197,9 +201,6 @@ def library_threads(device: str = "cpu", threads: tuple[int, int] | None = None)
     (musepose_dance 26.6 -> 28.0, kaiakol 28.6 -> 30.7, unianimate 26.2 -> 26.9) and CPU
     per run -10%; the table in benchmarks/results/stage_settings.md. The subject's
     fine-tune, before the stages start, keeps the full count."""
-    if device != "cpu":
-        yield
-        return
     import cv2
     import torch
 
