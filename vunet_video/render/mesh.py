@@ -1018,11 +1018,13 @@ class BodyMesh:
         # back: the core is untrusted and the model paints it. Arms and legs look much the
         # same from either side and keep their pixels.
         view = self._view_trust(target)
-        rasters = []
+        rasters, textures = [], []
         for lay in self._in_depth_order(target):
-            got = self._rasterise(lay, transforms, scale_to_target, (x0, y0, w, h), scale)
+            moved = self._skinned(lay, transforms)
+            got = self._rasterise(lay, moved, scale_to_target, (x0, y0, w, h), scale)
             if got is not None:
                 rasters.append((lay, *got))
+                textures.append(self._texture_for(lay, moved, transforms, scale_to_target))
         if not rasters:
             return Deformed(x0, y0, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
                             np.zeros((0, 0), np.float32))
@@ -1031,9 +1033,9 @@ class BodyMesh:
         u1, v1 = max(r[1][2] for r in rasters), max(r[1][3] for r in rasters)
         rgb = np.zeros((v1 - v0, u1 - u0, 3), np.uint8)
         cov = np.zeros((v1 - v0, u1 - u0), np.float32)
-        for k, (lay, (sx0, sy0, sx1, sy1), maps, _) in enumerate(rasters):  # (_: the small maps)
-            texel = cv2.remap(self._texture_for(lay, transforms, scale_to_target), *maps, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        # (_: the small maps, for the trust)
+        for k, ((lay, (sx0, sy0, sx1, sy1), maps, _), texture) in enumerate(zip(rasters, textures)):
+            texel = cv2.remap(texture, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             c = texel[..., 3].astype(np.float32) * (1 / 255)
             # Each layer over the ones drawn before it. Colour is blended as a straight
             # value (an 8-bit blend: several times faster than premultiplied numpy); the first
@@ -1071,7 +1073,17 @@ class BodyMesh:
         order[arms[0]], order[arms[1]] = order[arms[1]], order[arms[0]]
         return order
 
-    def _texture_for(self, lay: Layer, transforms, scale_to_target: float) -> np.ndarray:
+    @staticmethod
+    def _skinned(lay: Layer, transforms) -> np.ndarray:
+        """The layer's vertices (V, 2) moved by their bones' transforms, blended by their
+        skinning weights (a limb's root follows the torso too)."""
+        m = transforms[list(lay.bones)]                                          # (B, 2, 3)
+        if lay.weights.shape[1] > len(lay.bones):
+            m = np.concatenate([m, transforms[[TORSO]]], 0)
+        blended = np.einsum("vb,bij->vij", lay.weights, m)                      # per-vertex affine
+        return np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
+
+    def _texture_for(self, lay: Layer, moved: np.ndarray, transforms, scale_to_target: float) -> np.ndarray:
         """The limb's photo texture where it stays beside the parts it touched in the photo,
         its texture_away once it has moved AWAY_SHIFT from where the torso's move would
         put it, mixed in between. Its rim beside another part mixes the two parts' colours:
@@ -1080,13 +1092,9 @@ class BodyMesh:
         (a forearm raised from beside dark shorts kept a dark outline)."""
         if lay.texture_away is None:
             return lay.texture
-        m = transforms[list(lay.bones)]
-        if lay.weights.shape[1] > len(lay.bones):
-            m = np.concatenate([m, transforms[[TORSO]]], 0)
-        blended = np.einsum("vb,bij->vij", lay.weights, m)
-        moved = np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
         with_torso = lay.vertices @ transforms[TORSO][:, :2].T + transforms[TORSO][:, 2]
-        shift = float(np.mean(np.hypot(*(moved - with_torso).T))) / max(AWAY_SHIFT * self.torso * scale_to_target, 1.0)
+        away = AWAY_SHIFT * self.torso * scale_to_target
+        shift = float(np.mean(np.hypot(*(moved - with_torso).T))) / max(away, 1.0)
         if shift <= 0.02:
             return lay.texture
         if shift >= 0.98:
@@ -1126,18 +1134,13 @@ class BodyMesh:
         ratio = f_dst / f_src  # 1: same view; 0: profile; < 0: turned around
         return float(np.clip((ratio - 0.15) / 0.35, 0.0, 1.0))
 
-    def _rasterise(self, lay: Layer, transforms, scale_to_target: float, region, scale):
+    def _rasterise(self, lay: Layer, moved: np.ndarray, scale_to_target: float, region, scale):
         """The layer's backward map (canvas region -> texture pixels) over the rectangle it
-        covers, and the same map with a per-pixel stretch confidence at `scale` (for the
-        trust); None when it covers nothing."""
+        covers, given its vertices `moved` (_skinned), and the same map with a per-pixel
+        stretch confidence at `scale` (for the trust); None when it covers nothing."""
         x0, y0, w, h = region
         sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         fx, fy = sw / w, sh / h
-        m = transforms[list(lay.bones)]                                          # (B, 2, 3)
-        if lay.weights.shape[1] > len(lay.bones):                               # a limb's root follows the torso
-            m = np.concatenate([m, transforms[[TORSO]]], 0)
-        blended = np.einsum("vb,bij->vij", lay.weights, m)                      # per-vertex affine
-        moved = np.einsum("vij,vj->vi", blended[:, :, :2], lay.vertices) + blended[:, :, 2]
         src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
         back, ok, conf = _triangle_maps(dst, src, scale_to_target)
         order = np.nonzero(ok)[0]

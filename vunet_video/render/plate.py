@@ -135,7 +135,7 @@ def without_cast_shadow(image: np.ndarray, hole: np.ndarray, work_side: int = 64
     k = 2 * max(2, reach // 20) + 1
     patch = cv2.morphologyEx((share > 0.05).astype(np.uint8), cv2.MORPH_OPEN,
                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    n, parts = cv2.connectedComponents(patch | hole.astype(np.uint8))
+    _, parts = cv2.connectedComponents(patch | hole.astype(np.uint8))
     touching = np.unique(parts[hole])
     share *= np.isin(parts, touching[touching > 0]) & (patch > 0)
     share = np.maximum(cv2.GaussianBlur(share, (0, 0), 2.0), hole)
