@@ -1,8 +1,8 @@
 """Each stage's cheaper settings against its default, with the quality figure behind the choice.
 
-    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,runtime,int8,quality,threads,exports]
+    python benchmarks/stage_settings.py [--seconds 4] [--only encode,pose,precision,runtime,int8,int8bf16,quality,threads,exports]
 
-Eight measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
+Nine measurements (issue 11, "every stage at its cheapest honest setting"), on the dev
 driving clips (`../shared/data/dev/driving/`) and a dev subject:
 
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
@@ -22,6 +22,9 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
 * int8: that decoder in fp32 and quantized to 8-bit integers (`model.precision` int8,
   model/onnx_decoder.py), the same figures, with the quantization's seconds; then the
   longest dev clip whole, end to end, fp32 and int8 runs interleaved.
+* int8bf16: on a CPU with native bf16, the video decoder in torch bf16 (auto's choice there
+  before 0.3.14) against int8 (auto's since), both scored against torch fp32, the same figures;
+  then the longest clip end to end, bf16 and int8 interleaved.
 * quality: the whole default preset against its settings before issue 11 (fp32, the pose
   on every frame, x264 medium, batches of 4), on the output: pose fidelity and the flicker
   figures of render/compose.py's FlickerMeter.
@@ -208,6 +211,8 @@ def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> 
         decoder = getattr(subject.synth or animator.synth, "_onnx_decoder", None)
         if decoder is not None and decoder.quantized:  # (int8: once per model, in its first clip's render stage)
             quantize_s[run] = decoder.quantize_s
+            if decoder.from_cache:
+                quantize_s[run + " from cache"] = True
         print(f"decoder variants: {run} done", file=sys.stderr)
     estimator = make_estimator("mediapipe")
     rows = []
@@ -234,6 +239,7 @@ def _decoder_variants(seconds: float, clips: int, variants: dict[str, dict]) -> 
                 row[f"render_ms {run}"] = runs[(run, clip.name)][2]
                 if run in quantize_s:
                     row[f"quantize_s {run}"] = quantize_s[run]
+                    row[f"quantized_from_cache {run}"] = quantize_s.get(run + " from cache", False)
             rows.append(row)
     finally:
         estimator.close()
@@ -300,15 +306,19 @@ def measure_runtime(seconds: float, clips: int = 2) -> dict:
                                                                        "model.runtime": "auto"}})}
 
 
-def measure_int8(seconds: float, clips: int = 2, repeats: int = 2) -> dict:
+def measure_int8(seconds: float, clips: int = 2, repeats: int = 2, variants: dict | None = None) -> dict:
     """The CPU decoder in ONNX Runtime, fp32 against int8 (model.precision "int8": quantized
     once per subject, calibrated on the subject alone; the second clip reuses it); then the
-    whole of the longest dev clip end to end, fp32 and int8 interleaved `repeats` times, each
-    run with a fresh Animator and subject (so int8 pays its quantization in every run)."""
+    whole of the longest dev clip end to end, the variants but the first interleaved `repeats`
+    times, each run with a fresh Animator and subject (so int8 pays its quantization in every
+    run). variants: name -> overrides, the first the reference the others' SSIM is against."""
     from vunet_video import Animator
 
-    variants = {"fp32": {"model.precision": "fp32", "model.runtime": "auto"}, "int8": {"model.precision": "int8"}}
+    variants = variants or {"fp32": {"model.precision": "fp32", "model.runtime": "auto"},
+                            "int8": {"model.precision": "int8"}}
     out = {"rows": _decoder_variants(seconds, clips, variants)}
+    if len(variants) > 2:  # (the reference only scores the others)
+        variants = dict(list(variants.items())[1:])
     clip = DRIVING[2]  # sports2d_lateral_raise.mp4, 18 s
     runs = {name: [] for name in variants}
     for _ in range(repeats):
@@ -322,6 +332,15 @@ def measure_int8(seconds: float, clips: int = 2, repeats: int = 2) -> dict:
             print(f"int8 end to end: {name} {runs[name][-1]['frames_per_s']:.2f} frames/s", file=sys.stderr)
     out["end_to_end"] = {"clip": clip.name, "runs": runs}
     return out
+
+
+def measure_int8_bf16(seconds: float, clips: int = 2, repeats: int = 2) -> dict:
+    """On a CPU with native bf16: the video decoder in torch bf16 (model.precision "bf16",
+    the default there before 0.3.14) against ONNX Runtime int8 (model.precision "auto" since
+    0.3.14), both scored against torch fp32; then end to end as measure_int8."""
+    return measure_int8(seconds, clips, repeats,
+                        {"fp32": {"model.precision": "fp32", "model.runtime": "torch"},
+                         "bf16": {"model.precision": "bf16"}, "int8": {"model.precision": "auto"}})
 
 
 # ----------------------------------------------------------------------------- the whole default
@@ -463,7 +482,7 @@ def seconds(report: dict, section: str) -> float:
 def markdown(report: dict) -> str:
     lines = ["# Stage settings: each cheaper setting against the default, with its quality figure", "",
              "Made by `python benchmarks/stage_settings.py` (each section with the clip length it names; the "
-             "machine at the last run:", "", report["machine"] + ")", ""]
+             "machine of the sections that name none:", "", report["machine"] + ")", ""]
     if "encode" in report:
         lines += ["## H.264 encoding: x264 presets at CRF 18", "",
                   f"The dev clips' first {seconds(report, 'encode'):g} s, scaled to a {LONG_SIDE} px longer side; one "
@@ -550,6 +569,34 @@ def markdown(report: dict) -> str:
                                   "(first frame " + ", ".join(f"{r['first_frame_s']:.1f}" for r in rs) + " s, render "
                                   "stage " + ", ".join(f"{r['render_s']:.1f}" for r in rs) + " s)"
                                   for name, rs in runs.items()) + ".", ""]
+    if "int8bf16" in report:
+        rows = report["int8bf16"]["rows"]
+        quantize = next((r["quantize_s int8"] for r in rows if "quantize_s int8" in r), float("nan"))
+        cached = any(r.get("quantized_from_cache int8") for r in rows)
+        lines += ["## int8 against bf16 where bf16 is native (`model.precision` auto since 0.3.14)", "",
+                  f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "
+                  f"{seconds(report, 'int8bf16'):g} s; every third frame scored against torch fp32's frames. bf16: "
+                  "the decoder in torch (model.precision bf16, auto's choice before 0.3.14); int8: ONNX Runtime on "
+                  "8-bit integers (model.precision auto), quantized once per subject "
+                  + (f"({quantize:.1f} s)" if not cached else "(here taken from the user's cache, as the runs "
+                     "after a photo's first get it)") + f". Measured on "
+                  f"{report.get('int8bf16_machine', report['machine'])}.", "",
+                  "| clip | SSIM bf16 vs fp32 | SSIM int8 vs fp32 | SSIM fp32 vs a second fp32 run | limb error fp32 "
+                  "| bf16 | int8 | render ms/frame bf16 | int8 | ratio |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            lines.append(f"| {r['clip']} | {r['ssim bf16']:.4f} | {r['ssim int8']:.4f} | {r['ssim fp32 again']:.4f} | "
+                         f"{r['limb_error fp32']:.1f} deg | {r['limb_error bf16']:.1f} deg | "
+                         f"{r['limb_error int8']:.1f} deg | {r['render_ms bf16']:.1f} | {r['render_ms int8']:.1f} | "
+                         f"{r['render_ms bf16'] / r['render_ms int8']:.2f}x |")
+        e2e = report["int8bf16"]["end_to_end"]
+        runs = e2e["runs"]
+        lines += ["", f"The whole of {e2e['clip']} ({runs['bf16'][0]['frames']} frames) end to end, the runs "
+                  "interleaved, each with a fresh Animator and subject encoding (the tune and the int8 decoder "
+                  "from the user's cache): "
+                  + "; ".join(f"{name} " + ", ".join(f"{r['frames_per_s']:.2f}" for r in rs) + " frames/s "
+                              "(first frame " + ", ".join(f"{r['first_frame_s']:.1f}" for r in rs) + " s)"
+                              for name, rs in runs.items()) + ".", ""]
     if "quality" in report:
         lines += ["## The whole default against its settings before: pose fidelity and flicker", "",
                   f"`animate` at {LONG_SIDE} px, the dev subject, first {seconds(report, 'quality'):g} s of two clips. Settings "
@@ -595,16 +642,18 @@ def markdown(report: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip")
-    ap.add_argument("--only", default="encode,pose,precision,runtime,int8,quality,threads,exports")
+    ap.add_argument("--only", default="encode,pose,precision,runtime,int8,int8bf16,quality,threads,exports")
     args = ap.parse_args()
     parts = args.only.split(",")
     path = RESULTS / "stage_settings.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     # Sections kept from an earlier run keep the length they were measured at.
-    for part in ("encode", "pose", "precision", "runtime", "int8", "quality", "threads", "exports"):
+    for part in ("encode", "pose", "precision", "runtime", "int8", "int8bf16", "quality", "threads", "exports"):
         if part in report and "seconds" in report:
             report.setdefault("seconds_of", {}).setdefault(part, report["seconds"])
-    report.update({"seconds": args.seconds, "machine": machine()})
+    report["seconds"] = args.seconds
+    if set(parts) >= {"encode", "pose", "precision", "quality", "threads", "exports"} or "machine" not in report:
+        report["machine"] = machine()  # (the sections that name no machine of their own)
     report.setdefault("seconds_of", {}).update({part: args.seconds for part in parts})
     if "encode" in parts:
         report["encode"] = measure_encode(args.seconds)
@@ -618,6 +667,9 @@ def main() -> None:
     if "int8" in parts:
         report["int8"] = measure_int8(args.seconds)
         report["int8_machine"] = machine()
+    if "int8bf16" in parts:
+        report["int8bf16"] = measure_int8_bf16(args.seconds)
+        report["int8bf16_machine"] = machine()
     if "quality" in parts:
         report["quality"] = measure_quality(args.seconds)
     if "threads" in parts:

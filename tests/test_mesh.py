@@ -1063,23 +1063,28 @@ def test_the_onnx_runtime_decoder_renders_what_torch_renders(photo):
 def test_the_int8_decoder_is_calibrated_once_and_renders_close_to_fp32(photo, caplog):
     """model.precision "int8": an ONNX Runtime decoder given no calibration is quantized on
     its first batch's own inputs (model/onnx_decoder.py), then kept: frames close to fp32's
-    but not the same arithmetic; a tuned copy of the model is int8 too."""
+    but not the same arithmetic; a tuned copy of the model is int8 too. With bf16 (a CPU
+    that has it natively) the video path's decoder is int8 all the same."""
+    from vunet_video.model.vunet import VUNet, VUNetConfig
     from vunet_video.render.synthesizer import Synthesizer
 
     model, subject, targets, warps = _small_mesh_model(photo)
     by_fp32 = Synthesizer(model, bf16=False, onnx=True)
     by_int8 = Synthesizer(model, bf16=False, int8=True)
     assert by_int8.int8 and by_int8.onnx  # int8 implies ONNX Runtime
-    with caplog.at_level(logging.WARNING):
-        assert not Synthesizer(model, bf16=True, int8=True).int8  # a bf16 decoder stays bf16, and says so
+    with caplog.at_level(logging.WARNING):  # a model without a warp skip stays as it is, and says so
+        assert not Synthesizer(VUNet(VUNetConfig(image_size=64, base_channels=8, max_channels=32)), int8=True).int8
     assert "int8 decoding applies" in caplog.text
     rgb, alpha, weight = by_fp32.render_unblended(subject.appearance, targets, warps, with_weight=True)
-    rgb8, alpha8, weight8 = by_int8.render_unblended(subject.appearance, targets, warps, with_weight=True)
+    for synth in (by_int8, Synthesizer(model, bf16=True, int8=True)):
+        rgb8, alpha8, weight8 = synth.render_unblended(subject.appearance, targets, warps, with_weight=True)
+        assert synth.int8 and synth._onnx_decoder is not None
+        colour = np.abs(rgb8.astype(int) - rgb)
+        assert 0 < colour.mean() < 4 and np.abs(alpha8 - alpha).mean() < 0.02, (colour.mean(),
+                                                                                np.abs(alpha8 - alpha).mean())
+        assert np.abs(weight8 - weight).mean() < 0.02
     decoder = by_int8._onnx_decoder
     assert decoder.quantized and decoder.quantize_s > 0
-    colour = np.abs(rgb8.astype(int) - rgb)
-    assert 0 < colour.mean() < 4 and np.abs(alpha8 - alpha).mean() < 0.02, (colour.mean(), np.abs(alpha8 - alpha).mean())
-    assert np.abs(weight8 - weight).mean() < 0.02
     session = decoder.session
     by_int8.render_unblended(subject.appearance, targets[:1], warps[:1])
     assert decoder.session is session  # calibrated once, not per batch
@@ -1178,10 +1183,11 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     assert files[0].stat().st_size > 1000  # quantized again and kept
 
 
-def test_precision_auto_takes_int8_for_animate_only_where_bf16_is_not_native():
-    """model.precision "auto": bf16 where the CPU has it natively, else the int8 decoder
-    (ONNX Runtime) for animate; "fp32" and model.runtime "torch" keep fp32; the int8
-    decoder is cached only with model.finetune_cache."""
+def test_precision_auto_takes_int8_for_animate_on_every_cpu():
+    """model.precision "auto": animate's video decoder in int8 (ONNX Runtime) on a CPU with
+    or without native bf16, bf16 for the rest where it is native; "bf16" keeps torch's bf16
+    decoder, "fp32" and model.runtime "torch" keep fp32; the int8 decoder is cached only
+    with model.finetune_cache."""
     import torch
 
     from vunet_video.model.io import native_bf16
@@ -1190,8 +1196,11 @@ def test_precision_auto_takes_int8_for_animate_only_where_bf16_is_not_native():
 
     native = native_bf16(torch.device("cpu"))
     auto = Animator(**{"model.device": "cpu"}).synth
-    assert auto.bf16 == native and auto.int8 == (not native) and auto.onnx == (not native)
+    assert auto.bf16 == native and auto.int8 and auto.onnx
     assert isinstance(auto.int8_cache, QuantizedCache)
+    if native:
+        bf16 = Animator(**{"model.device": "cpu", "model.precision": "bf16"}).synth
+        assert bf16.bf16 and not bf16.int8 and not bf16.onnx
     assert not Animator(**{"model.device": "cpu", "model.precision": "fp32"}).synth.int8
     assert not Animator(**{"model.device": "cpu", "model.runtime": "torch"}).synth.int8
     asked = Animator(**{"model.device": "cpu", "model.precision": "int8", "model.finetune_cache": False}).synth

@@ -61,7 +61,7 @@ def _export_names() -> tuple[str, ...]:
 class ModelSettings:
     weights: str = field(metadata={"path": True})     # "" = $VUNET_WEIGHTS, else the shipped weights
     device: str = field(metadata=_choices("auto", "cpu", "cuda"))
-    precision: str = field(metadata=_choices("auto", "fp32", "bf16", "int8"))  # of the decoder; auto = bf16 where native, else int8 for animate's video path (fp32 with runtime torch)
+    precision: str = field(metadata=_choices("auto", "fp32", "bf16", "int8"))  # of the decoder; auto = int8 for animate's video path on a CPU (fp32 with runtime torch), else bf16 where native
     runtime: str = field(metadata=_choices("auto", "torch"))  # of the fp32 CPU decoder; auto = ONNX Runtime
     finetune_steps: int = field(metadata=_range(0, 100_000))
     finetune_cache: bool  # keep tuned weights (and int8 decoders) per subject in the user's cache folder

@@ -1,9 +1,8 @@
-"""The video path's decoder run by ONNX Runtime: the CPU's fp32 fast path.
+"""The video path's decoder run by ONNX Runtime: the CPU's fast path, in int8 by default.
 
 Each video frame needs only the decoder (the appearance code is inferred once per subject),
-so its cost per frame is most of the render stage. On a CPU with native bf16 (AVX-512 BF16
-or AMX) torch's bf16 path is the fast one (render/synthesizer.py). Elsewhere the decoder
-runs in fp32, and there ONNX Runtime runs the same graph fastest: per frame, in batches of
+so its cost per frame is most of the render stage. In fp32 (model.precision "fp32"), ONNX
+Runtime runs the same graph fastest: per frame, in batches of
 8 at 128 px on one thread of an AMD Zen 3 CPU, 42-49 ms against torch's 57-80 (46-62 with
 channels_last weights, 74 traced and frozen by TorchScript), its outputs within 2e-5 of
 torch's (benchmarks/stage_settings.py, section runtime: alone and in the real pipeline).
@@ -11,8 +10,9 @@ torch's (benchmarks/stage_settings.py, section runtime: alone and in the real pi
 `OnnxDecoder` exports one model's decoder once (about 1.2 s, in memory; a tuned model is
 exported after its tune) and is then called like `VUNet.decode(..., blend="weight")`.
 
-With `int8` (model.precision "int8", and "auto" for `animate` on a CPU without native bf16)
-the decoder's convolutions run on 8-bit integers: ONNX Runtime's static quantization (QDQ:
+With `int8` (model.precision "int8", and "auto" for `animate` on any CPU: since 0.3.14 also
+on one with native bf16, where it runs 12.0 ms per frame against torch bf16's 16.5) the
+decoder's convolutions run on 8-bit integers: ONNX Runtime's static quantization (QDQ:
 per-channel int8 weights, uint8 activations with min/max ranges). `animate` calibrates it
 on the subject alone (render/full_resolution.py, calibration_poses: their own pose and
 seven with the arms moved), so the same subject gets

@@ -85,14 +85,19 @@ class Synthesizer:
         # a CPU), as `animate` asks; False by default, since the export (about 1.2 s, at the
         # first render_unblended call, once per model: a tuned copy after its tune) pays off
         # over a video's frames, not for one still.
-        # int8 (model.precision "int8"): that decoder quantized to 8-bit integers, calibrated
-        # on the subject (calibrate_int8; else on the first batch); a CPU fp32 path only, so
-        # it implies onnx. None: wherever that applies (model.precision "auto" on a CPU
-        # without native bf16, as `animate` asks).
-        applies = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
+        # int8 (model.precision "int8"): the video path's decoder (render_unblended) in ONNX
+        # Runtime quantized to 8-bit integers, calibrated on the subject (calibrate_int8; else
+        # on the first batch); a CPU path only, so it implies onnx. None: wherever that
+        # applies (model.precision "auto", as `animate` asks). It is the fastest CPU decoder
+        # with or without native bf16: on the dev machine (AVX-512 BF16) 12.0 ms per frame
+        # against torch bf16's 16.5 (one thread, batches of 8); frames SSIM 0.9997-0.9999
+        # against fp32's (bf16's 0.9999-1.0000), the same limb error
+        # (benchmarks/results/stage_settings.md). bf16 still serves the rest (the subject's
+        # encoding, stills, the 128 px path).
+        applies = self.device.type == "cpu" and self.model.cfg.warp_skip
         self.int8 = applies if int8 is None else bool(int8) and applies
         if int8 and not self.int8:
-            log.warning("int8 decoding applies to a CPU's fp32 decoder of a model with a warp skip: "
+            log.warning("int8 decoding applies to a CPU's decoder of a model with a warp skip: "
                         "this one decodes in %s on %s", "bf16" if self.bf16 else "fp32", self.device.type)
         if onnx is None:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
@@ -211,7 +216,9 @@ class Synthesizer:
             rgb, alpha = self.render(appearance, poses)
             return (rgb, alpha, None) if with_weight else (rgb, alpha)
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses]).to(self.device)
-        if self._bf16_model is not None:
+        if self.onnx and self._onnx() is not None:
+            out, weight = self._onnx_decoder(stick, appearance.latents, warp)
+        elif self._bf16_model is not None:
             def bf16(x):
                 return x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
 
@@ -219,8 +226,6 @@ class Synthesizer:
                 self._bf16_latents = (appearance, [z.to(torch.bfloat16) for z in appearance.latents])
             out, weight = self._bf16_model.decode(bf16(stick), self._bf16_latents[1], warp=bf16(warp), blend="weight")
             out = out.float()
-        elif self.onnx and self._onnx() is not None:
-            out, weight = self._onnx_decoder(stick, appearance.latents, warp)
         else:
             with self._autocast():
                 out, weight = self.model.decode(stick, appearance.latents, warp=warp.to(self.device), blend="weight")
