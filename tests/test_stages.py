@@ -110,6 +110,27 @@ def test_write_behind_abort_drops_the_waiting_calls():
 
 # ----------------------------------------------------------------------------- profile
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+def test_the_helper_threads_run_below_the_main_threads_priority():
+    """Prefetch's and WriteBehind's threads lower their own priority (HELPER_NICENESS nice
+    levels), so the main thread, which renders, gets a core whenever it can; the main
+    thread's own priority is untouched."""
+    from vunet_video.stages import HELPER_NICENESS
+
+    def nice():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    main = nice()
+    with Prefetch((nice() for _ in range(3)), size=2) as ahead:
+        seen = list(ahead)
+    consumed = []
+    behind = WriteBehind(lambda: consumed.append(nice()))
+    behind.put()
+    behind.close()
+    expected = min(19, main + HELPER_NICENESS)
+    assert seen == [expected] * 3 and consumed == [expected] and nice() == main
+
+
 def test_profile_names_the_bottleneck_and_the_first_frame():
     clock = StageClock()
     clock.add("decode", 0.5, 100, 0.4)
