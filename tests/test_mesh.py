@@ -996,6 +996,36 @@ def test_an_unseen_limb_is_solid_where_the_model_is_unsure(shared):
         assert (min(along) > 0.9) if solid else (max(along) < 0.1), (solid, along)
 
 
+def test_a_limb_the_target_lacks_keeps_the_photos_pixels(photo, mesh):
+    """The musepose dancer's right wrist went missing for 21 frames (her hand behind her):
+    the mesh still drew the photo's forearm, hanging from its upper arm, but the blend head,
+    seeing no forearm in the stickman, gave it a weight near 0, and it came out in the
+    model's grey, a ghost arm. Where the target lacks a limb, the mesh's trust decides alone."""
+    from vunet_video.render.compose import box_region
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import _join, missing_limbs
+
+    image, pose = photo
+    target = Pose(pose.xy.copy(), pose.score.copy())
+    target.score[J["right_wrist"]] = 0.0  # the photo's own pose, its right wrist unseen
+    assert missing_limbs(mesh.pose, mesh.pose) is None
+    missing = missing_limbs(mesh.pose, target, mesh.unseen_limbs)
+    assert missing is not None and missing[1] == [(J["right_elbow"], J["right_wrist"])]
+    h, w = image.shape[:2]
+    box = person_box(target)
+    moved = mesh.deform(target, (0, 0, w, h))
+    grey, alpha, head = np.full((64, 64, 3), 128, np.uint8), np.ones((64, 64), np.float32), np.zeros((64, 64), np.float32)
+    e, wrist = pose.xy[J["right_elbow"]], pose.xy[J["right_wrist"]]  # (the forearm stays where it hung)
+    points = [tuple(int(v) for v in e + t * (wrist - e)) for t in np.linspace(0.3, 0.9, 7)]
+    photo_skin = np.float32([image[y, x] for x, y in points])
+    for limbs, kept in ((missing, True), (None, False)):
+        (x0, y0), person, _ = _join(grey, alpha, box, box_region(box, (w, h)), moved, target, head,
+                                    mesh.unseen_limbs, limbs)
+        drawn = np.float32([person[y - y0, x - x0] for x, y in points])
+        off_photo, off_grey = np.abs(drawn - photo_skin).mean(), np.abs(drawn - 128).mean()
+        assert (off_photo < 0.3 * off_grey) if kept else (off_grey < 0.3 * off_photo), (kept, off_photo, off_grey)
+
+
 def test_a_forearm_folded_across_the_body_is_the_models_to_draw(shared, mesh):
     """The bus photo's crossed forearms lie end-on across his coat, of its own cloth: the
     mesh has a few pixels of each, and raised they came out as torn strips. A forearm

@@ -40,8 +40,8 @@ from ..pose.keypoints import Pose
 from .compose import box_region, crop_to_region, mix
 from .framing import Box, person_box
 from ..pose.keypoints import BONES, TORSO
-from .mesh import (ARM_RADIUS, LIMBS, MESH_VERSION, SKIN_SOFTNESS, THIGH_RADIUS, BodyMesh, Deformed,
-                   bone_transforms, distance_maps, torso_length)
+from .mesh import (ARM_RADIUS, BONE, FOOT_EXTENSION, HAND_EXTENSION, LIMBS, MESH_VERSION, SKIN_SOFTNESS, THIGH_RADIUS, BodyMesh,
+                   Deformed, bone_transforms, distance_maps, torso_length)
 
 # How far around the moved body the matte follows the mesh rather than the model's
 # matte, as a fraction of the box: about the width of a gap between the legs.
@@ -129,7 +129,7 @@ class FullResolutionRenderer:
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
             out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight,
-                             self.mesh.unseen_limbs))
+                             self.mesh.unseen_limbs, missing_limbs(self.mesh.pose, target, self.mesh.unseen_limbs)))
         return out
 
 
@@ -174,6 +174,33 @@ def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rende
     # (Beyond the rendered crop: no model matte, and a weight of 1, the moved pixels' say, as in _join.)
     return move(rgb, 0), move(alpha.astype(np.float32), 0) * same, \
         None if weight is None else move(weight.astype(np.float32), 1.0)
+
+
+def missing_limbs(photo: Pose, target: Pose, unseen: list[tuple[int, int]] = ()
+                  ) -> tuple[Pose, list[tuple[int, int]]] | None:
+    """The limbs the photo shows and the target lacks (a joint of theirs missing: the
+    dancer's hand behind their back), placed where the mesh draws them (following their
+    parent bone, mesh.bone_transforms), hands and feet included: (the target with those
+    joints filled in, the limbs' joint pairs), or None when there are none. unseen: limbs
+    the photo does not show after all (BodyMesh.unseen_limbs), left out."""
+    ok_photo, ok_target = photo.visible(), target.visible()
+    limbs = [(name, J[a], J[b]) for name, (a, b) in LIMBS.items()
+             if ok_photo[J[a]] and ok_photo[J[b]] and not (ok_target[J[a]] and ok_target[J[b]])
+             and (J[a], J[b]) not in unseen]
+    if not limbs:
+        return None
+    transforms = bone_transforms(photo, target)
+    xy, score = target.xy.copy(), target.score.copy()
+    for name, a, b in limbs:
+        m = transforms[BONE[name]]
+        for j in (a, b):
+            if not ok_target[j]:
+                xy[j] = m[:, :2] @ photo.xy[j] + m[:, 2]
+                score[j] = 1.0
+        if name.endswith(("forearm", "shin")):  # the hand or foot beyond the end joint
+            extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION
+            xy[b] = xy[b] + extend * (xy[b] - xy[a])
+    return Pose(xy, score), [(a, b) for _, a, b in limbs]
 
 
 def _bone_distances(pose: Pose, size: int) -> np.ndarray:
@@ -336,13 +363,15 @@ def _firm(matte: np.ndarray) -> np.ndarray:
 
 
 def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, target: Pose,
-          weight: np.ndarray | None = None, unseen: list[tuple[int, int]] = ()):
+          weight: np.ndarray | None = None, unseen: list[tuple[int, int]] = (),
+          missing: tuple[Pose, list[tuple[int, int]]] | None = None):
     """The model's crop (upscaled into the box's region of the canvas) joined with the
     moved pixels (see the module docstring): (corner, person, matte) over the rectangle
     both cover. weight: the blend head's (S, S) weight, multiplying the mesh's trust (1
     beyond the box, where the model has no say), or None. unseen: the limbs the photo does
     not show (BodyMesh.unseen_limbs), whose matte is the model's (and at least their
-    solid stroke) however near the mesh."""
+    solid stroke) however near the mesh. missing: missing_limbs' result: the limbs the
+    target lacks and the mesh still draws, where the blend head has no say."""
     rects = ([region] if region is not None else []) + \
         ([(d.x0, d.y0, d.x0 + d.coverage.shape[1], d.y0 + d.coverage.shape[0])] if d.coverage.size else [])
     if not rects:
@@ -372,7 +401,18 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
         # raised to the highest within WEIGHT_REACH model pixels, so at the edge the moved
         # pixels' own coverage and trust decide.
         reach = 2 * WEIGHT_REACH + 1
-        weight = cv2.dilate(weight.astype(np.float32), np.ones((reach, reach), np.uint8))
+        weight = weight.astype(np.float32)
+        if missing is not None:
+            # A limb the target lacks has no stroke in the stickman, and there the head gave
+            # the mesh's pixels a weight near 0: the photo's forearm, still drawn hanging from
+            # its upper arm, came out in the model's grey, a ghost arm (the musepose dancer's
+            # right wrist, missing for 21 frames). There the mesh's trust decides alone.
+            pose, limbs = missing
+            size = weight.shape[0]
+            # (The limbs' solid strokes, and their wider soft gate for the hand's breadth.)
+            crop, rect = box.pose_to_crop(pose, size), (0, 0, size, size)
+            weight = np.maximum(weight, np.maximum(_limb_strokes(crop, rect, limbs), _body_gate(crop, rect, limbs)))
+        weight = cv2.dilate(weight, np.ones((reach, reach), np.uint8))
         head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight, box, region, cv2.INTER_LINEAR)
         trust = cv2.multiply(trust, head[sub])
     person[sub] = mix(d.rgb, person[sub], trust)
