@@ -240,7 +240,7 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
     lines += _machine()
     cfg = first["settings"]
     lines += [f"- model: {weights_note}; decoder on {first['device']} in "
-              f"{'bf16' if first['bf16'] else 'int8' if first.get('int8') else 'fp32'}"
+              f"{'int8' if first.get('int8') else 'bf16' if first['bf16'] else 'fp32'}"
               f"{' (ONNX Runtime)' if first.get('onnx') else ''}, "
               f"torch and OpenCV threads {first['torch_threads']} while the stages run (stages.library_threads)",
               "- settings: the default preset (`vunet_video/presets/default.toml`: " +
