@@ -79,7 +79,6 @@ class Synthesizer:
         self._bf16_latents: tuple[Appearance, list[torch.Tensor]] | None = None  # the last appearance's, converted once
         if self.bf16 and self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
-            self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
         # onnx: the video path's decoder (render_unblended) in ONNX Runtime, 1.3-1.9x torch's
         # fp32 speed on a CPU (model/onnx_decoder.py). None: wherever that applies (fp32, on
         # a CPU), as `animate` asks; False by default, since the export (about 1.2 s, at the
@@ -102,6 +101,8 @@ class Synthesizer:
         if onnx is None:
             onnx = not self.bf16 and self.device.type == "cpu" and self.model.cfg.warp_skip
         self.onnx = bool(onnx) or self.int8
+        if self.bf16 and self.device.type == "cpu" and not self.int8:  # (with int8 the copy would go unused)
+            self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
         self._onnx_decoder = None
         self._int8_for: Appearance | None = None  # the appearance the int8 decoder was calibrated on
         # Where calibrate_int8 takes a quantized decoder from and keeps it (a
