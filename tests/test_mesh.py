@@ -1175,7 +1175,8 @@ def test_the_int8_decoder_is_calibrated_on_the_subject_alone(photo, caplog):
 
 def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(photo, tmp_path, caplog):
     """animate keeps the quantized decoder in the user's cache folder (QuantizedCache):
-    a second run with the same subject and model loads it, with the same frames; another
+    a second run with the same subject and model loads it, with the same frames and without
+    exporting the fp32 decoder; another
     subject is quantized anew; a damaged file is quantized again, with a warning only."""
     import dataclasses
 
@@ -1200,6 +1201,7 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     assert len(files) == 1
     second, rgb2 = run(subject.appearance)
     assert second.quantized and second.from_cache
+    assert second._fp32_model is None  # found by the weights' digest: no export needed
     assert np.array_equal(rgb2, rgb)
     other = dataclasses.replace(subject.appearance, latents=[z * 0.5 for z in subject.appearance.latents],
                                 crop=np.ascontiguousarray(subject.appearance.crop[::-1]))  # another person

@@ -7,8 +7,9 @@ Runtime runs the same graph fastest: per frame, in batches of
 channels_last weights, 74 traced and frozen by TorchScript), its outputs within 2e-5 of
 torch's (benchmarks/stage_settings.py, section runtime: alone and in the real pipeline).
 
-`OnnxDecoder` exports one model's decoder once (about 1.2 s, in memory; a tuned model is
-exported after its tune) and is then called like `VUNet.decode(..., blend="weight")`.
+`OnnxDecoder` exports one model's decoder once (0.4-1.2 s, in memory, at its first use; a
+tuned model is exported after its tune; none when its int8 decoder is read from the cache)
+and is then called like `VUNet.decode(..., blend="weight")`.
 
 With `int8` (model.precision "int8", and "auto" for `animate` on any CPU: since 0.3.14 also
 on one with native bf16, where it runs 12.0 ms per frame against torch bf16's 16.5) the
@@ -61,6 +62,11 @@ class _Decode(torch.nn.Module):
         return self.model.decode(stickman, list(latents), warp=warp, blend="weight")
 
 
+# Part of OnnxDecoder.digest: bump when what the export makes of the same weights changes
+# (_Decode, the opset, the exporter's options).
+EXPORT_VERSION = b"vunet-video decoder export 1"
+
+
 class OnnxDecoder:
     """`model`'s decoder (a model with a warp skip, on the CPU), exported to ONNX in fp32 and
     run by ONNX Runtime with `threads` intra-op threads (None: torch's count at the time);
@@ -70,26 +76,51 @@ class OnnxDecoder:
     def __init__(self, model: VUNet, threads: int | None = None, int8: bool = False):
         if not model.cfg.warp_skip or next(model.parameters()).device.type != "cpu":
             raise ValueError("OnnxDecoder needs a model with a warp skip, on the CPU")
-        size = model.cfg.image_size
-        module = _Decode(model).eval()
+        self.model = model
         with torch.no_grad():  # (latents only for their shapes)
-            latents = model.encode(torch.zeros(1, 6 * NUM_PARTS, model.cfg.part_size, model.cfg.part_size))
-        args = (torch.zeros(2, 3, size, size), torch.zeros(2, 4, size, size),
-                *[z.float().expand(2, -1, -1, -1) for z in latents])
-        self.names = ["stickman", "warp"] + [f"z{i}" for i in range(len(latents))]
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():  # (the TorchScript exporter's deprecation and tracer notes)
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, args, buffer,
-                              input_names=self.names, output_names=["out", "weight"], opset_version=17,
-                              dynamo=False, dynamic_axes={name: {0: "batch"} for name in self.names + ["out", "weight"]})
+            self._latents = model.encode(torch.zeros(1, 6 * NUM_PARTS, model.cfg.part_size, model.cfg.part_size))
+        self.names = ["stickman", "warp"] + [f"z{i}" for i in range(len(self._latents))]
         self.threads = threads or torch.get_num_threads()
-        self.fp32_model = buffer.getvalue()
-        self.session = self._session(self.fp32_model)
+        self._fp32_model: bytes | None = None
+        self._session_now = None
         self.int8 = int8
         self.quantized = False  # (True once the int8 session replaced the fp32 one)
         self.quantize_s = 0.0   # seconds the calibration and quantization (or the cache's load) took
         self.from_cache = False  # (True when the int8 model came from a QuantizedCache)
+
+    @property
+    def fp32_model(self) -> bytes:
+        """The decoder exported to ONNX in fp32 (bytes), made at the first use: an int8
+        decoder read from a QuantizedCache needs none (0.4 s saved before the first frame)."""
+        if self._fp32_model is None:
+            size = self.model.cfg.image_size
+            args = (torch.zeros(2, 3, size, size), torch.zeros(2, 4, size, size),
+                    *[z.float().expand(2, -1, -1, -1) for z in self._latents])
+            buffer = io.BytesIO()
+            with warnings.catch_warnings():  # (the TorchScript exporter's deprecation and tracer notes)
+                warnings.simplefilter("ignore")
+                torch.onnx.export(_Decode(self.model).eval(), args, buffer,
+                                  input_names=self.names, output_names=["out", "weight"], opset_version=17,
+                                  dynamo=False,
+                                  dynamic_axes={name: {0: "batch"} for name in self.names + ["out", "weight"]})
+            self._fp32_model = buffer.getvalue()
+        return self._fp32_model
+
+    @property
+    def session(self):
+        """The ONNX Runtime session that decodes: the int8 one once quantized or loaded,
+        else the fp32 export's (made at the first use)."""
+        if self._session_now is None:
+            self._session_now = self._session(self.fp32_model)
+        return self._session_now
+
+    def digest(self) -> bytes:
+        """What the export is made of: the model's configuration and weights, torch's
+        version and EXPORT_VERSION (QuantizedCache's key, without exporting)."""
+        h = hashlib.sha256(EXPORT_VERSION + torch.__version__.encode() + repr(self.model.cfg).encode())
+        for name, tensor in self.model.state_dict().items():
+            h.update(name.encode() + np.ascontiguousarray(tensor.detach().cpu().float().numpy()).tobytes())
+        return h.digest()
 
     def _session(self, model: bytes):
         import onnxruntime as ort
@@ -127,7 +158,7 @@ class OnnxDecoder:
         if data is None:
             return False
         try:
-            self.session = self._session(data)
+            self._session_now = self._session(data)
         except Exception as e:  # a damaged file is a cache miss, never an error
             log.warning("ignoring the cached int8 decoder %s (%s)", cache.path(key), e)
             cache.path(key).unlink(missing_ok=True)
@@ -179,21 +210,21 @@ class OnnxDecoder:
                 quantize_static(onnx.load_from_string(self.fp32_model), out, Feeds(), quant_format=QuantFormat.QDQ,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
             data = out.read_bytes()
-        self.session = self._session(data)
+        self._session_now = self._session(data)
         return data
 
 
 class QuantizedCache:
     """The int8 decoders of the `keep` most recently used subjects, one .onnx file each
     (about 5 MB for the shipped model), in `folder`/int8 (default: the tuned weights' cache
-    folder, model/finetune.py's cache_dir). Keyed by the fp32 decoder's ONNX bytes (the
-    export is deterministic: the same weights give the same bytes), the ONNX Runtime version
+    folder, model/finetune.py's cache_dir). Keyed by the decoder's weights and configuration
+    and torch's version (OnnxDecoder.digest: no export needed to find it), the ONNX Runtime version
     and what the caller's calibration inputs are made from (`parts`), so a tune, a subject
     or a quantizer that differs is a miss. Not by the inputs themselves: the appearance
     code a freshly tuned model computes differs in its last bits from the one the same
     weights compute once loaded from the tune cache, so every second run missed."""
 
-    VERSION = b"vunet-video int8 decoder 1"  # part of every key: bump when the quantization changes
+    VERSION = b"vunet-video int8 decoder 2"  # part of every key: bump when the quantization changes
 
     def __init__(self, folder: str | Path | None = None, keep: int = 10):
         from .finetune import cache_dir
@@ -202,13 +233,14 @@ class QuantizedCache:
         self.keep = keep
 
     @classmethod
-    def key(cls, fp32_model: bytes, parts: list) -> str:
-        """parts: arrays (or None, or anything with a repr) the calibration is made from."""
+    def key(cls, decoder: bytes, parts: list) -> str:
+        """decoder: OnnxDecoder.digest(); parts: arrays (or None, or anything with a repr)
+        the calibration is made from."""
         import onnxruntime
 
         h = hashlib.sha256(cls.VERSION)
         h.update(onnxruntime.__version__.encode())
-        h.update(fp32_model)
+        h.update(decoder)
         for part in parts:
             if isinstance(part, np.ndarray):
                 h.update(np.ascontiguousarray(part).tobytes() + str((part.shape, part.dtype)).encode())

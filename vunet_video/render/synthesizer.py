@@ -247,10 +247,10 @@ class Synthesizer:
         True when it was there (or nothing is to be done)."""
         if not self.needs_int8_calibration(appearance):
             return True
-        if self.int8_cache is None or self._onnx() is None:
+        if self.int8_cache is None or self._onnx(export=False) is None:
             return False
         decoder = self._onnx_decoder
-        if decoder.load_quantized(self.int8_cache, self.int8_cache.key(decoder.fp32_model, parts)):
+        if decoder.load_quantized(self.int8_cache, self.int8_cache.key(decoder.digest(), parts)):
             self._int8_for = appearance
             return True
         return False
@@ -261,27 +261,30 @@ class Synthesizer:
         """With int8: quantize the decoder on these inputs (as render_unblended takes them),
         once per appearance, and keep it in int8_cache under `parts` (what the inputs are
         made from; None: not kept); without int8, nothing."""
-        if not self.needs_int8_calibration(appearance) or self._onnx() is None:
+        if not self.needs_int8_calibration(appearance) or self._onnx(export=False) is None:
             return
         stick = torch.stack([stickman_input(p, self.crop_size) for p in poses])
         decoder = self._onnx_decoder
-        key = None if self.int8_cache is None or parts is None else self.int8_cache.key(decoder.fp32_model, parts)
+        key = None if self.int8_cache is None or parts is None else self.int8_cache.key(decoder.digest(), parts)
         if decoder.quantize([decoder.feed(stick, appearance.latents, warp)], self.int8_cache, key):
             self._int8_for = appearance
         else:
             self.int8 = False
 
-    def _onnx(self):
-        """The ONNX Runtime decoder, exported at the first call; None (and torch from then
-        on, with a warning) when the export fails."""
-        if self._onnx_decoder is None:
-            from ..model.onnx_decoder import OnnxDecoder
+    def _onnx(self, export: bool = True):
+        """The ONNX Runtime decoder, made at the first call, with its fp32 export when
+        `export` and it does not run in int8 yet (one taken from the cache needs none); None
+        (and torch from then on, with a warning) when the export fails."""
+        try:
+            if self._onnx_decoder is None:
+                from ..model.onnx_decoder import OnnxDecoder
 
-            try:
                 self._onnx_decoder = OnnxDecoder(self.model, int8=self.int8)
-            except Exception as e:  # any exporter or runtime failure: torch decodes the same
-                log.warning("the decoder runs in torch: its ONNX Runtime export failed (%s)", e)
-                self.onnx = False
+            if export and not self._onnx_decoder.quantized:
+                self._onnx_decoder.session  # (exported and loaded now)
+        except Exception as e:  # any exporter or runtime failure: torch decodes the same
+            log.warning("the decoder runs in torch: its ONNX Runtime export failed (%s)", e)
+            self.onnx, self._onnx_decoder = False, None
         return self._onnx_decoder
 
     def _decode(self, stick, latents, warp, generator, on_grey: bool) -> tuple[np.ndarray, np.ndarray]:
