@@ -83,6 +83,7 @@ class OnnxDecoder:
         self.threads = threads or torch.get_num_threads()
         self._fp32_model: bytes | None = None
         self._session_now = None
+        self._digest: bytes | None = None
         self.int8 = int8
         self.quantized = False  # (True once the int8 session replaced the fp32 one)
         self.quantize_s = 0.0   # seconds the calibration and quantization (or the cache's load) took
@@ -116,11 +117,14 @@ class OnnxDecoder:
 
     def digest(self) -> bytes:
         """What the export is made of: the model's configuration and weights, torch's
-        version and EXPORT_VERSION (QuantizedCache's key, without exporting)."""
-        h = hashlib.sha256(EXPORT_VERSION + torch.__version__.encode() + repr(self.model.cfg).encode())
-        for name, tensor in self.model.state_dict().items():
-            h.update(name.encode() + np.ascontiguousarray(tensor.detach().cpu().float().numpy()).tobytes())
-        return h.digest()
+        version and EXPORT_VERSION (QuantizedCache's key, without exporting). Computed once:
+        the decoder's weights do not change."""
+        if self._digest is None:
+            h = hashlib.sha256(EXPORT_VERSION + torch.__version__.encode() + repr(self.model.cfg).encode())
+            for name, tensor in self.model.state_dict().items():
+                h.update(name.encode() + np.ascontiguousarray(tensor.detach().cpu().float().numpy()).tobytes())
+            self._digest = h.digest()
+        return self._digest
 
     def _session(self, model: bytes):
         import onnxruntime as ort
