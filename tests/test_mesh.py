@@ -1215,6 +1215,44 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     assert files[0].stat().st_size > 1000  # quantized again and kept
 
 
+
+def test_the_decoder_can_be_made_ready_while_another_thread_moves_the_photo(photo):
+    """The pipeline builds its FullResolutionRenderer with decoder_now=False and quantizes
+    the int8 decoder while its mesh thread already moves the photo's pixels: the moves made
+    meanwhile, and the frames after, are those of a renderer made ready at once; a
+    renderer nobody made ready gets ready at its first frames."""
+    import threading
+
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import FullResolutionRenderer
+    from vunet_video.render.synthesizer import Synthesizer
+
+    image, pose = photo
+    model, subject, _, _ = _small_mesh_model(photo)
+    mesh = BodyMesh(image, pose, pose.mask)
+    size = (image.shape[1], image.shape[0])
+    targets = [raised_left_arm(pose), pose, raised_left_arm(pose)]
+    boxes = [person_box(t) for t in targets]
+    at_once = FullResolutionRenderer(Synthesizer(model, bf16=False, int8=True), subject.appearance, mesh, size)
+    want = at_once.render(targets, boxes)
+
+    later_synth = Synthesizer(model, bf16=False, int8=True)
+    later = FullResolutionRenderer(later_synth, subject.appearance, mesh, size, decoder_now=False)
+    assert later_synth._onnx_decoder is None or not later_synth._onnx_decoder.quantized
+    moved = []
+    mover = threading.Thread(target=lambda: moved.extend(later.move(t, b) for _ in range(3)
+                                                         for t, b in zip(targets, boxes)))
+    mover.start()
+    later.prepare_decoder()
+    mover.join()
+    assert later_synth._onnx_decoder.quantized
+    got = later.finish(targets, boxes, moved[-3:])
+    lazy = FullResolutionRenderer(Synthesizer(model, bf16=False, int8=True), subject.appearance, mesh, size,
+                                  decoder_now=False).render(targets, boxes)
+    for frames in (got, lazy):
+        for (corner, person, matte), (corner0, person0, matte0) in zip(frames, want):
+            assert corner == corner0 and np.array_equal(person, person0) and np.array_equal(matte, matte0)
+
 def test_precision_auto_takes_int8_for_animate_on_every_cpu():
     """model.precision "auto": animate's video decoder in int8 (ONNX Runtime) on a CPU with
     or without native bf16, bf16 for the rest where it is native; "bf16" keeps torch's bf16

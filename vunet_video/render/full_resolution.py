@@ -65,7 +65,8 @@ class FullResolutionRenderer:
     Nth target of a batch, and the targets between reuse its render (render.model_stride).
     """
 
-    def __init__(self, synth, appearance, mesh: BodyMesh, frame_size: tuple[int, int], model_stride: int = 1):
+    def __init__(self, synth, appearance, mesh: BodyMesh, frame_size: tuple[int, int], model_stride: int = 1,
+                 *, decoder_now: bool = True):
         self.synth = synth
         self.appearance = appearance
         self.mesh = mesh
@@ -73,18 +74,31 @@ class FullResolutionRenderer:
         self.model_stride = max(1, int(model_stride))
         # Decided once per subject: does the blend head share the say with the mesh's trust?
         self.blend_head = uses_blend_head(synth.model)
-        # model.precision "int8": its ranges from this subject alone (once per subject: a second
-        # video of the same subject skips the calibration's mesh moves too), or the decoder
-        # quantized for them from the cache. Its key: what the calibration inputs are made
-        # of (the decoder's own weights are part of it anyway).
+        self._decoder_ready = False
+        if decoder_now:
+            self.prepare_decoder()
+
+    def prepare_decoder(self) -> None:
+        """Get the decoder ready for this subject (the first `finish` does it otherwise;
+        `decoder_now=False` leaves it to the caller, so that `move` can run meanwhile in
+        another thread, as the pipeline's mesh thread does).
+
+        model.precision "int8": its ranges from this subject alone (once per subject: a
+        second video of the same subject skips the calibration's mesh moves too), or the
+        decoder quantized for them from the cache. Its key: what the calibration inputs are
+        made of (the decoder's own weights are part of it anyway)."""
+        if self._decoder_ready:
+            return
+        synth, appearance, mesh = self.synth, self.appearance, self.mesh
         if getattr(synth, "int8", False) and synth.needs_int8_calibration(appearance):
-            parts = [CALIBRATION_ARMS, MESH_VERSION, frame_size, appearance.crop, appearance.pose.xy,
+            parts = [CALIBRATION_ARMS, MESH_VERSION, self.frame_size, appearance.crop, appearance.pose.xy,
                      appearance.pose.score, mesh.image, mesh.pose.xy, mesh.pose.score, mesh.pose.mask]
             if not synth.int8_from_cache(appearance, parts):
                 poses = calibration_poses(mesh.pose)
                 boxes = [person_box(p) for p in poses]
                 synth.calibrate_int8(appearance, [b.pose_to_crop(p, synth.crop_size) for p, b in zip(poses, boxes)],
                                      torch.stack([self.move(p, b)[1] for p, b in zip(poses, boxes)]), parts)
+        self._decoder_ready = True
 
     def render(self, targets: list[Pose], boxes: list[Box], temporal=None
                ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
@@ -109,6 +123,7 @@ class FullResolutionRenderer:
         With model_stride N the model renders targets 0, N, 2N, ... of the batch, and each
         target between takes the render before it, moved onto its own pose bone by bone
         (`carried`); the moved photo pixels, made every frame, cover most of the body."""
+        self.prepare_decoder()
         size = self.synth.crop_size
         drawn = range(0, len(targets), self.model_stride)
         warp = torch.stack([moved[i][1] for i in drawn])
