@@ -962,6 +962,26 @@ def test_an_arm_folded_back_on_itself_has_no_holes(shared):
     holes = int(cv2.drawContours(np.zeros_like(solid), outline, -1, 1, cv2.FILLED).sum()) - int(solid.sum())
     assert holes < 0.005 * solid.sum(), (holes, int(solid.sum()))
 
+
+def test_where_a_limb_folds_its_front_bone_and_solid_triangles_are_drawn_last(mesh):
+    """Where a limb's mesh folds, its triangles overlap and the last drawn shows. They are
+    drawn soft rim first (a rim triangle on top left a hole in the limb), then a forearm's
+    over its upper arm's (an arm folded back to the face came out a patchwork of sleeve and
+    forearm; a bent elbow brings the hand forward) and a thigh's over its shin's (a raised
+    knee comes forward)."""
+    from vunet_video.render.mesh import draw_order_keys
+
+    for lay in mesh.layers:
+        solid, front = draw_order_keys(lay)
+        assert np.all(np.diff(solid.astype(int)) >= 0), lay.name  # the rim's triangles first
+        if lay.name == "core":
+            continue
+        assert np.all(np.diff(front[solid]) >= 0), lay.name
+        w = lay.weights[lay.triangles].mean(1)
+        bone = 1 if lay.name.endswith("arm") else 0  # the forearm; the thigh
+        drawn_last = w[solid][-len(w[solid]) // 4:, bone].mean()
+        assert drawn_last > 0.8 and drawn_last > w[solid][:len(w[solid]) // 4, bone].mean() + 0.5, lay.name
+
 def test_a_limb_the_photo_does_not_show_is_drawn_whole_by_the_model(shared):
     """The astronaut's left forearm is hidden by her helmet (her wrist scores 0.13), so the
     mesh has no pixels for it. Raised, it was cut off at the elbow: the matte beside the

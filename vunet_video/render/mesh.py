@@ -163,7 +163,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # resting hand is filled, and hidden parts are filled by mirroring, not nearest-pixel streaks;
 # 11: the underlay below the hips is the hips' cloth only, solid; 12: a layer's rim beside another part takes
 # the layer's own colour; 13: where the mesh folds, the map is exact, not interpolated
-# across the fold, and a layer's solid triangles are drawn over its soft rim's).
+# across the fold, and a layer's solid triangles are drawn over its soft rim's, a forearm's
+# over its upper arm's, a thigh's over its shin's).
 MESH_VERSION = 13
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
@@ -893,8 +894,9 @@ class BodyMesh:
                 if hidden.any():
                     foreign &= ~hidden
             texture, origin, cut, away = self._texture(alpha, hidden, seam, foreign)
-            triangles = _solid_last(triangles, vertices, texture[..., 3], origin)
-            layers.append(Layer(name, bones, vertices, self._skin_weights(vertices, bones, dist, anchor), triangles,
+            weights = self._skin_weights(vertices, bones, dist, anchor)
+            triangles = _draw_order(triangles, vertices, texture[..., 3], origin, _front_weight(name, weights))
+            layers.append(Layer(name, bones, vertices, weights, triangles,
                                 texture, texture[..., 3].astype(np.float32), origin, cut, away))
         return layers
 
@@ -1253,17 +1255,45 @@ def _folds(map_x: np.ndarray, map_y: np.ndarray, b: np.ndarray, valid: np.ndarra
     return fold
 
 
-def _solid_last(triangles: np.ndarray, vertices: np.ndarray, alpha: np.ndarray, origin) -> np.ndarray:
-    """The triangles in the order they are drawn: the more transparent first (by the
-    texture's alpha at their centre). Where the mesh folds, triangles overlap and the last
-    drawn shows; a triangle of the layer's soft rim on top left a hole in the limb."""
+def _draw_order(triangles: np.ndarray, vertices: np.ndarray, alpha: np.ndarray, origin,
+                front: np.ndarray | None = None) -> np.ndarray:
+    """The triangles in the order they are drawn, which decides what shows where the mesh
+    folds and its triangles overlap (the last drawn shows): those of the layer's soft rim
+    first (by the texture's alpha at their centre: a rim triangle on top left a hole in the
+    limb), then by `front` (per vertex: _front_weight; an arm folded back to the face came
+    out a patchwork of sleeve and forearm), then by alpha."""
     if len(triangles) == 0:
         return triangles
+    a, ahead = _order_keys(triangles, vertices, alpha, origin, front)
+    return triangles[np.lexsort((a, ahead, a >= 128))]
+
+
+def _order_keys(triangles, vertices, alpha, origin, front):
+    """Per triangle: the texture's alpha at its centre, and its mean `front` weight (to a tenth)."""
     centre = vertices[triangles].mean(1) - np.asarray(origin, np.float64)
     h, w = alpha.shape
     cx = np.clip(np.round(centre[:, 0]).astype(int), 0, w - 1)
     cy = np.clip(np.round(centre[:, 1]).astype(int), 0, h - 1)
-    return triangles[np.argsort(alpha[cy, cx], kind="stable")]
+    ahead = np.zeros(len(triangles)) if front is None else np.round(front[triangles].mean(1), 1)
+    return alpha[cy, cx], ahead
+
+
+def _front_weight(layer: str, weights: np.ndarray) -> np.ndarray | None:
+    """Per vertex, the skinning weight of the bone of a limb drawn in front where the limb
+    folds: a forearm over its upper arm (a bent elbow brings the hand forward: to the face,
+    across the chest), a thigh over its shin (a raised or kneeling knee comes forward).
+    None for the core (its order is by alpha alone)."""
+    if layer == "core":
+        return None
+    return weights[:, 1] if layer.endswith("arm") else weights[:, 0]
+
+
+def draw_order_keys(lay: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's triangles, in their drawing order: whether each is solid (not the soft rim),
+    and the weight of its bone drawn in front (see _draw_order)."""
+    a, ahead = _order_keys(lay.triangles, lay.vertices, lay.texture[..., 3], lay.origin,
+                           _front_weight(lay.name, lay.weights))
+    return a >= 128, ahead
 
 
 def _rim_follows_nearest_part(labels: np.ndarray, firm: np.ndarray) -> np.ndarray:
