@@ -608,7 +608,6 @@ def _crop_of(subject, image, pose):
             crop(pose.mask.astype(np.float32), subject.box, size, border="constant"))
 
 
-
 def test_layers_meet_without_a_seam_and_keep_their_edge_colour(shared):
     """A real frame (a man in a pale robe on grass) with every joint moved half a pixel:
     each layer is resampled between its pixels, along the straight cuts where it meets the
@@ -943,7 +942,6 @@ def test_a_sleeve_of_the_suits_cloth_leaves_with_its_arm(shared):
     assert left_behind <= 0.2, left_behind
 
 
-
 def test_an_arm_folded_back_on_itself_has_no_holes(shared):
     """The astronaut's right arm hangs bent in the photo; a dancer's forearm folded back up
     along the upper arm folds its mesh over itself at the elbow. The map from the canvas to
@@ -981,6 +979,7 @@ def test_where_a_limb_folds_its_front_bone_and_solid_triangles_are_drawn_last(me
         bone = 1 if lay.name.endswith("arm") else 0  # the forearm; the thigh
         drawn_last = w[solid][-len(w[solid]) // 4:, bone].mean()
         assert drawn_last > 0.8 and drawn_last > w[solid][:len(w[solid]) // 4, bone].mean() + 0.5, lay.name
+
 
 def test_a_limb_the_photo_does_not_show_is_drawn_whole_by_the_model(shared):
     """The astronaut's left forearm is hidden by her helmet (her wrist scores 0.13), so the
@@ -1254,7 +1253,6 @@ def test_the_int8_decoder_of_a_subject_is_taken_from_the_cache_the_next_time(pho
     assert files[0].stat().st_size > 1000  # quantized again and kept
 
 
-
 def test_the_decoder_can_be_made_ready_while_another_thread_moves_the_photo(photo):
     """The pipeline builds its FullResolutionRenderer with decoder_now=False and quantizes
     the int8 decoder while its mesh thread already moves the photo's pixels: the moves made
@@ -1291,6 +1289,7 @@ def test_the_decoder_can_be_made_ready_while_another_thread_moves_the_photo(phot
     for frames in (got, lazy):
         for (corner, person, matte), (corner0, person0, matte0) in zip(frames, want):
             assert corner == corner0 and np.array_equal(person, person0) and np.array_equal(matte, matte0)
+
 
 def test_precision_auto_takes_int8_for_animate_on_every_cpu():
     """model.precision "auto": animate's video decoder in int8 (ONNX Runtime) on a CPU with
