@@ -1181,7 +1181,8 @@ class BodyMesh:
         safe = np.maximum(ids, 0)
         cx = ((np.arange(a0, a1, dtype=np.float32) + 0.5) / fx - 0.5 + x0)[None]  # canvas coordinates
         cy = ((np.arange(b0, b1, dtype=np.float32) + 0.5) / fy - 0.5 + y0)[:, None]
-        b = back.astype(np.float32)[safe]
+        back = back.astype(np.float32)
+        b = back[safe]
         far = np.float32(-1e5)
         map_x = np.where(valid, b[..., 0, 0] * cx + b[..., 0, 1] * cy + b[..., 0, 2], far)
         map_y = np.where(valid, b[..., 1, 0] * cx + b[..., 1, 1] * cy + b[..., 1, 2], far)
@@ -1213,7 +1214,7 @@ class BodyMesh:
                                                    borderMode=cv2.BORDER_CONSTANT) > 0)
                 nearest = cv2.warpAffine(ids.astype(np.float32), mf, box, borderMode=cv2.BORDER_REPLICATE,
                                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)[ys, xs].astype(np.int64)
-                tri = back.astype(np.float32)[np.maximum(nearest, 0)]
+                tri = back[np.maximum(nearest, 0)]
                 px = (xs + (x0 + sx0 + fx0)).astype(np.float32)
                 py = (ys + (y0 + sy0 + fy0)).astype(np.float32)
                 drawn = nearest >= 0
