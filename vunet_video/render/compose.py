@@ -191,13 +191,14 @@ def box_region(box: Box, frame_size: tuple[int, int]) -> tuple[int, int, int, in
 
 
 def crop_to_region(image: np.ndarray, box: Box, region: tuple[int, int, int, int], interpolation: int,
-                   border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """A model-size crop framed by `box` scaled onto the canvas region (x0, y0, x1, y1)."""
+                   border: int = cv2.BORDER_REPLICATE, border_value: float = 0) -> np.ndarray:
+    """A model-size crop framed by `box` scaled onto the canvas region (x0, y0, x1, y1);
+    border_value: beyond the crop, for border cv2.BORDER_CONSTANT."""
     x0, y0, x1, y1 = region
     m = box.matrix(image.shape[0]).astype(np.float64)
     m[:, 2] += m[:, :2] @ np.array([x0, y0])  # region pixel (0, 0) is canvas pixel (x0, y0)
     return cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
-                          borderMode=border, borderValue=0)
+                          borderMode=border, borderValue=border_value)
 
 
 # ----------------------------------------------------------------------------- flicker metric

@@ -53,6 +53,7 @@ face and chest must not be pasted on the person's back).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -383,6 +384,12 @@ class Deformed:
     rgb: np.ndarray       # (h, w, 3) uint8, the photo's pixels (straight colour)
     coverage: np.ndarray  # (h, w) float32 in [0, 1]
     trust: np.ndarray     # (h, w) float32 in [0, 1]
+
+    @cached_property
+    def trusted(self) -> np.ndarray:
+        """coverage x trust, (h, w) float32: how much of each pixel the moved photo supplies
+        (made once: the model's warp input and the join's matte both need it)."""
+        return cv2.multiply(self.coverage, self.trust)
 
 
 class BodyMesh:

@@ -167,4 +167,4 @@ class ProResWriter(VideoWriter):
 
     def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
         frame = av.VideoFrame.from_ndarray(_rgba(image, type(self).__name__), format="rgba")
-        return frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+        return self._reformatter.reformat(frame, format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
