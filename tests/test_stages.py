@@ -166,6 +166,18 @@ def test_stage_clock_tells_waiting_from_working():
     assert summary["cpu"]["render"] == clock.cpu["render"] and summary["process_cpu"] >= clock.cpu["render"]
 
 
+def test_the_first_batches_grow_so_the_first_frame_goes_out_early():
+    """The render thread takes 1, 2, 4, ... frames before whole batches: it waited for a
+    whole batch of moved frames before the first one went out."""
+    from itertools import islice
+
+    from vunet_video.pipeline import _batch_sizes
+
+    assert list(islice(_batch_sizes(8), 6)) == [1, 2, 4, 8, 8, 8]
+    assert list(islice(_batch_sizes(3), 4)) == [1, 2, 3, 3]
+    assert list(islice(_batch_sizes(1), 3)) == [1, 1, 1]
+
+
 # ----------------------------------------------------------------------------- pose.stride
 
 def test_pose_stride_interpolates_between_posed_frames(shared, tmp_path):
