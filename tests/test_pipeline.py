@@ -483,6 +483,12 @@ def test_compositor_places_the_crop_through_the_box_and_keeps_alpha():
     assert tuple(colour[0, 0, :3]) == (0, 0, 255) and tuple(colour[100, 150, :3]) == (200, 0, 0)
     with pytest.raises(VunetError, match="unknown background"):
         Compositor((10, 10), "beach")
+    # Without the matte channel: the same RGB (an H.264 video keeps nothing else).
+    rgb_only = Compositor((400, 300), "color", color="#0000ff", matte=False)(rgb, 0.5 * alpha, box)
+    half = Compositor((400, 300), "color", color="#0000ff")(rgb, 0.5 * alpha, box)
+    assert rgb_only.shape == (300, 400, 3) and np.array_equal(rgb_only, half[..., :3])
+    with pytest.raises(ValueError, match="needs matte=True"):
+        Compositor((10, 10), "alpha", matte=False)
 
 
 def test_temporal_filter_reduces_flicker_and_follows_motion(media):

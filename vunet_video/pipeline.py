@@ -432,7 +432,11 @@ class Animator:
 
         render = self.settings.render
         synth = subject.synth or self.synth
-        compositor = Compositor(subject.frame_size, render.background, subject.plate, render.color)
+        # The person's matte travels as the frames' alpha only where something reads it: the
+        # on_frame callback (RGBA by contract) and background "alpha"; an export with alpha
+        # over an opaque background drops it (OutputSink.write).
+        compositor = Compositor(subject.frame_size, render.background, subject.plate, render.color,
+                                matte=on_frame is not None or render.background == "alpha")
         temporal = TemporalFilter(render.temporal)
         full = None
         if render.detail == "photo":  # the photo's own pixels at the output's resolution

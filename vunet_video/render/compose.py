@@ -129,12 +129,18 @@ class Compositor:
     background: 'subject' (needs `plate`), 'color' or 'alpha'.
     Calling it returns (H, W, 4) uint8 RGBA: the output frame in RGB and the person matte
     in A (for 'alpha' the RGB is the person's own colour and A is the transparency).
+    matte=False (not for 'alpha'): (H, W, 3) RGB frames, no matte, for outputs that keep no
+    alpha (an H.264 video): blending three channels instead of four took the compositing
+    from 2.4 to 1.4 ms for a 640 x 1100 person in a 872 x 1280 frame.
     """
 
     def __init__(self, frame_size: tuple[int, int], background: str = "subject", plate: np.ndarray | None = None,
-                 color: tuple[int, int, int] = (255, 255, 255)):
+                 color: tuple[int, int, int] = (255, 255, 255), matte: bool = True):
         if background not in BACKGROUNDS:
             raise VunetError(None, f"unknown background {background!r} (use one of {', '.join(BACKGROUNDS)})")
+        if not matte and background == "alpha":
+            raise ValueError("background 'alpha' is the matte: it needs matte=True")
+        self.matte = matte
         w, h = frame_size
         self.frame_size = (w, h)
         self.background = background
@@ -163,13 +169,15 @@ class Compositor:
     def paste(self, corner: tuple[int, int], person: np.ndarray, matte: np.ndarray) -> np.ndarray:
         """The frame with the person (h, w, 3 uint8, straight colour) and matte (h, w float in
         [0, 1]) placed with their top-left pixel at canvas `corner` (x, y), inside the canvas."""
-        out = self._bg_rgba.copy()
+        out = (self._bg_rgba if self.matte else self._bg).copy()
         x0, y0 = corner
         ph, pw = matte.shape[:2]
         if ph == 0 or pw == 0:
             return out
         region = np.s_[y0:y0 + ph, x0:x0 + pw]
-        if self.background == "alpha":
+        if not self.matte:
+            out[region] = mix(person, self._bg[region], matte)
+        elif self.background == "alpha":
             out[region + (slice(0, 3),)] = person
             out[region + (3,)] = cv2.convertScaleAbs(matte, alpha=255.0)  # rounds and saturates
         else:

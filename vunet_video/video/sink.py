@@ -60,7 +60,8 @@ class OutputSink:
         self.audio_follows_frames = audio_follows_frames
 
     def write(self, time: float, rgba: np.ndarray) -> None:
-        """One output frame, (H, W, 4) uint8, shown at `time` seconds of the driving clip."""
+        """One output frame, (H, W, 4) RGBA or (H, W, 3) RGB uint8, shown at `time` seconds
+        of the driving clip."""
         if self.path is None:
             return
         if self.writer is None:
