@@ -8,11 +8,10 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
 * encode: x264 presets at equal CRF (the default 18) on the dev clips' frames scaled to a
   1280 px longer side: ms per frame (one encoder, its own threads), bitrate, and SSIM of the
   decoded video against the frames given (luma, Gaussian 11 px window).
-* pose: `pose.stride` 1 (every frame posed), 2, 3 and 4 (joints between interpolated; 2 also
-  with `pose.adaptive`, the default), on the dev clips through the real DrivingSource
-  (tracking and One Euro smoothing included): pose-stage ms per frame, the share of frames
-  posed, and PCK of each against stride 1 at 0.05 and 0.1 of the person's box (joints seen
-  in stride 1's pose), with the mean and 99th percentile joint distance in % of it.
+* pose: `pose.stride` 1 (every frame posed), 2, 3 and 4 (joints between interpolated), on
+  the dev clips through the real DrivingSource (tracking and One Euro smoothing included):
+  pose-stage ms per frame, and PCK of each against stride 1 at 0.05 and 0.1 of the
+  person's box (joints seen in stride 1's pose), with the mean joint distance in % of it.
 * precision: the decoder in fp32 and in bf16 (autocast + channels_last) in the real
   `animate` (render.detail "photo", fine-tune as in the default preset): SSIM of bf16's
   output frames against fp32's inside the person's box, and pose fidelity of each
@@ -145,29 +144,28 @@ def measure_encode(seconds: float) -> dict:
 
 # ----------------------------------------------------------------------------- pose
 
-def poses(clip: Path, seconds: float, stride: int, adaptive: bool = False):
+def poses(clip: Path, seconds: float, stride: int):
     from vunet_video.pose.driving import DrivingSource
     from vunet_video.presets import load_settings
 
-    settings = load_settings("default", {"pose.stride": stride, "pose.adaptive": adaptive})
+    settings = load_settings("default", {"pose.stride": stride})
     source = DrivingSource(clip, settings.pose, settings.smoothing, end=seconds)
     try:
         out = [pose for _, _, pose in source]
     finally:
         source.close()
-    return out, source.clock.seconds["pose"], source.clock.frames["pose"]
+    return out, source.clock.seconds["pose"]
 
 
 def measure_pose(seconds: float) -> dict:
     from vunet_video.train.metrics import pck
 
     rows = {}
-    variants = {"2 adaptive": (2, True), "2": (2, False), "3": (3, False), "4": (4, False)}
     for clip in DRIVING:
-        base, base_s, _ = poses(clip, seconds, 1)
-        rows.setdefault("1", []).append({"clip": clip.name, "frames": len(base), "ms": 1000 * base_s / len(base)})
-        for name, (stride, adaptive) in variants.items():
-            got, got_s, posed = poses(clip, seconds, stride, adaptive)
+        base, base_s = poses(clip, seconds, 1)
+        rows.setdefault(1, []).append({"clip": clip.name, "frames": len(base), "ms": 1000 * base_s / len(base)})
+        for stride in (2, 3, 4):
+            got, got_s = poses(clip, seconds, stride)
             counts = {0.05: [0, 0], 0.1: [0, 0]}
             dists = []
             for p, q in zip(got, base):
@@ -181,11 +179,10 @@ def measure_pose(seconds: float) -> dict:
                     size = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
                     both = ok_q & ok_p
                     dists += list(np.linalg.norm(p.xy[both] - q.xy[both], axis=1) / size * 100)
-            rows.setdefault(name, []).append({
-                "clip": clip.name, "frames": len(got), "ms": 1000 * got_s / len(got), "posed": posed / len(got),
+            rows.setdefault(stride, []).append({
+                "clip": clip.name, "frames": len(got), "ms": 1000 * got_s / len(got),
                 "pck05": counts[0.05][0] / max(1, counts[0.05][1]), "pck10": counts[0.1][0] / max(1, counts[0.1][1]),
-                "mean_dist_pct": float(np.mean(dists)) if dists else None,
-                "p99_dist_pct": float(np.percentile(dists, 99)) if dists else None})
+                "mean_dist_pct": float(np.mean(dists)) if dists else None})
         print(f"pose: {clip.name} done", file=sys.stderr)
     return rows
 
@@ -501,19 +498,17 @@ def markdown(report: dict) -> str:
         lines += ["## Pose stage: posing every Nth frame", "",
                   f"The dev clips' first {seconds(report, 'pose'):g} s through DrivingSource (MediaPipe, tracking, One "
                   "Euro smoothing). PCK against stride 1's poses at 0.05 and 0.1 of the person's box.", "",
-                  "| pose.stride | pose ms per frame | frames posed | PCK@0.05 | PCK@0.1 | "
-                  "joint distance (% of box): mean | p99 |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| pose.stride | pose ms per frame | PCK@0.05 | PCK@0.1 | mean joint distance (% of box) |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
         for stride, rows in report["pose"].items():
             ms = np.mean([r["ms"] for r in rows])
-            if stride == "1":
-                lines.append(f"| 1 | {ms:.1f} | 100% | (reference) | | | |")
+            if int(stride) == 1:
+                lines.append(f"| 1 | {ms:.1f} | (reference) | | |")
                 continue
-            p5, p10, d, posed = (np.mean([r[k] for r in rows]) for k in ("pck05", "pck10", "mean_dist_pct", "posed"))
-            p99 = np.mean([r["p99_dist_pct"] for r in rows])
-            lines.append(f"| {stride} | {ms:.1f} | {100 * posed:.0f}% | {p5:.3f} | {p10:.3f} | {d:.2f} | {p99:.2f} |")
-        lines += ["", "Per clip at stride 2 adaptive (frames posed, PCK@0.05): " + ", ".join(
-            f"{r['clip']} {100 * r['posed']:.0f}% {r['pck05']:.3f}" for r in report["pose"]["2 adaptive"]), ""]
+            p5, p10, d = (np.mean([r[k] for r in rows]) for k in ("pck05", "pck10", "mean_dist_pct"))
+            lines.append(f"| {stride} | {ms:.1f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
+        lines += ["", "Per clip (PCK@0.05 at stride 2): " + ", ".join(
+            f"{r['clip']} {r['pck05']:.3f}" for r in report["pose"]["2"] if "pck05" in r), ""]
     if "precision" in report:
         lines += ["## Decoder precision: fp32 against bf16 (autocast + channels_last)", "",
                   f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "

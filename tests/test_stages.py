@@ -188,7 +188,7 @@ def test_pose_stride_interpolates_between_posed_frames(shared, tmp_path):
                      audio=False)
     runs = {}
     for stride in (1, 2):
-        settings = load_settings("default", {"pose.stride": stride, "pose.adaptive": False})
+        settings = load_settings("default", {"pose.stride": stride})
         source = DrivingSource(clip, settings.pose, settings.smoothing)
         try:
             runs[stride] = list(source)
@@ -204,55 +204,6 @@ def test_pose_stride_interpolates_between_posed_frames(shared, tmp_path):
         assert seen.sum() >= 10
         # interpolated joints stay within a few percent of the person's size of the posed ones
         assert np.abs(p.xy[seen] - q.xy[seen]).max() < 0.06 * size
-
-
-def test_an_adaptive_stride_poses_a_slow_motion_further_apart(shared, tmp_path):
-    """The lateral raise moves slowly at its start: stride 2 poses every third frame there,
-    hands on every frame in order (the last one posed), close to posing every frame."""
-    from vunet_video.pose.driving import DrivingSource
-    from vunet_video.presets import load_settings
-
-    clip = make_clip(shared / "data" / "dev" / "driving" / "sports2d_lateral_raise.mp4", tmp_path / "c.mp4", 14,
-                     256, audio=False)
-    runs, posed = {}, {}
-    for name, over in (("every", {"pose.stride": 1}), ("fixed", {"pose.adaptive": False}), ("adaptive", {})):
-        settings = load_settings("default", {"smoothing.enabled": False, **over})
-        source = DrivingSource(clip, settings.pose, settings.smoothing)
-        try:
-            runs[name] = list(source)
-        finally:
-            source.close()
-        posed[name] = source.clock.frames["pose"]
-    assert posed == {"every": 14, "fixed": 8, "adaptive": posed["adaptive"]} and posed["adaptive"] < 8
-    every = runs["every"]
-    assert [(i, t) for i, t, _ in runs["adaptive"]] == [(i, t) for i, t, _ in every]
-    size = np.ptp(np.nan_to_num(every[0][2].xy), axis=0).max()
-    # The last frame is posed by both (MediaPipe's tracking from different frames: a hair apart).
-    assert np.nanmax(np.abs(runs["adaptive"][-1][2].xy - runs["fixed"][-1][2].xy)) < 0.005 * size
-    for (_, _, p), (_, _, q) in zip(every, runs["adaptive"]):
-        seen = p.visible() & q.visible()
-        assert seen.sum() >= 10 and np.abs(p.xy[seen] - q.xy[seen]).max() < 0.06 * size
-
-
-def test_interpolate_bends_through_the_posed_frames_beyond():
-    """Between two posed frames the joints follow a cubic through the posed frames on
-    either side: a joint accelerating as x = t^2 (posed at t = 0, 1, 2, 3) is at 2.25 at
-    t = 1.5, where a straight line put it at 2.5; without neighbours, the straight line."""
-    from vunet_video.pose.driving import interpolate
-
-    def at(x):
-        return Pose(np.full((17, 2), x, np.float32), np.ones(17, np.float32))
-
-    frames = [(float(t), at(t * t)) for t in range(4)]
-    mid = interpolate(frames[1], frames[2], 1.5, (frames[0], frames[3]))
-    assert np.allclose(mid.xy, 2.25)
-    assert np.allclose(interpolate(frames[1], frames[2], 1.5).xy, 2.5)
-    ends = interpolate(frames[1], frames[2], 1.0, (frames[0], frames[3])), \
-        interpolate(frames[1], frames[2], 2.0, (frames[0], frames[3]))
-    assert np.allclose(ends[0].xy, 1.0) and np.allclose(ends[1].xy, 4.0)  # through the posed frames
-    frames[3][1].xy[5] = np.nan  # a neighbour that lost a joint: that end's tangent is the chord
-    bent = interpolate(frames[1], frames[2], 1.5, (frames[0], frames[3]))
-    assert np.allclose(bent.xy[0], 2.25) and 2.25 < bent.xy[5, 0] < 2.5
 
 
 def test_interpolate_takes_a_joint_seen_once_from_the_nearer_pose():

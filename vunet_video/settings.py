@@ -74,7 +74,6 @@ class PoseSettings:
     pose_model: str = field(metadata={"path": True})
     min_score: float = field(metadata=_range(0.0, 1.0))
     stride: int = field(metadata=_range(1, 8))  # pose every Nth driving frame, interpolate between
-    adaptive: bool  # stride >= 2: one frame further apart while the body moves slowly
     person: str          # whom to follow in the driving video: a rank ("1" = most prominent), left, right, "X,Y"
     subject_person: str  # whom to animate in a subject photo with several people (same forms)
 

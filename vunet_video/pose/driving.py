@@ -56,8 +56,7 @@ class DrivingSource:
     estimator: the pose estimator for a video (default: built from `pose`); any callable
     rgb -> list[Pose] with a `.name`.
     clock: a stages.StageClock that gets the decode, pose and smoothing ("retarget") times.
-    A video is posed on every `pose.stride`-th frame (every (stride + 1)th while the body
-    moves slowly, with `pose.adaptive`); the frames between are interpolated.
+    A video is posed on every `pose.stride`-th frame; the frames between are interpolated.
     """
 
     def __init__(self, path: str | Path, pose, smoothing, start: float | None = None, end: float | None = None,
@@ -68,7 +67,6 @@ class DrivingSource:
 
         self.clock = clock if clock is not None else StageClock()
         self.stride = pose.stride
-        self.adaptive = pose.adaptive
         self.person = PersonChoice.parse(pose.person)  # whom to follow (a video's; a pose file has one person)
         # render.compare.DrivingPanel for --compare: then items are (index, time, pose,
         # (the frame shrunk to a panel, the pose)).
@@ -159,38 +157,13 @@ class DrivingSource:
                     pose = smoother(pose, t)
             return (index, t, pose) if panel is None else (index, t, pose, (small, pose))
 
-        # With pose.stride N, every Nth frame is posed, and every (N+1)th while the body moves
-        # slowly (pose.adaptive, _gap_after). The frames between take joints on a cubic
-        # through the posed frames on either side and the next ones out (interpolate), so a
-        # posed frame and the frames before it are handed on once the posed frame after it
-        # is known: a look-ahead of at most two gaps' (index, time), and of one image, the
-        # latest (posed when the clip ends between posed frames).
-        posed: list[tuple] = []      # (time, pose, frame count) of the last posed frames, 4 at most
-        held = None                  # the latest posed frame, not handed on yet: (index, time, pose, small, before)
-        between: list[tuple] = []    # (index, time, small) of the frames since it
+        # With pose.stride N, every Nth frame is posed and the frames between take the
+        # joints interpolated from the posed frames on either side: a look-ahead of at
+        # most N - 1 frames' (index, time), and of one image, the latest (posed when the
+        # clip ends before the next Nth frame).
+        previous = None              # (time, pose) of the last posed frame
+        between: list[tuple] = []    # (index, time) of the frames since, not posed
         latest = None                # the latest of those frames, image included
-        gap = stride
-
-        def release(last: bool):
-            """The held posed frame's `before` frames, interpolated, then the frame itself;
-            posed[-1] is the posed frame after it unless `last`."""
-            index, t, pose, small, before = held
-            k = len(posed) - (1 if last else 2)  # the held frame's place in `posed`
-            outer = (posed[k - 2] if k >= 2 else None, None if last else posed[-1])
-            for i, ft, sm in before:
-                yield emit(i, ft, interpolate(posed[k - 1][:2], posed[k][:2], ft,
-                                              tuple(o[:2] if o else None for o in outer)), sm)
-            yield emit(index, t, pose, small)
-
-        def arrive(frame, pose, small, before):
-            nonlocal held, gap
-            posed.append((frame.time, pose, frames))
-            del posed[:-4]
-            if held is not None:
-                yield from release(last=False)
-            held = (frame.index, frame.time, pose, small, before)
-            gap = _gap_after(posed, stride, self.adaptive)
-
         with self.reader:
             decoded = iter(self.reader)
             while True:
@@ -205,17 +178,19 @@ class DrivingSource:
                     break
                 frames += 1
                 small = None if panel is None else panel(frame.image)  # (--compare: a small copy travels on)
-                if held is not None and len(between) + 1 < gap:
+                if stride > 1 and (frames - 1) % stride:
                     between.append((frame.index, frame.time, small))
                     latest = frame
                     continue
-                yield from arrive(frame, estimate(frame), small, between)
+                pose = estimate(frame)
+                yield from (emit(i, ft, interpolate(previous, (frame.time, pose), ft), sm) for i, ft, sm in between)
                 between, latest = [], None
+                previous = (frame.time, pose)
+                yield emit(frame.index, frame.time, pose, small)
             if between:  # the clip ended between two posed frames: the last one is posed
-                (*before, (_, _, small)) = between
-                yield from arrive(latest, estimate(latest), small, before)
-            if held is not None:
-                yield from release(last=True)
+                end = (latest.time, estimate(latest))
+                yield from (emit(i, ft, interpolate(previous, end, ft) if ft < end[0] else end[1], sm)
+                            for i, ft, sm in between)
         if not frames:  # said here, or the caller would report a clip with nobody in it
             raise VunetError(self.path, "no frame could be decoded in the selected range (damaged or truncated video)")
 
@@ -225,62 +200,15 @@ class DrivingSource:
 
 
 
-# Posing one frame further apart (pose.adaptive) while the fastest joint seen in the last two
-# posed frames moved less than this share of the person's size (the larger side of their
-# joints' box) per frame. Against posing every frame, over the four dev clips' first 12 s
-# without smoothing: stride 2 as 0.3.15 made it (straight lines between posed frames) posed
-# 50% of the frames, its joints off by 0.38% of the person's size on average (p95 1.15%,
-# p99 2.07%); with the cubic, 0.36% (1.09%, 1.93%); adaptive at 2%, 42% of the frames at
-# 0.40% (1.14%, 1.98%); at 3%, 39% at 0.43% (1.23%, 2.19%). The fast dances gain least
-# (49% of the unianimate clip's frames posed, 39% of musepose's, 36% of the lateral raise's;
-# benchmarks/results/stage_settings.md).
-SLOW_MOTION = 0.02
-
-
-def _gap_after(posed: list[tuple], stride: int, adaptive: bool) -> int:
-    """Frames to the next posed one after posed[-1] ((time, pose, frame count) entries):
-    `stride`, plus one while the body moves slowly (see SLOW_MOTION)."""
-    if not adaptive or stride < 2 or len(posed) < 2:
-        return stride
-    (_, a, n0), (_, b, n1) = posed[-2:]
-    seen = a.visible() & b.visible()
-    if seen.sum() < 4:
-        return stride
-    size = np.ptp(b.xy[seen], axis=0).max()
-    fastest = np.hypot(*(b.xy[seen] - a.xy[seen]).T).max() / max(n1 - n0, 1)
-    return stride + 1 if fastest < SLOW_MOTION * size else stride
-
-
-def interpolate(before: tuple[float, Pose] | None, after: tuple[float, Pose], t: float,
-                outer: tuple[tuple[float, Pose] | None, tuple[float, Pose] | None] = (None, None)) -> Pose:
+def interpolate(before: tuple[float, Pose] | None, after: tuple[float, Pose], t: float) -> Pose:
     """The pose at time t between two posed frames (time, pose): joints seen in both move
-    along a cubic (Hermite, with Catmull-Rom tangents) through them, bent by the posed
-    frames `outer` = (the one before `before`, the one after `after`), each (time, pose) or
-    None; where an outer frame is missing or did not see a joint, that end's tangent is the
-    straight line between the two, and with neither, the joint moves along that line. A
-    joint seen in one of the two only is taken from the nearer one when that is the one
-    that saw it (else missing). Without `before`, `after`'s pose. (Straight lines between
-    posed frames cut the corners of a swinging arm: the cubic took stride 2's mean joint
-    error from 0.37% to 0.33% of the person's size and its p99 from 2.35% to 2.24% on the
-    dev clips; see SLOW_MOTION.)"""
+    linearly; a joint seen in one of them only is taken from the nearer one when that is
+    the one that saw it (else missing). Without `before`, `after`'s pose."""
     if before is None:
         return after[1]
     (t0, a), (t1, b) = before, after
     w = float(np.clip((t - t0) / (t1 - t0), 0.0, 1.0)) if t1 > t0 else 1.0
-    chord = b.xy - a.xy
-    m0, m1 = chord.copy(), chord.copy()  # the tangents at `before` and `after`, per interval
-    if outer[0] is not None and outer[0][0] < t0:  # the posed frame before `before`
-        tp, p = outer[0]
-        d = (b.xy - p.xy) * ((t1 - t0) / (t1 - tp))
-        seen = ~np.isnan(d).any(1)
-        m0[seen] = d[seen]
-    if outer[1] is not None and outer[1][0] > t1:  # the one after `after`
-        tn, n = outer[1]
-        d = (n.xy - a.xy) * ((t1 - t0) / (tn - t0))
-        seen = ~np.isnan(d).any(1)
-        m1[seen] = d[seen]
-    w2, w3 = w * w, w * w * w
-    xy = (2 * w3 - 3 * w2 + 1) * a.xy + (w3 - 2 * w2 + w) * m0 + (3 * w2 - 2 * w3) * b.xy + (w3 - w2) * m1
+    xy = (1 - w) * a.xy + w * b.xy
     score = (1 - w) * a.score + w * b.score
     near = a if w < 0.5 else b
     one_side = np.isnan(xy).any(1)
