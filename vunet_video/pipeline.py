@@ -481,14 +481,14 @@ class Animator:
 
         layout = self.settings.output.compare
 
-        def encode(t, rgba, item):
+        def encode(t, frame, item):
             with clock.timed("encode"):
-                sink.write(t, rgba)
+                sink.write(t, frame)  # (RGBA, or RGB where the compositor keeps no matte)
                 if compare is not None:  # item: (index, time, target, (driving panel, driving pose))
                     from .render.compare import compose
 
                     small, driving_pose = item[3]
-                    compare.write(t, compose(layout, small, source.panel.scale, driving_pose, item[2], rgba))
+                    compare.write(t, compose(layout, small, source.panel.scale, driving_pose, item[2], frame))
 
         written = 0
         # The driving side (decode, pose, retarget) runs ahead in one thread, the encoder
