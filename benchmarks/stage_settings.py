@@ -9,9 +9,11 @@ driving clips (`../shared/data/dev/driving/`) and a dev subject:
   1280 px longer side: ms per frame (one encoder, its own threads), bitrate, and SSIM of the
   decoded video against the frames given (luma, Gaussian 11 px window).
 * pose: `pose.stride` 1 (every frame posed), 2, 3 and 4 (joints between interpolated), on
-  the dev clips through the real DrivingSource (tracking and One Euro smoothing included):
-  pose-stage ms per frame, and PCK of each against stride 1 at 0.05 and 0.1 of the
-  person's box (joints seen in stride 1's pose), with the mean joint distance in % of it.
+  the dev clips through the real DrivingSource (tracking and One Euro smoothing included),
+  decoded as DrivingSource does (no deblocking) and, for strides 1 and 2, with it:
+  pose-stage ms and CPU ms per frame, and PCK of each against stride 1 deblocked at 0.05
+  and 0.1 of the person's box (joints seen in its pose), with the mean joint distance in %
+  of it.
 * precision: the decoder in fp32 and in bf16 (autocast + channels_last) in the real
   `animate` (render.detail "photo", fine-tune as in the default preset): SSIM of bf16's
   output frames against fp32's inside the person's box, and pose fidelity of each
@@ -144,17 +146,28 @@ def measure_encode(seconds: float) -> dict:
 
 # ----------------------------------------------------------------------------- pose
 
-def poses(clip: Path, seconds: float, stride: int):
+def poses(clip: Path, seconds: float, stride: int, deblock: bool = False):
+    """The clip's driving poses as `animate` makes them (DrivingSource), the pose stage's
+    busy seconds, and the process's CPU seconds for the pass (decoding, FFmpeg's and
+    MediaPipe's threads included). deblock: decode with the codec's deblocking filter, as
+    DrivingSource did before 0.3.17 (it skips it now: VideoReader's deblock=False)."""
     from vunet_video.pose.driving import DrivingSource
     from vunet_video.presets import load_settings
 
     settings = load_settings("default", {"pose.stride": stride})
     source = DrivingSource(clip, settings.pose, settings.smoothing, end=seconds)
+    source.reader.deblock = deblock
+    cpu = time.process_time()
     try:
         out = [pose for _, _, pose in source]
     finally:
         source.close()
-    return out, source.clock.seconds["pose"]
+    return out, source.clock.seconds["pose"], time.process_time() - cpu
+
+
+# The pose rows: (label, pose.stride, deblocked). The first is the reference.
+POSE_ROWS = (("1, deblocked", 1, True), ("1", 1, False), ("2, deblocked", 2, True), ("2", 2, False),
+             ("3", 3, False), ("4", 4, False))
 
 
 def measure_pose(seconds: float) -> dict:
@@ -162,10 +175,15 @@ def measure_pose(seconds: float) -> dict:
 
     rows = {}
     for clip in DRIVING:
-        base, base_s = poses(clip, seconds, 1)
-        rows.setdefault(1, []).append({"clip": clip.name, "frames": len(base), "ms": 1000 * base_s / len(base)})
-        for stride in (2, 3, 4):
-            got, got_s = poses(clip, seconds, stride)
+        base = None
+        for label, stride, deblock in POSE_ROWS:
+            got, pose_s, cpu_s = poses(clip, seconds, stride, deblock)
+            row = {"clip": clip.name, "frames": len(got), "ms": 1000 * pose_s / len(got),
+                   "cpu_ms": 1000 * cpu_s / len(got)}
+            rows.setdefault(label, []).append(row)
+            if base is None:
+                base = got
+                continue
             counts = {0.05: [0, 0], 0.1: [0, 0]}
             dists = []
             for p, q in zip(got, base):
@@ -179,10 +197,9 @@ def measure_pose(seconds: float) -> dict:
                     size = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
                     both = ok_q & ok_p
                     dists += list(np.linalg.norm(p.xy[both] - q.xy[both], axis=1) / size * 100)
-            rows.setdefault(stride, []).append({
-                "clip": clip.name, "frames": len(got), "ms": 1000 * got_s / len(got),
-                "pck05": counts[0.05][0] / max(1, counts[0.05][1]), "pck10": counts[0.1][0] / max(1, counts[0.1][1]),
-                "mean_dist_pct": float(np.mean(dists)) if dists else None})
+            row.update({"pck05": counts[0.05][0] / max(1, counts[0.05][1]),
+                        "pck10": counts[0.1][0] / max(1, counts[0.1][1]),
+                        "mean_dist_pct": float(np.mean(dists)) if dists else None})
         print(f"pose: {clip.name} done", file=sys.stderr)
     return rows
 
@@ -495,20 +512,25 @@ def markdown(report: dict) -> str:
                          f"{ssim:.4f} |")
         lines.append("")
     if "pose" in report:
-        lines += ["## Pose stage: posing every Nth frame", "",
+        lines += ["## Pose stage: posing every Nth frame, decoding without deblocking", "",
                   f"The dev clips' first {seconds(report, 'pose'):g} s through DrivingSource (MediaPipe, tracking, One "
-                  "Euro smoothing). PCK against stride 1's poses at 0.05 and 0.1 of the person's box.", "",
-                  "| pose.stride | pose ms per frame | PCK@0.05 | PCK@0.1 | mean joint distance (% of box) |",
-                  "| ---: | ---: | ---: | ---: | ---: |"]
-        for stride, rows in report["pose"].items():
-            ms = np.mean([r["ms"] for r in rows])
-            if int(stride) == 1:
-                lines.append(f"| 1 | {ms:.1f} | (reference) | | |")
+                  "Euro smoothing). PCK against the poses of every frame decoded in full (the first row) at 0.05 and "
+                  "0.1 of the person's box. \"deblocked\": the clip decoded with H.264's deblocking filter, as before "
+                  "0.3.17; the other rows skip it, as DrivingSource does now. Pose ms: the pose stage's busy time; "
+                  "CPU ms: the whole pass's CPU time (decoding, posing, all threads).", "",
+                  "| pose.stride | pose ms per frame | CPU ms per frame | PCK@0.05 | PCK@0.1 | "
+                  "mean joint distance (% of box) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for n, (label, rows) in enumerate(report["pose"].items()):
+            ms, dec = (np.mean([r.get(k, np.nan) for r in rows]) for k in ("ms", "cpu_ms"))
+            if n == 0:
+                lines.append(f"| {label} | {ms:.1f} | {dec:.2f} | (reference) | | |")
                 continue
             p5, p10, d = (np.mean([r[k] for r in rows]) for k in ("pck05", "pck10", "mean_dist_pct"))
-            lines.append(f"| {stride} | {ms:.1f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
-        lines += ["", "Per clip (PCK@0.05 at stride 2): " + ", ".join(
-            f"{r['clip']} {r['pck05']:.3f}" for r in report["pose"]["2"] if "pck05" in r), ""]
+            lines.append(f"| {label} | {ms:.1f} | {dec:.2f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
+        if "2" in report["pose"]:
+            lines += ["", "Per clip (PCK@0.05 at stride 2, the default): " + ", ".join(
+                f"{r['clip']} {r['pck05']:.3f}" for r in report["pose"]["2"] if "pck05" in r), ""]
     if "precision" in report:
         lines += ["## Decoder precision: fp32 against bf16 (autocast + channels_last)", "",
                   f"`animate` at {LONG_SIDE} px, render.detail \"photo\", the default fine-tune; first "

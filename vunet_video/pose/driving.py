@@ -96,7 +96,9 @@ class DrivingSource:
         else:
             from ..video import VideoReader
 
-            self.reader = VideoReader(self.path, start=start, end=end)
+            # Its frames are only posed (the --compare panel shows them small): decoded
+            # without deblocking (VideoReader), 0.25-0.7 ms less CPU per frame on the dev clips.
+            self.reader = VideoReader(self.path, start=start, end=end, deblock=False)
             info = self.reader.info
             self.rate = info.rate or Fraction(25)
             self.frame_size = (info.width, info.height)

@@ -390,6 +390,9 @@ class VideoReader:
     see check_video_limits). start/end (seconds, source timeline) select frames with
     start <= time < end; `index` and `time` stay those of the source. Iterating again
     starts a new pass. Use as a context manager or call close() to stop early.
+    deblock=False: PyAV skips the codec's in-loop deblocking filter (FFmpeg's
+    skip_loop_filter), for frames that are only analysed, never shown or scored: the
+    driving clip's, which only the pose estimator sees (see DrivingSource).
     """
 
     def __init__(
@@ -401,6 +404,7 @@ class VideoReader:
         *,
         max_pixels: float | None = None,
         max_seconds: float | None = None,
+        deblock: bool = True,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -417,6 +421,7 @@ class VideoReader:
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise VunetError(self.path, f"end {self.end:g}s is not after start {self.start:g}s")
         self._asked_for_decord = backend == "decord"
+        self.deblock = deblock
         self.backend = self._choose_backend(backend)
         self._passes: weakref.WeakSet = weakref.WeakSet()
 
@@ -455,6 +460,10 @@ class VideoReader:
         try:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"  # frame threads: decoding runs in parallel with our work
+            if not self.deblock:
+                # H.264's deblocking is about a sixth of its decoding. Skipped, the pictures
+                # drift from the true ones by about a level until the next key frame.
+                vs.codec_context.options = {"skip_loop_filter": "all"}
             tb = vs.time_base
             t0 = vs.start_time or 0
             seek_to = from_time if from_time is not None else self.start
