@@ -32,6 +32,9 @@ deform), adapted to photos:
   knees, shoulders and hips. Each bone's transform maps its source segment onto the
   target segment (rotation, the length ratio along the bone and the body's scale across);
   the torso's is the affine map of its four corners.
+* Borrowed forearms. A forearm the photo does not show (folded across the body, behind
+  something, beyond the photo's edge) gets its upper arm's pixels laid along it, a sleeve
+  of the arm's own cloth, drawn over the arm; the model still paints the hand.
 * Under the hips. The core reaches a little below the line between the hip joints, behind
   the legs' tops (fading out), so a thigh swung out uncovers the shorts' or skirt's own
   cloth rather than opening a wedge of background at the hip.
@@ -165,8 +168,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # 11: the underlay below the hips is the hips' cloth only, solid; 12: a layer's rim beside another part takes
 # the layer's own colour; 13: where the mesh folds, the map is exact, not interpolated
 # across the fold, and a layer's solid triangles are drawn over its soft rim's, a forearm's
-# over its upper arm's, a thigh's over its shin's).
-MESH_VERSION = 13
+# over its upper arm's, a thigh's over its shin's; 14: a forearm the photo does not show is
+# drawn with its upper arm's pixels, borrowed).
+MESH_VERSION = 14
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -419,6 +423,7 @@ class BodyMesh:
         self._note_poor_mask(soft > 0.5, under >= 0)
         self.unseen_limbs = self._unseen_limbs(labels)
         self.layers = self._build_layers(labels, under, dist, soft)
+        self.borrowed = self._borrowed_forearms()
 
     # -- building (once per subject)
 
@@ -443,6 +448,37 @@ class BodyMesh:
                     or (name.endswith("forearm") and name.split("_")[0] in folded):
                 unseen.append((J[a], J[b]))
         return unseen
+
+    def _borrowed_forearms(self) -> dict[str, Layer]:
+        """Per side ("left", "right") whose forearm the photo does not show (unseen_limbs)
+        but whose upper arm it does: a layer of the upper arm's own pixels that deform()
+        lays along the target's forearm (its one bone, past BONE_NAMES' end, takes the
+        photo's upper arm onto the target's forearm: _borrowed_transforms). A sleeve of the
+        arm's own cloth then
+        continues past the elbow, where the model alone drew a soft smear in about its
+        colour, which the pose reader often did not take for an arm (the bus photo's folded
+        arms, the astronaut's forearm behind her helmet)."""
+        borrowed = {}
+        for side in ("left", "right"):
+            fore, upper = LIMBS[f"{side}_forearm"], LIMBS[f"{side}_upper_arm"]
+            if (J[fore[0]], J[fore[1]]) not in self.unseen_limbs or (J[upper[0]], J[upper[1]]) in self.unseen_limbs:
+                continue
+            arm = next((lay for lay in self.layers if lay.name == f"{side}_arm"), None)
+            if arm is None:
+                continue
+            # The triangles whose every vertex follows mostly the upper arm.
+            on_upper = arm.weights[:, arm.bones.index(BONE[f"{side}_upper_arm"])] >= 0.5
+            triangles = arm.triangles[on_upper[arm.triangles].all(1)]
+            if len(triangles) < 4:
+                continue
+            used = np.unique(triangles)
+            index = np.full(len(arm.vertices), -1, np.int64)
+            index[used] = np.arange(len(used))
+            texture = arm.texture if arm.texture_away is None else arm.texture_away  # (always moved away)
+            borrowed[side] = Layer(f"{side}_forearm_borrowed", (len(BONE_NAMES) + len(borrowed),),
+                                   arm.vertices[used], np.ones((len(used), 1)), index[triangles].astype(np.int32),
+                                   texture, texture[..., 3].astype(np.float32), arm.origin, None)
+        return borrowed
 
     def _with_hips(self, pose: Pose) -> Pose:
         """A half-body photo (shoulders, no hips) gets hips where a torso of average
@@ -1029,6 +1065,7 @@ class BodyMesh:
         # back: the core is untrusted and the model paints it. Arms and legs look much the
         # same from either side and keep their pixels.
         view = self._view_trust(target)
+        transforms = np.concatenate([transforms, self._borrowed_transforms(target, scale_to_target)])
         rasters, textures = [], []
         for lay in self._in_depth_order(target):
             moved = self._skinned(lay, transforms)
@@ -1068,21 +1105,41 @@ class BodyMesh:
         trust = self._trust((u0, v0, u1, v1), rasters, view)
         return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
 
+    def _borrowed_transforms(self, target: Pose, scale: float) -> np.ndarray:
+        """(len(self.borrowed), 2, 3): per borrowed forearm, the map of the photo's upper arm
+        (shoulder to elbow) onto the target's forearm (elbow to wrist); NaN where the target
+        has no forearm (the layer is not drawn then)."""
+        out = np.full((len(self.borrowed), 2, 3), np.nan)
+        for k, side in enumerate(self.borrowed):
+            src = _segment(self.pose, f"{side}_shoulder", f"{side}_elbow", 0.0, self.min_score)
+            dst = _segment(target, f"{side}_elbow", f"{side}_wrist", 0.0, self.min_score)
+            if src is not None and dst is not None:
+                out[k] = _similarity_along(src, dst, scale)
+        return out
+
     def _in_depth_order(self, target: Pose) -> list[Layer]:
         """The layers back to front for this target: LAYERS' order, except that of the two
         arms the one reaching further across the torso is drawn last. An arm across the
         body is in front of it, and so in front of the other arm hanging at the side, which,
         drawn last, cut the crossing forearm off from its hand (the deepfashion photo's
-        right upper arm over her left forearm, swung across her waist)."""
-        arms = [k for k, lay in enumerate(self.layers) if lay.name in ("left_arm", "right_arm")]
-        if len(arms) != 2:
-            return self.layers
-        across = [_share_across_torso(target, self.layers[k].name.split("_")[0], self.min_score) for k in arms]
-        if across[0] <= across[1]:
-            return self.layers
+        right upper arm over her left forearm, swung across her waist). A borrowed forearm
+        (_borrowed_forearms) comes right after its arm, where the target has a forearm."""
         order = list(self.layers)
-        order[arms[0]], order[arms[1]] = order[arms[1]], order[arms[0]]
-        return order
+        arms = [k for k, lay in enumerate(order) if lay.name in ("left_arm", "right_arm")]
+        if len(arms) == 2:
+            across = [_share_across_torso(target, order[k].name.split("_")[0], self.min_score) for k in arms]
+            if across[0] > across[1]:
+                order[arms[0]], order[arms[1]] = order[arms[1]], order[arms[0]]
+        if not self.borrowed:
+            return order
+        ok = target.visible(self.min_score)
+        out = []
+        for lay in order:
+            out.append(lay)
+            side = lay.name.split("_")[0]
+            if lay.name.endswith("_arm") and side in self.borrowed and ok[J[f"{side}_elbow"]] and ok[J[f"{side}_wrist"]]:
+                out.append(self.borrowed[side])
+        return out
 
     @staticmethod
     def _skinned(lay: Layer, transforms) -> np.ndarray:
