@@ -566,3 +566,28 @@ def test_the_fine_tune_runs_in_bf16_only_where_it_is_native(tiny_dataset, monkey
         keys.append(ft.TunedCache.key(model, image, pose, mask, cfg))
     assert dtypes == [{torch.bfloat16}, {torch.float32}]
     assert keys[0] != keys[1]
+
+
+def test_the_tunes_adam_steps_as_torchs_does():
+    """The per-subject tune's Adam (model/finetune.py) is written out so that no torch
+    optimizer is made (the first one imports torch._dynamo: 1.6 s). It must move a VUNet's
+    parameters exactly as torch.optim.Adam does, bit for bit, over several steps, and skip
+    parameters without a gradient as torch does."""
+    from vunet_video.model.finetune import Adam
+
+    torch.manual_seed(0)
+    theirs, ours = VUNet(SMALL), VUNet(SMALL)
+    ours.load_state_dict(theirs.state_dict())
+    start = {n: p.detach().clone() for n, p in theirs.named_parameters()}
+    frozen = set(sorted(start)[:3])  # parameters that get no gradient
+    opts = [torch.optim.Adam(theirs.parameters(), lr=1e-3, betas=(0.5, 0.9)),
+            Adam(ours.parameters(), lr=1e-3, betas=(0.5, 0.9))]
+    for step in range(5):
+        for model, opt in zip((theirs, ours), opts):
+            opt.zero_grad(set_to_none=True)
+            loss = sum((p * (1 + step)).sin().sum() for n, p in model.named_parameters() if n not in frozen)
+            loss.backward()
+            opt.step()
+    for (name, a), b in zip(theirs.named_parameters(), ours.parameters()):
+        assert torch.equal(a, b), name
+        assert torch.equal(a, start[name]) == (name in frozen), name
