@@ -359,6 +359,47 @@ def test_degenerate_targets_render_without_error(photo, mesh, case):
     assert d.x0 + d.coverage.shape[1] <= w and d.y0 + d.coverage.shape[0] <= h
 
 
+@pytest.fixture(scope="module")
+def folded(shared):
+    """The bus photo (folded arms: both forearms borrowed) and its mesh."""
+    image, pose = _shared_photo(shared, "ultralytics_bus.jpg")
+    return image, BodyMesh(image, pose, pose.mask)
+
+
+@pytest.mark.parametrize("case", ["missing_limbs", "coincident", "far_outside", "nan", "zero_forearms"])
+def test_degenerate_targets_render_without_error_with_borrowed_forearms(folded, case):
+    """The same degenerate targets for a mesh with borrowed forearms, and forearms of zero
+    length, for which none is drawn (the map of a zero-length bone is a bare translation:
+    it hung a copy of the upper arm from the elbow)."""
+    image, mesh = folded
+    assert sorted(mesh.borrowed) == ["left", "right"]
+    target = Pose(mesh.pose.xy.copy(), np.maximum(mesh.pose.score, 0.9))
+    if case == "missing_limbs":
+        target.score[[7, 8, 9, 10, 13, 14, 15, 16]] = 0
+    elif case == "coincident":
+        target.xy[:] = target.xy[J["left_hip"]]
+    elif case == "far_outside":
+        target.xy += 1e6
+    elif case == "nan":
+        target.xy[[9, 10]] = np.nan
+    elif case == "zero_forearms":
+        for side in ("left", "right"):
+            target.xy[J[f"{side}_wrist"]] = target.xy[J[f"{side}_elbow"]]
+    h, w = image.shape[:2]
+    with np.errstate(all="raise"):
+        d = mesh.deform(target, (0, 0, w, h))
+    for a in (d.rgb, d.coverage, d.trust):
+        assert np.isfinite(a).all()
+    assert d.x0 + d.coverage.shape[1] <= w and d.y0 + d.coverage.shape[0] <= h
+    if case == "zero_forearms":
+        borrowed, mesh.borrowed = mesh.borrowed, {}
+        try:
+            without = mesh.deform(target, (0, 0, w, h))
+        finally:
+            mesh.borrowed = borrowed
+        assert np.array_equal(d.coverage, without.coverage)
+
+
 def test_a_photo_without_hips_keeps_its_torso_when_the_head_turns(photo):
     image, pose = photo
     cut = int(pose.xy[J["left_hip"], 1]) - 40  # the photo cut above the hips

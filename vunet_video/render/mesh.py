@@ -1069,6 +1069,8 @@ class BodyMesh:
         rasters, textures = [], []
         for lay in self._in_depth_order(target):
             moved = self._skinned(lay, transforms)
+            if lay.name.endswith("_borrowed") and not np.isfinite(moved).all():
+                continue  # (a borrowed forearm the target has none for: _borrowed_transforms)
             got = self._rasterise(lay, moved, scale_to_target, (x0, y0, w, h), scale)
             if got is not None:
                 rasters.append((lay, *got))
@@ -1108,12 +1110,14 @@ class BodyMesh:
     def _borrowed_transforms(self, target: Pose, scale: float) -> np.ndarray:
         """(len(self.borrowed), 2, 3): per borrowed forearm, the map of the photo's upper arm
         (shoulder to elbow) onto the target's forearm (elbow to wrist); NaN where the target
-        has no forearm (the layer is not drawn then)."""
+        has no forearm, or one under a pixel long (the layer is not drawn then: the map of a
+        zero-length bone is a bare translation, which would hang a copy of the upper arm from
+        the elbow)."""
         out = np.full((len(self.borrowed), 2, 3), np.nan)
         for k, side in enumerate(self.borrowed):
             src = _segment(self.pose, f"{side}_shoulder", f"{side}_elbow", 0.0, self.min_score)
             dst = _segment(target, f"{side}_elbow", f"{side}_wrist", 0.0, self.min_score)
-            if src is not None and dst is not None:
+            if src is not None and dst is not None and np.hypot(*(dst[1] - dst[0])) >= 1.0:
                 out[k] = _similarity_along(src, dst, scale)
         return out
 
