@@ -454,10 +454,9 @@ class BodyMesh:
         but whose upper arm it does: a layer of the upper arm's own pixels that deform()
         lays along the target's forearm (its one bone, past BONE_NAMES' end, takes the
         photo's upper arm onto the target's forearm: _borrowed_transforms). A sleeve of the
-        arm's own cloth then
-        continues past the elbow, where the model alone drew a soft smear in about its
-        colour, which the pose reader often did not take for an arm (the bus photo's folded
-        arms, the astronaut's forearm behind her helmet)."""
+        arm's own cloth then continues past the elbow, where the model alone drew a soft
+        smear in about its colour, which the pose reader often did not take for an arm (the
+        bus photo's folded arms, the astronaut's forearm behind her helmet)."""
         borrowed = {}
         for side in ("left", "right"):
             fore, upper = LIMBS[f"{side}_forearm"], LIMBS[f"{side}_upper_arm"]
