@@ -522,12 +522,12 @@ def markdown(report: dict) -> str:
                   "mean joint distance (% of box) |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for n, (label, rows) in enumerate(report["pose"].items()):
-            ms, dec = (np.mean([r.get(k, np.nan) for r in rows]) for k in ("ms", "cpu_ms"))
+            ms, cpu = (np.mean([r.get(k, np.nan) for r in rows]) for k in ("ms", "cpu_ms"))
             if n == 0:
-                lines.append(f"| {label} | {ms:.1f} | {dec:.2f} | (reference) | | |")
+                lines.append(f"| {label} | {ms:.1f} | {cpu:.2f} | (reference) | | |")
                 continue
             p5, p10, d = (np.mean([r[k] for r in rows]) for k in ("pck05", "pck10", "mean_dist_pct"))
-            lines.append(f"| {label} | {ms:.1f} | {dec:.2f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
+            lines.append(f"| {label} | {ms:.1f} | {cpu:.2f} | {p5:.3f} | {p10:.3f} | {d:.2f} |")
         if "2" in report["pose"]:
             lines += ["", "Per clip (PCK@0.05 at stride 2, the default): " + ", ".join(
                 f"{r['clip']} {r['pck05']:.3f}" for r in report["pose"]["2"] if "pck05" in r), ""]

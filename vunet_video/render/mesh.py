@@ -457,7 +457,7 @@ class BodyMesh:
         arm's own cloth then continues past the elbow, where the model alone drew a soft
         smear in about its colour, which the pose reader often did not take for an arm (the
         bus photo's folded arms, the astronaut's forearm behind her helmet)."""
-        borrowed = {}
+        borrowed, self._borrowed_from = {}, {}
         for side in ("left", "right"):
             fore, upper = LIMBS[f"{side}_forearm"], LIMBS[f"{side}_upper_arm"]
             if (J[fore[0]], J[fore[1]]) not in self.unseen_limbs or (J[upper[0]], J[upper[1]]) in self.unseen_limbs:
@@ -477,6 +477,8 @@ class BodyMesh:
             borrowed[side] = Layer(f"{side}_forearm_borrowed", (len(BONE_NAMES) + len(borrowed),),
                                    arm.vertices[used], np.ones((len(used), 1)), index[triangles].astype(np.int32),
                                    texture, texture[..., 3].astype(np.float32), arm.origin, None)
+            # (The photo's upper arm, which every frame's transform starts from.)
+            self._borrowed_from[side] = _segment(self.pose, upper[0], upper[1], 0.0, self.min_score)
         return borrowed
 
     def _with_hips(self, pose: Pose) -> Pose:
@@ -1114,7 +1116,7 @@ class BodyMesh:
         the elbow)."""
         out = np.full((len(self.borrowed), 2, 3), np.nan)
         for k, side in enumerate(self.borrowed):
-            src = _segment(self.pose, f"{side}_shoulder", f"{side}_elbow", 0.0, self.min_score)
+            src = self._borrowed_from[side]
             dst = _segment(target, f"{side}_elbow", f"{side}_wrist", 0.0, self.min_score)
             if src is not None and dst is not None and np.hypot(*(dst[1] - dst[0])) >= 1.0:
                 out[k] = _similarity_along(src, dst, scale)
