@@ -485,9 +485,10 @@ def test_the_full_resolution_path_keeps_the_photos_detail(photo, tiny_weights):
 
 
 def test_a_model_stride_renders_every_nth_target_and_the_rest_reuse_it(photo, tiny_weights, monkeypatch):
-    """render.model_stride 2: the model renders targets 0 and 2 of a batch of four, and
-    targets 1 and 3 take those renders moved onto their own poses (`carried`); the moved
-    pixels are still each target's own, so the frames differ. Stride 1: four renders."""
+    """render.model_stride 2: the model renders targets 0 and 2 of a batch of four. Target 1
+    takes both renders moved onto its own pose (`carried`) and mixed half and half; target
+    3, after the batch's last render, takes that one alone. The moved pixels are still each
+    target's own, so the frames differ. Stride 1: four renders."""
     from vunet_video.model.io import load_model
     from vunet_video.render.framing import person_box
     from vunet_video.render.full_resolution import FullResolutionRenderer, carried
@@ -524,9 +525,16 @@ def test_a_model_stride_renders_every_nth_target_and_the_rest_reuse_it(photo, ti
         for k, i in enumerate(drawn):
             assert np.array_equal(handed[i][0], rgbs[k])
         if stride == 2:
+            def carry(k, i):  # render k (of target drawn[k]) moved onto target i
+                return carried(rgbs[k], alphas[k], None, crop_poses[drawn[k]], crop_poses[i])
+
+            (rgb_a, alpha_a, _), (rgb_b, alpha_b, _) = carry(0, 1), carry(1, 1)
+            assert np.array_equal(handed[1][0], cv2.addWeighted(rgb_a, 0.5, rgb_b, 0.5, 0.0))
+            assert np.allclose(handed[1][1], 0.5 * alpha_a + 0.5 * alpha_b, atol=1e-5)
+            assert not np.allclose(handed[1][1], alpha_a)  # (the arms moved on by target 2)
+            rgb, alpha, _ = carry(1, 3)
+            assert np.array_equal(handed[3][0], rgb) and np.allclose(handed[3][1], alpha)
             for i, j in ((1, 0), (3, 2)):
-                rgb, alpha, _ = carried(rgbs[j // 2], alphas[j // 2], None, crop_poses[j], crop_poses[i])
-                assert np.array_equal(handed[i][0], rgb) and np.allclose(handed[i][1], alpha)
                 assert not np.array_equal(handed[i][1], handed[j][1])  # (the arm moved in between)
         assert not np.array_equal(people[0][1], people[1][1])  # (each target's own moved pixels)
 
