@@ -136,6 +136,7 @@ class FullResolutionRenderer:
         if weights is None:
             weights = [None] * len(rgbs)
         renders = list(zip(rgbs, alphas, weights))
+        rendered_distances = {}  # (_between's, per render)
         out = []
         for i, (box, (d, _), target) in enumerate(zip(boxes, moved, targets)):
             j, between = divmod(i, self.model_stride)
@@ -143,7 +144,7 @@ class FullResolutionRenderer:
                 rgb, alpha, weight = renders[j]
             else:
                 rgb, alpha, weight = _between(renders, crop_poses, j, between / self.model_stride,
-                                              box.pose_to_crop(target, size))
+                                              box.pose_to_crop(target, size), rendered_distances)
             if temporal is not None:
                 rgb, alpha = temporal(rgb, alpha, box)
             out.append(_join(rgb, alpha, box, box_region(box, self.frame_size), d, target, weight,
@@ -151,21 +152,23 @@ class FullResolutionRenderer:
         return out
 
 
-def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rendered_for: Pose, target: Pose
+def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rendered_for: Pose, target: Pose,
+            d_from: np.ndarray | None = None, d_to: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The model's crop (rgb, alpha, weight) rendered for one pose, moved onto another (both
     in their own crop's pixels): each pixel follows the bone nearest it in `target` (a soft
     minimum over the bones, as the mesh's skinning), mapped back onto `rendered_for`'s.
     With model_stride 2 the targets between took the render before them as it was: an arm
     that moved in between left the model's faint matte where it had been, a grey smudge
-    beside the moved arm."""
+    beside the moved arm. d_from, d_to: `half_distances` of rendered_for and of target when
+    the caller has them already (a render carried to two targets, a target taking two)."""
     size = alpha.shape[0]
     transforms = bone_transforms(target, rendered_for)  # target crop -> rendered crop, per bone
     # The map is smooth: made on a grid of half the crop's resolution and scaled up (the
     # skinning weights' distance maps are most of its cost).
     half = size // 2
     f = half / size
-    d_to = _bone_distances(Pose(target.xy * f, target.score), half)
+    d_to = half_distances(target, size) if d_to is None else d_to
     w = np.exp(-(d_to - d_to.min(0)) / (SKIN_SOFTNESS * torso_length(target) * f))
     m = (transforms.reshape(len(transforms), 6).T.astype(np.float32) @ (w / w.sum(0)).reshape(len(w), -1))
     m = m.reshape(6, half, half)
@@ -175,7 +178,7 @@ def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rende
     # the arm where it hung: often the torso, whose matte would be drawn beside the arm. Only
     # where the pixel lands as near that same bone as any other (within SKIN_SOFTNESS) is
     # the model's matte carried; elsewhere it has none.
-    d_from = _bone_distances(Pose(rendered_for.xy * f, rendered_for.score), half)
+    d_from = half_distances(rendered_for, size) if d_from is None else d_from
     sx = np.clip(np.round((small_x + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
     sy = np.clip(np.round((small_y + 0.5) * f - 0.5), 0, half - 1).astype(np.int32)
     landed = d_from[:, sy, sx]  # each grid pixel's distances to the bones where it lands
@@ -194,18 +197,34 @@ def carried(rgb: np.ndarray, alpha: np.ndarray, weight: np.ndarray | None, rende
         None if weight is None else move(weight.astype(np.float32), 1.0)
 
 
-def _between(renders: list, crop_poses: list[Pose], j: int, t: float, target: Pose):
+def half_distances(pose: Pose, size: int) -> np.ndarray:
+    """`carried`'s bone distance maps of a pose in a size x size crop, on the half-size grid."""
+    f = (size // 2) / size
+    return _bone_distances(Pose(pose.xy * f, pose.score), size // 2)
+
+
+def _between(renders: list, crop_poses: list[Pose], j: int, t: float, target: Pose, rendered_distances: dict):
     """The model's crop for a target between renders j and j + 1, t of the way to j + 1
     (0 < t < 1): both renders moved onto it (`carried`) and mixed, the nearer weighing
     more; render j alone past the batch's last render. Where a limb moved fast, each carried
     render leaves the model's faint paint where the limb was in its own frame; mixed, those
     smudges are half as strong and fewer pixels differ visibly from the model's own render
     of the frame (the dev clips at 1280 px, stride 2: frames with over 0.1% of their pixels
-    20+ levels off stride 1's 10.5% -> 6.8%, L1 0.054 -> 0.043)."""
-    before = carried(*renders[j], crop_poses[j], target)
+    20+ levels off stride 1's 10.5% -> 6.8%, L1 0.054 -> 0.043). rendered_distances: the
+    batch's `half_distances` per render index, filled in as needed (each render serves the
+    targets on both sides of it)."""
+    size = renders[j][1].shape[0]
+
+    def from_render(k: int) -> tuple:
+        if k not in rendered_distances:
+            rendered_distances[k] = half_distances(crop_poses[k], size)
+        return carried(*renders[k], crop_poses[k], target, d_from=rendered_distances[k], d_to=d_to)
+
+    d_to = half_distances(target, size)
+    before = from_render(j)
     if j + 1 >= len(renders):
         return before
-    after = carried(*renders[j + 1], crop_poses[j + 1], target)
+    after = from_render(j + 1)
     rgb = cv2.addWeighted(before[0], 1.0 - t, after[0], t, 0.0)
     alpha = cv2.addWeighted(before[1], 1.0 - t, after[1], t, 0.0)
     weight = None if before[2] is None else cv2.addWeighted(before[2], 1.0 - t, after[2], t, 0.0)
