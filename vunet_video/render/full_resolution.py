@@ -214,13 +214,13 @@ def _between(renders: list, crop_poses: list[Pose], j: int, t: float, target: Po
     batch's `half_distances` per render index, filled in as needed (each render serves the
     targets on both sides of it)."""
     size = renders[j][1].shape[0]
+    d_to = half_distances(target, size)
 
     def from_render(k: int) -> tuple:
         if k not in rendered_distances:
             rendered_distances[k] = half_distances(crop_poses[k], size)
         return carried(*renders[k], crop_poses[k], target, d_from=rendered_distances[k], d_to=d_to)
 
-    d_to = half_distances(target, size)
     before = from_render(j)
     if j + 1 >= len(renders):
         return before
