@@ -106,6 +106,18 @@ BACKGROUND_REACH, BACKGROUND_COLOUR_GAP = 0.1, 24.0
 # between the thighs and farther than this from both, the mask's pixels are eligible for that
 # fade however certain the segmentation is (it fills a crotch's gap with certainty).
 THIGH_RADIUS = 0.15
+# Only this share of it around a thigh's bone is the thigh's whatever its colour: beyond, between
+# the thighs, the fade applies (BodyMesh._between_thighs). At the whole THIGH_RADIUS a thin leg
+# (the quick start's) kept a strip of the gap's backdrop along its inner side, and the strips
+# showed as a pale patch in the crotch of every frame.
+THIGH_SURE = 0.5
+# The shoulder's cap: above the shoulder joint, on the side away from the neck, within this many
+# upper-arm radii of its bone and coloured like the sleeve (within SLEEVE_COLOUR, CIE Lab, of one
+# of its colours), a pixel is the arm's (BodyMesh._sleeves_beside_torso). Left to the torso, the
+# cap's rim stayed behind as a thin arc over the shoulder whenever the arm rose (the quick start).
+# The colour test keeps a helmet's ring and hair on the shoulder off the arm; without it the
+# astronaut's limb error rose 34.0 -> 35.7 degrees.
+SHOULDER_CAP, SLEEVE_COLOUR = 1.5, 25.0
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
@@ -169,8 +181,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # the layer's own colour; 13: where the mesh folds, the map is exact, not interpolated
 # across the fold, and a layer's solid triangles are drawn over its soft rim's, a forearm's
 # over its upper arm's, a thigh's over its shin's; 14: a forearm the photo does not show is
-# drawn with its upper arm's pixels, borrowed).
-MESH_VERSION = 14
+# drawn with its upper arm's pixels, borrowed; 15: the shoulder's cap goes with the arm, and the
+# backdrop between thin thighs fades).
+MESH_VERSION = 15
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -556,9 +569,10 @@ class BodyMesh:
             shrunk, tuple(float(v) for v in self.pose.xy[J[f"{side}_wrist"]]), False) > 0]
 
     def _between_thighs(self, dist: list, shape) -> np.ndarray | None:
-        """(H, W) bool: pixels between the thighs and off both (farther than THIGH_RADIUS
-        from each bone), where only the background, or clothes spanning the gap, can be;
-        None without both hips and knees."""
+        """(H, W) bool: pixels between the thighs and off both (farther than THIGH_SURE of
+        THIGH_RADIUS from each bone), where only the background, or clothes spanning the gap,
+        or a thigh's inner edge can be: the fade keeps what differs from the backdrop; None
+        without both hips and knees."""
         ok = self.pose.visible(self.min_score)
         corners = [J[n] for n in ("left_hip", "left_knee", "right_knee", "right_hip")]
         left, right = dist[BONE["left_thigh"]], dist[BONE["right_thigh"]]
@@ -566,7 +580,7 @@ class BodyMesh:
             return None
         quad = np.zeros(shape, np.uint8)
         cv2.fillPoly(quad, [np.round(self.pose.xy[corners]).astype(np.int32)], 1)
-        r = THIGH_RADIUS * self.torso
+        r = THIGH_SURE * THIGH_RADIUS * self.torso
         return (quad > 0) & (left > r) & (right > r)
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
@@ -589,8 +603,8 @@ class BodyMesh:
         arm_ok = in_band & (d_arm < d[TORSO] + 0.02 * t)
         arm_ok |= in_band & self._across_torso(best_arm, d.shape[1:])
         arm_ok &= inside
-        self._sleeves_beside_torso(arm_ok, best_arm, d, inside)
         lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
+        self._sleeves_beside_torso(arm_ok, best_arm, d, inside, lab)
         self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
         self._arm_edges_by_colour(arm_ok, best_arm, d, inside, lab)
         hands = self._hands_by_colour(arm_ok, best_arm, d, inside, lab)
@@ -674,7 +688,7 @@ class BodyMesh:
         return out
 
     def _sleeves_beside_torso(self, arm_ok: np.ndarray, best_arm: np.ndarray, d: np.ndarray,
-                              inside: np.ndarray) -> None:
+                              inside: np.ndarray, lab: np.ndarray) -> None:
         """Beyond the torso's sides, the pixels nearer an arm than the head and legs, within
         SLEEVE_REACH of its radius and joined to its band, are the arm's, whatever their colour.
         A sleeve of the body's own cloth (a puffy suit, a coat) is wider than ARM_RADIUS and no
@@ -682,7 +696,8 @@ class BodyMesh:
         outer half of the sleeve stayed where the arm hung, and the raised arm came out a thin
         strip. The torso's polygon is widened at the hips by THIGH_RADIUS (the flanks lie
         outside the hip joints); nothing below the hips' line is taken, nor anything above the
-        shoulder (along the upper arm before its start: the collar, hair).
+        shoulder (along the upper arm before its start: the collar, hair) but its cap
+        (SHOULDER_CAP). lab: the photo in CIE Lab (float32).
         In place on arm_ok and best_arm."""
         corners, ok = _torso_corners(self.pose, self.min_score)
         if not ok.all():
@@ -712,6 +727,16 @@ class BodyMesh:
             if segments[bone] is not None and BONE_NAMES[bone].endswith("upper_arm"):
                 p, q = segments[bone]
                 above = ((xs - p[0]) * (q - p)[0] + (ys - p[1]) * (q - p)[1] < 0) & (nearest[ys, xs] == j)
+                # ... but the shoulder's cap is the arm's (SHOULDER_CAP).
+                neck_side = (corners[1] if BONE_NAMES[bone].startswith("left") else corners[0]) - p
+                cap = above & ((xs - p[0]) * neck_side[0] + (ys - p[1]) * neck_side[1] <= 0) \
+                    & (d_arm[ys, xs] < SHOULDER_CAP * radius[ys, xs])
+                on_bone = arm_ok & (best_arm == j) & (d[bone] < 0.35 * ARM_RADIUS[BONE_NAMES[bone]] * t)
+                if cap.any() and on_bone.sum() >= 20:
+                    sleeve = _colour_clusters(lab[on_bone])
+                    colours = lab[ys[cap], xs[cap]]
+                    cap[cap] = np.linalg.norm(colours[:, None] - sleeve[None], axis=2).min(1) < SLEEVE_COLOUR
+                    above &= ~cap
                 candidates[ys[above], xs[above]] = False
         for j in range(len(ARMS)):
             band = arm_ok & (best_arm == j)
