@@ -154,7 +154,7 @@ def sharpness(rgb: np.ndarray, mask: np.ndarray) -> float:
 
 def score_frames(kept: dict, estimator, photo_sharpness: float) -> dict:
     """Bars 1 and 2 on the kept frames of one run."""
-    errors, any_side, ratios, missed, groups = [], [], [], 0, {}
+    errors, any_side, ratios, faint, missed, groups = [], [], [], [], 0, {}
     for rgba, target in kept.values():
         rgb = np.ascontiguousarray(rgba[..., :3])
         found = read_rendered_person(rgb, target, estimator)
@@ -169,11 +169,21 @@ def score_frames(kept: dict, estimator, photo_sharpness: float) -> dict:
         swapped_errors = limb_angle_errors(target, swapped, rgb.shape)
         any_side += min((frame_errors, swapped_errors), key=lambda e: np.mean(e) if e else np.inf)
         ratios.append(sharpness(rgb, rgba[..., 3] > 127) / photo_sharpness)
-    return {"limb_error_deg": float(np.mean(errors)) if errors else None, "limbs": len(errors),
+        faint.append(faint_share(rgba[..., 3]))
+    return {"faint_matte": float(np.mean(faint)) if faint else None,
+            "limb_error_deg": float(np.mean(errors)) if errors else None, "limbs": len(errors),
             "limb_error_any_side_deg": float(np.mean(any_side)) if any_side else None, "limbs_any_side": len(any_side),
             "frames_scored": len(kept), "no_person_found": missed,
             "limb_groups": {g: [float(np.sum(v)), len(v)] for g, v in groups.items()},  # (sum of errors, count)
             "detail_ratio": float(np.nanmean(ratios)) if ratios else None}
+
+
+def faint_share(alpha: np.ndarray) -> float:
+    """Faint matte pixels (0.04-0.6 of opaque) per solid one (over 0.5): the model's smudges
+    off the body, with the soft edges of hair and limbs. Reported, not a bar: lower means fewer
+    grey smudges, not a better edge."""
+    a = alpha.astype(np.float32) / 255.0
+    return float(((a > 0.04) & (a < 0.6)).sum() / max(1, int((a > 0.5).sum())))
 
 
 def read_rendered_person(rgb: np.ndarray, target: Pose, estimator) -> Pose:
@@ -399,6 +409,8 @@ def pooled(rows: list[dict], path: str) -> dict:
                                            for r in rows) / max(limbs_any, 1),
             "detail_ratio": float(np.average([r[path]["detail_ratio"] for r in scored],
                                              weights=[r[path]["frames_scored"] for r in scored])),
+            "faint_matte": float(np.average([r[path].get("faint_matte") or 0.0 for r in scored],
+                                            weights=[r[path]["frames_scored"] for r in scored])),
             "limb_groups": {g: _group_mean(rows, path, g) for g in LIMBS},
             "frames": frames, "seconds": seconds, "fps": frames / seconds,
             "steady_fps": sum(r[path]["frames"] - 1 for r in rows) / sum(r[path]["steady_s"] for r in rows),
@@ -452,6 +464,8 @@ def markdown(report: dict) -> str:
         f"{s['limb_error_any_side_deg']:.1f} deg | {a['limb_error_any_side_deg']:.1f} deg |",
         f"| 2. detail: person-region sharpness / photo's | >= 0.8 | {s['detail_ratio']:.2f} | "
         f"{a['detail_ratio']:.2f} |",
+        f"| 2b. faint matte (0.04-0.6) per solid pixel: smudges and soft edges, reported | | "
+        f"{s.get('faint_matte', float('nan')):.3f} | {a.get('faint_matte', float('nan')):.3f} |",
     ]
     for r in report["reconstruction"]:
         lines.append(f"| 3. reconstruction {r['clip']} ({r['size'][0]}x{r['size'][1]}): SSIM / L1 (unchanged first "
