@@ -41,12 +41,15 @@ def frame_layers(subject: str, driving: str, frame: int, overrides: dict) -> dic
     """The eight panels (RGB uint8, the person's rectangle) of frame `frame`."""
     animator = Animator(**{**overrides, "render.background": "color", "render.color": "#00ff00"})
     encoded = animator.encode_subject(subject)
-    joins, frames = [], {}
+    kept, frames, calls = {}, {}, [0]
     join = full_resolution._join
 
     def keep(rgb, alpha, box, region, d, target, weight=None, unseen=(), missing=None):
+        # One call per frame, in frame order: only the wanted frame's inputs are kept.
         out = join(rgb, alpha, box, region, d, target, weight, unseen, missing)
-        joins.append((rgb, alpha, box, region, d, weight, out))
+        if calls[0] == frame:
+            kept["join"] = (rgb, alpha, box, region, d, weight, out)
+        calls[0] += 1
         return out
 
     full_resolution._join = keep
@@ -56,9 +59,9 @@ def frame_layers(subject: str, driving: str, frame: int, overrides: dict) -> dic
                          on_frame=lambda i, t, rgba: frames.__setitem__(i, rgba[..., :3].copy()) if i == frame else None)
     finally:
         full_resolution._join = join
-    if frame not in frames or frame >= len(joins):
+    if frame not in frames or "join" not in kept:
         raise SystemExit(f"{driving}: no frame {frame} was rendered")
-    rgb, alpha, box, region, d, weight, ((u0, v0), person, matte) = joins[frame]
+    rgb, alpha, box, region, d, weight, ((u0, v0), person, matte) = kept["join"]
     h, w = person.shape[:2]
 
     def on_rect(image, x0, y0):
