@@ -320,12 +320,12 @@ def shift_only(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def with_grain(amount: float):
-    """The default fill with plate.GRAIN_AMOUNT set to `amount` for the call."""
+    """The fill with the scene's grain at plate.GRAIN_AMOUNT = `amount` for the call."""
     def fill(image, hole):
         kept = plate.GRAIN_AMOUNT
         plate.GRAIN_AMOUNT = amount
         try:
-            return remove_person(image, hole)
+            return remove_person(image, hole, grain=True)
         finally:
             plate.GRAIN_AMOUNT = kept
     return fill
@@ -348,15 +348,15 @@ METHODS = {
     "shift copy (no colour fix)": shift_only,
     "telea 256 + copied texture": telea_plus_texture,
     "exemplar (shift + membrane)": exemplar_fill,
-    "rows 640 (0.3.2-0.3.19 default)": lambda im, ho: remove_person(im, ho, grain=False),
-    "rows 640 + grain (default)": lambda im, ho: remove_person(im, ho),
+    "rows 640 (default)": lambda im, ho: remove_person(im, ho),
+    "rows 640 + grain": lambda im, ho: remove_person(im, ho, grain=True),
     "rows 640 + grain x1": with_grain(1.0),
     "rows 1280 blur 4": lambda im, ho: fill_rows(im, ho, 1280, 4.0),
     "ns rim + membrane core 0.5": lambda im, ho: ns_smooth_core(im, ho, 0.5),
     "ns rim + membrane core 1.0": lambda im, ho: ns_smooth_core(im, ho, 1.0),
 }
-SHEET = ["telea 512 (old default)", "navier-stokes 1280 radius 3 (0.3.1 default)", "rows 640 (0.3.2-0.3.19 default)",
-         "rows 640 + grain (default)", "xphoto FSR_FAST 128", "xphoto SHIFTMAP 256", "telea 256 + copied texture",
+SHEET = ["telea 512 (old default)", "navier-stokes 1280 radius 3 (0.3.1 default)", "rows 640 (default)",
+         "rows 640 + grain", "xphoto FSR_FAST 128", "xphoto SHIFTMAP 256", "telea 256 + copied texture",
          "exemplar (shift + membrane)"]
 SLOW_METHODS = {  # over a second per fill at any useful size; --slow runs them on a few holes
     "xphoto FSR_BEST 128": lambda im, ho: _xphoto(im, ho, 128, cv2.xphoto.INPAINT_FSR_BEST),
@@ -701,24 +701,25 @@ def markdown(info: dict) -> str:
 
 FINDINGS = """## Findings
 
-* **Default since 0.3.20: the row fill with the scene's grain** (`remove_person(image, hole)`:
-  `fill_rows` at up to 640 px, then `mirrored_grain`, each row's texture beside the hole
-  mirrored in at half strength; none on plain backdrops or where the texture beside the
-  hole spreads under a grey level). On the scene holes: detail 0.26 -> 0.39 of the truth's,
-  perceptual distance 0.385 -> 0.376 (shallow) and 0.574 -> 0.535 (deep), for SSIM 0.701 ->
-  0.695 and L1 16.47 -> 16.59; studio holes unchanged. Over all holes it is the best fill
-  on both perceptual distances and still ahead of Telea and Navier-Stokes on SSIM and L1
-  (0.816 / 10.34 against 0.810 / 11.55 and 0.813 / 10.59). Full strength (x1) gains little
-  more (deep 0.520 on scenes) for twice the SSIM cost (0.683). 90-190 ms per fill on one
-  core. On the held-out reconstruction (model_v2.md's measure, default tune, background
-  "subject") it is level: SSIM 0.7249 -> 0.7248, L1 16.77 -> 16.77, perceptual 0.2875 ->
-  0.2859.
-* **0.3.2-0.3.19: the row fill alone** (each row of the hole interpolated between its known
-  ends). It beat Navier-Stokes at up to 1280 px (the 0.3.1 default, itself chosen over
-  Telea at 512 px for the lower L1 on most holes) on SSIM and L1 everywhere but stayed
-  smooth: on a grainy scene (asphalt, cobbles, foliage) a soft patch the shape of the
-  person, the ghost the issue names, which SSIM and L1 prefer to any texture not at the
-  truth's own place. The perceptual distance, which those two miss, is why the grain went in.
+* **Default since 0.3.2: the row fill** (`remove_person(image, hole)`: each row of the hole
+  interpolated between its known ends, at up to 640 px). It beats Navier-Stokes at up to
+  1280 px (the 0.3.1 default, itself chosen over Telea at 512 px for the lower L1 on most
+  holes) on SSIM and L1 on the scene holes, and is level on studio backdrops. But it is
+  smooth: on a grainy scene (asphalt, cobbles, foliage) it leaves a soft patch the shape of
+  the person, the ghost the issue names, which SSIM and L1 prefer to any texture not at the
+  truth's own place.
+* **The row fill with the scene's grain** (`remove_person(image, hole, grain=True)`, 0.3.20:
+  each row's texture beside the hole mirrored in at half strength; none on plain backdrops
+  or where the texture beside the hole spreads under a grey level). On the scene holes:
+  detail 0.26 -> 0.39 of the truth's, perceptual distance 0.385 -> 0.376 (shallow) and 0.574
+  -> 0.535 (deep), for SSIM 0.701 -> 0.695 and L1 16.47 -> 16.59; studio holes unchanged.
+  Over all holes it is the best fill on both perceptual distances and still ahead of Telea
+  and Navier-Stokes on SSIM and L1. Full strength (x1) gains little more (deep 0.520 on
+  scenes) for twice the SSIM cost. 90-190 ms per fill on one core. The held-out
+  reconstruction is level with it (SSIM 0.7249 -> 0.7248, L1 16.77 both). **It is not the
+  default**: in front of the grainy plate MediaPipe read the animated person worse
+  (`full_resolution.py`'s limb error over the dev subjects x clips 9.82 -> 10.15 degrees: the
+  bus photo 16.7 -> 17.6, ccp 3.41 -> 3.64), a cost on issue 10's first bar.
 * **Texture-making fills lose on both SSIM and L1.** xphoto's shift-map, the shifted copy
   of the scene (with or without the rim colour correction) and Telea + copied texture give
   the hole texture of the scene's own kind (detail near 1), but not the truth's texture at
@@ -730,8 +731,8 @@ FINDINGS = """## Findings
 * **What the metrics do not see.** Every fill that wins on SSIM and L1 is smooth (detail
   about 0.2-0.3 of the scene's): on a textured scene the filled hole stays visible as a
   soft, person-shaped patch. The grain (above) makes it less visible without losing the
-  structure; a learned fill (LaMa-style) would do better still; no weights are available
-  offline here. Two texture fills tried in 0.3.20 lost (not in the table): a PatchMatch
+  structure, at a cost to the pose reading; a learned fill (LaMa-style) would do better
+  still; no weights are available offline here. Two texture fills tried in 0.3.20 lost (not in the table): a PatchMatch
   completion (Wexler et al. 2007 with Barnes et al. 2009's search) copied the bystander's
   dark coat into the bus photo's hole and blurred it by voting; the row fill's low
   frequencies with high frequencies copied from patches matched on their blur looked

@@ -229,16 +229,15 @@ def test_subject_is_fine_tuned_once_and_renders_with_its_own_copy(animator, enco
     assert exporter.encode_subject(media["subject"]).synth is exporter.synth
     # The tuned copy is what renders: its frames differ from the untuned model's (by less
     # than the model's share of the picture: with render.detail "photo" most of the person
-    # is the photo's own moved pixels, the same for both; the same model would give the same
-    # frames. 0.006 measured since 0.3.20 gives limbs' edges the photo's colour, 0.05 since
-    # 0.3.19 kept the model's matte off the mesh closer to the limbs, 0.1+ before).
+    # is the photo's own moved pixels, the same for both; 0.05 measured since 0.3.19 keeps the
+    # model's matte off the mesh closer to the limbs, 0.1+ before).
     frames = {}
     for name, subject in (("tuned", encoded), ("plain", plain)):
         got = []
         animator.animate(subject, media["short"], tmp_path / f"{name}.mp4", end=0.1,
                          on_frame=lambda i, t, rgba: got.append(rgba.astype(np.int16)))
         frames[name] = got
-    assert np.abs(frames["tuned"][0] - frames["plain"][0]).mean() > 0.002
+    assert np.abs(frames["tuned"][0] - frames["plain"][0]).mean() > 0.02
 
 
 def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tmp_path):

@@ -98,12 +98,6 @@ ISLAND_SIZE = 0.1
 # SSIM 0.7224 -> 0.7230, L1 17.02 -> 16.99, perceptual 0.293 -> 0.291 over 124 frames),
 # and the model's grey no longer showed through the shorts where a hand had rested.
 HIDDEN_TRUST = 1.0
-# Solidly covered pixels at a layer's edge keep the trust of the map pixels beside them
-# (_trust); 0 turns that off (tests, A/B). Covered edge pixels (a 4 px band) trusted under one
-# half, per frame: quick start on its dance 124 -> 2, deepfashion on musepose 793 -> 420, ccp
-# 503 -> 256 (what is left is what the photo hid or stretched). Default-tune reconstruction
-# SSIM 0.7248 both, L1 16.770 -> 16.768, perceptual 0.2859 -> 0.2855; detail 0.906 -> 0.908.
-TRUST_EDGE = 1
 # An uncertain mask pixel (below 0.995) within this distance (torso lengths) of the background
 # keeps its mask value only as far as its colour differs from the background's beside it, by
 # BACKGROUND_COLOUR_GAP (RGB distance, 0-255) for all of it (_rim_keeps_only_person_colour).
@@ -189,8 +183,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # across the fold, and a layer's solid triangles are drawn over its soft rim's, a forearm's
 # over its upper arm's, a thigh's over its shin's; 14: a forearm the photo does not show is
 # drawn with its upper arm's pixels, borrowed; 15: the shoulder's cap goes with the arm, and the
-# backdrop between thin thighs fades; 16: a layer's covered edge keeps its neighbours' trust).
-MESH_VERSION = 16
+# backdrop between thin thighs fades).
+MESH_VERSION = 15
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -1224,16 +1218,6 @@ class BodyMesh:
             trust[sub] = t * c + trust[sub] * (1 - c)
             cov[sub] = c + cov[sub] * (1 - c)
         trust = np.clip(trust / np.maximum(cov, 1e-3), 0, 1)
-        if TRUST_EDGE:
-            # The full-size coverage reaches a few pixels past the last map pixel a layer
-            # covers, and there the trust, scaled up towards the 0 outside, gave solid edge
-            # pixels to the model's colour: notches of grey along the edges of moved limbs.
-            # Map pixels no layer reaches take the trust of a solidly covered neighbour (a
-            # max over 3x3). (Not of a faintly covered one: along a soft fringe the model's
-            # own matte may still draw a limb the photo shows only faintly, the bus photo's
-            # furry sleeve.)
-            beside = cv2.dilate(np.where(cov >= 0.5, trust, 0).astype(np.float32), np.ones((3, 3), np.uint8))
-            trust = np.where(cov > 0, trust, beside)
         u0, v0, u1, v1 = rect
         # Small pixel (i, j) lies at region ((g0 + i + 0.5) / fx - 0.5, ...): the map onto the rect's pixels.
         m = np.float32([[fx, 0, (u0 + 0.5) * fx - 0.5 - g0], [0, fy, (v0 + 0.5) * fy - 0.5 - h0]])
