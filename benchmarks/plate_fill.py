@@ -704,7 +704,8 @@ FINDINGS = """## Findings
 * **Default since 0.3.2: the row fill** (`remove_person(image, hole)`: each row of the hole
   interpolated between its known ends, at up to 640 px). It beats Navier-Stokes at up to
   1280 px (the 0.3.1 default, itself chosen over Telea at 512 px for the lower L1 on most
-  holes) on SSIM and L1 on the scene holes, and is level on studio backdrops. But it is
+  holes) on SSIM and L1 on the scene holes, and is within a grey level of it on studio
+  backdrops. But it is
   smooth: on a grainy scene (asphalt, cobbles, foliage) it leaves a soft patch the shape of
   the person, the ghost the issue names, which SSIM and L1 prefer to any texture not at the
   truth's own place.
@@ -732,11 +733,11 @@ FINDINGS = """## Findings
   about 0.2-0.3 of the scene's): on a textured scene the filled hole stays visible as a
   soft, person-shaped patch. The grain (above) makes it less visible without losing the
   structure, at a cost to the pose reading; a learned fill (LaMa-style) would do better
-  still; no weights are available offline here. Two texture fills tried in 0.3.20 lost (not in the table): a PatchMatch
-  completion (Wexler et al. 2007 with Barnes et al. 2009's search) copied the bystander's
-  dark coat into the bus photo's hole and blurred it by voting; the row fill's low
-  frequencies with high frequencies copied from patches matched on their blur looked
-  patchy (SSIM 0.663, deep perceptual 0.529 on the scene holes, 370 ms).
+  still; no weights are available offline here. Two texture fills tried in 0.3.20 lost (not
+  in the table). A PatchMatch completion (Wexler et al. 2007 with Barnes et al. 2009's
+  search) copied the bystander's dark coat into the bus photo's hole and blurred it by
+  voting. The row fill's low frequencies with high frequencies copied from patches matched
+  on their blur looked patchy (SSIM 0.663, deep perceptual 0.529 on the scene holes, 370 ms).
 * **Smooth fills (pull-push, membrane) lose everywhere, plain backdrops included.** On the
   dev photo `deepfashion_women_blouse_00004955` Navier-Stokes carries the edge of the
   model's own soft shadow straight down the hole, a hard grey tongue behind the re-posed
