@@ -118,7 +118,8 @@ def remove_person(image: np.ndarray, hole: np.ndarray, work_side: int | None = N
         if lifted is not None:
             return lifted
         filled = fill_rows(image, hole, work_side or 640)
-        if grain and not plain_backdrop(image, hole):
+        # (With `shadow`, getting here already says the backdrop is not plain.)
+        if grain and (shadow or not plain_backdrop(image, hole)):
             filled = np.clip(filled + GRAIN_AMOUNT * mirrored_grain(image, hole), 0, 255).astype(np.uint8)
     else:
         filled = inpaint(image, hole, work_side or 1280, radius, cv2.INPAINT_NS if method == "ns" else cv2.INPAINT_TELEA)
