@@ -102,6 +102,10 @@ HIDDEN_TRUST = 1.0
 # keeps its mask value only as far as its colour differs from the background's beside it, by
 # BACKGROUND_COLOUR_GAP (RGB distance, 0-255) for all of it (_rim_keeps_only_person_colour).
 BACKGROUND_REACH, BACKGROUND_COLOUR_GAP = 0.1, 24.0
+# Within this much of the background's colour such a pixel is background outright: the colour
+# beside it is the nearest background pixel's, a few levels off over a gradient backdrop, and
+# kept at a few percent those pixels were a faint pale patch in the crotch.
+BACKGROUND_COLOUR_FLOOR = 8.0
 # Half a thigh's width near the hip, in torso lengths (~8 cm of ~50; anthropometric tables):
 # between the thighs and farther than this from both, the mask's pixels are eligible for that
 # fade however certain the segmentation is (it fills a crotch's gap with certainty).
@@ -112,6 +116,10 @@ THIGH_RADIUS = 0.15
 # moved with the legs: a pale patch in the crotch over a colour or alpha background (over the
 # photo's own plate they are nearly its colour). The legs' backdrop pixels: 446 -> 117.
 THIGH_SURE = 0.5
+# Between the shins the fade keeps this far (torso lengths) from their bones: a shin's edge
+# lies farther out than THIGH_SURE of a thigh's radius, and trousers of the lawn's own olive
+# lost their edge to it (the taichi frame of test_layers_meet_without_a_seam...).
+SHIN_CLEAR = 0.1
 # The shoulder's cap: above the shoulder joint, on the side away from the neck, within this many
 # upper-arm radii of its bone and coloured like the sleeve (within SLEEVE_COLOUR, CIE Lab, of one
 # of its colours), a pixel is the arm's (BodyMesh._sleeves_beside_torso). Left to the torso, the
@@ -183,8 +191,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # across the fold, and a layer's solid triangles are drawn over its soft rim's, a forearm's
 # over its upper arm's, a thigh's over its shin's; 14: a forearm the photo does not show is
 # drawn with its upper arm's pixels, borrowed; 15: the shoulder's cap goes with the arm, and the
-# backdrop between thin thighs fades).
-MESH_VERSION = 15
+# backdrop between thin thighs fades; 16: and between the shins, and pixels within
+# BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely).
+MESH_VERSION = 16
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -570,19 +579,28 @@ class BodyMesh:
             shrunk, tuple(float(v) for v in self.pose.xy[J[f"{side}_wrist"]]), False) > 0]
 
     def _between_thighs(self, dist: list, shape) -> np.ndarray | None:
-        """(H, W) bool: pixels between the thighs and off both (farther than THIGH_SURE of
-        THIGH_RADIUS from each bone), where only the background, or clothes spanning the gap,
-        or a thigh's inner edge can be: the fade keeps what differs from the backdrop; None
-        without both hips and knees."""
+        """(H, W) bool: pixels between the legs and off all four of their bones (farther
+        than THIGH_SURE of THIGH_RADIUS from each), where only the background, or clothes
+        spanning the gap, or a leg's inner edge can be: the fade keeps what differs from the
+        backdrop. Between the thighs (hips to knees), and on down between the shins where
+        both ankles are seen (the segmentation fills the gap between the knees too, and a
+        leg carried a spike of the backdrop from there). None without both hips and knees."""
         ok = self.pose.visible(self.min_score)
-        corners = [J[n] for n in ("left_hip", "left_knee", "right_knee", "right_hip")]
-        left, right = dist[BONE["left_thigh"]], dist[BONE["right_thigh"]]
-        if not ok[corners].all() or left is None or right is None:
+        names = ["left_hip", "left_knee", "right_knee", "right_hip"]
+        if ok[J["left_ankle"]] and ok[J["right_ankle"]]:
+            names = ["left_hip", "left_knee", "left_ankle", "right_ankle", "right_knee", "right_hip"]
+        corners = [J[n] for n in names]
+        bones = [dist[BONE[f"{side}_{part}"]] for side in ("left", "right") for part in ("thigh", "shin")]
+        if not ok[corners].all() or bones[0] is None or bones[2] is None:
             return None
         quad = np.zeros(shape, np.uint8)
         cv2.fillPoly(quad, [np.round(self.pose.xy[corners]).astype(np.int32)], 1)
         r = THIGH_SURE * THIGH_RADIUS * self.torso
-        return (quad > 0) & (left > r) & (right > r)
+        out = quad > 0
+        for d, clear in zip(bones, (r, SHIN_CLEAR * self.torso) * 2):
+            if d is not None:
+                out &= d > clear
+        return out
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
         return distance_maps(self.pose, shape, self.min_score)
@@ -1454,7 +1472,8 @@ def _rim_keeps_only_person_colour(image: np.ndarray, soft: np.ndarray, reach: fl
     beside = cv2.GaussianBlur(_from_nearest(image, background).astype(np.float32), (0, 0), 2.0)
     gap = np.linalg.norm(image.astype(np.float32) - beside, axis=2)
     out = soft.copy()
-    out[uncertain] *= np.clip(gap[uncertain] / BACKGROUND_COLOUR_GAP, 0.0, 1.0)
+    out[uncertain] *= np.clip((gap[uncertain] - BACKGROUND_COLOUR_FLOOR)
+                              / (BACKGROUND_COLOUR_GAP - BACKGROUND_COLOUR_FLOOR), 0.0, 1.0)
     return out
 
 
