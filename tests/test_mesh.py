@@ -958,6 +958,45 @@ def test_a_moved_hand_keeps_its_colour_to_its_tip(cartoon):
     assert np.mean(distances) < 10, np.round(distances, 1)
 
 
+def test_a_layers_soft_outline_takes_its_own_colour_not_the_backdrops():
+    """A layer's outline in the photo is part person, part backdrop. Drawn with the mask as
+    alpha over another part of the body, it added the backdrop a second time: a raised
+    arm's outline showed as a pale arc over the shirt. The outline takes the colour of the
+    nearest firm pixel; firm pixels, and doubtful ones deep inside the layer, keep theirs."""
+    from vunet_video.render.mesh import _rim_takes_firm_colour
+
+    wall, shirt = np.float32([215, 222, 233]), np.float32([200, 60, 60])
+    alpha = np.zeros((40, 40), np.float32)
+    cv2.circle(alpha, (20, 20), 12, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.5)  # an anti-aliased outline
+    alpha[alpha < 0.02] = 0
+    alpha[18:23, 18:23] = 0.7  # a doubtful patch deep inside (the mask unsure on print)
+    rgb = (alpha[..., None] * shirt + (1 - alpha[..., None]) * wall).round().astype(np.uint8)
+    rgb[18:23, 18:23] = (90, 90, 200)  # the print: its own colour
+    out = _rim_takes_firm_colour(rgb, alpha, band=3.0)
+    outline = (alpha > 0.05) & (alpha < 0.9) & (cv2.distanceTransform((alpha > 0).astype(np.uint8), cv2.DIST_L2, 3) <= 3)
+    before = np.abs(rgb[outline].astype(np.float32) - shirt).max(1).mean()
+    after = np.abs(out[outline].astype(np.float32) - shirt).max(1).mean()
+    assert before > 40 and after < 20, (before, after)  # (firm pixels, alpha 0.9 and up, are 90% shirt or more)
+    assert np.array_equal(out[alpha >= 0.98], rgb[alpha >= 0.98])
+    assert np.array_equal(out[18:23, 18:23], rgb[18:23, 18:23])
+
+
+def test_the_cartoons_arms_carry_no_wall_in_their_outline(cartoon):
+    """The quick start's arms: their outline's pixels (alpha 0.1-0.9) had the wall's colour
+    half mixed in (109 and 113 of about 210 within 60 RGB levels of it), and when an arm
+    rose that rim was drawn over the shirt as a pale arc at the shoulder."""
+    image, pose = cartoon
+    mesh = BodyMesh(image, pose, pose.mask)
+    wall = image[200, 20].astype(np.float32)
+    for lay in mesh.layers:
+        if lay.name.endswith("_arm"):
+            a = lay.texture[..., 3]
+            outline = (a > 25) & (a < 230)
+            near_wall = np.linalg.norm(lay.texture[..., :3][outline].astype(np.float32) - wall, axis=1) < 60
+            assert outline.sum() > 100 and near_wall.sum() < 20, (lay.name, outline.sum(), near_wall.sum())
+
+
 def test_uncertain_mask_pixels_of_the_backgrounds_colour_fade():
     """A segmentation's soft values spill into the gap between two legs; there the photo
     shows the background, so the mask fades. Person-coloured pixels keep their values, and
