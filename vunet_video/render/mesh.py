@@ -111,14 +111,14 @@ BACKGROUND_COLOUR_FLOOR = 8.0
 # fade however certain the segmentation is (it fills a crotch's gap with certainty).
 THIGH_RADIUS = 0.15
 # Only this share of it around a thigh's bone is the thigh's whatever its colour: beyond, between
-# the thighs, the fade applies (BodyMesh._between_thighs). At the whole THIGH_RADIUS a thin leg
+# the thighs, the fade applies (BodyMesh._between_legs). At the whole THIGH_RADIUS a thin leg
 # (the quick start's) kept a strip of the gap's backdrop along its inner side, and the strips
 # moved with the legs: a pale patch in the crotch over a colour or alpha background (over the
 # photo's own plate they are nearly its colour). The legs' backdrop pixels: 446 -> 117.
 THIGH_SURE = 0.5
 # Between the shins the fade keeps this far (torso lengths) from their bones: a shin's edge
 # lies farther out than THIGH_SURE of a thigh's radius, and trousers of the lawn's own olive
-# lost their edge to it (the taichi frame of test_layers_meet_without_a_seam...).
+# lost their edge to it (the taichi frame of test_layers_meet_without_a_seam_and_keep_their_edge_colour).
 SHIN_CLEAR = 0.1
 # The shoulder's cap: above the shoulder joint, on the side away from the neck, within this many
 # upper-arm radii of its bone and coloured like the sleeve (within SLEEVE_COLOUR, CIE Lab, of one
@@ -445,7 +445,7 @@ class BodyMesh:
         soft = self._person_mask(mask, (h, w))
         dist = self._distance_maps((h, w))
         soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso,
-                                            self._between_thighs(dist, (h, w)))
+                                            self._between_legs(dist, (h, w)))
         labels, under = self._label_parts(soft > 0.02, dist)
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
@@ -584,7 +584,7 @@ class BodyMesh:
         return [side for side in ("left", "right") if visible[J[f"{side}_wrist"]] and cv2.pointPolygonTest(
             shrunk, tuple(float(v) for v in self.pose.xy[J[f"{side}_wrist"]]), False) > 0]
 
-    def _between_thighs(self, dist: list, shape) -> np.ndarray | None:
+    def _between_legs(self, dist: list, shape) -> np.ndarray | None:
         """(H, W) bool: pixels between the legs and off all four of their bones (farther
         than THIGH_SURE of THIGH_RADIUS from each), where only the background, or clothes
         spanning the gap, or a leg's inner edge can be: the fade keeps what differs from the
@@ -596,16 +596,18 @@ class BodyMesh:
         if ok[J["left_ankle"]] and ok[J["right_ankle"]]:
             names = ["left_hip", "left_knee", "left_ankle", "right_ankle", "right_knee", "right_hip"]
         corners = [J[n] for n in names]
-        bones = [dist[BONE[f"{side}_{part}"]] for side in ("left", "right") for part in ("thigh", "shin")]
-        if not ok[corners].all() or bones[0] is None or bones[2] is None:
+        thighs = [dist[BONE[f"{side}_thigh"]] for side in ("left", "right")]
+        shins = [dist[BONE[f"{side}_shin"]] for side in ("left", "right")]
+        if not ok[corners].all() or thighs[0] is None or thighs[1] is None:
             return None
-        quad = np.zeros(shape, np.uint8)
-        cv2.fillPoly(quad, [np.round(self.pose.xy[corners]).astype(np.int32)], 1)
-        r = THIGH_SURE * THIGH_RADIUS * self.torso
-        out = quad > 0
-        for d, clear in zip(bones, (r, SHIN_CLEAR * self.torso) * 2):
+        gap = np.zeros(shape, np.uint8)
+        cv2.fillPoly(gap, [np.round(self.pose.xy[corners]).astype(np.int32)], 1)
+        out = gap > 0
+        for d in thighs:
+            out &= d > THIGH_SURE * THIGH_RADIUS * self.torso
+        for d in shins:
             if d is not None:
-                out &= d > clear
+                out &= d > SHIN_CLEAR * self.torso
         return out
 
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
@@ -1533,7 +1535,7 @@ def _rim_takes_firm_colour(rgb: np.ndarray, alpha: np.ndarray, band: float) -> n
     seen = (alpha > 0).astype(np.uint8)
     outline = (alpha > 0) & ~firm & (cv2.distanceTransform(seen, cv2.DIST_L2, 3) <= band)
     # (and the transparent pixels bilinear sampling reaches from the outline)
-    margin = (alpha == 0) & (cv2.distanceTransform(1 - seen, cv2.DIST_L2, 3) <= 2)
+    margin = (alpha == 0) & (cv2.distanceTransform(1 - seen, cv2.DIST_L2, 3) <= TEXTURE_PAD)
     rim = outline | margin
     if not rim.any():
         return rgb
