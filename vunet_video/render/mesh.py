@@ -1528,7 +1528,9 @@ def _rim_takes_firm_colour(rgb: np.ndarray, alpha: np.ndarray, band: float) -> n
     person, part backdrop; drawn with its mask as alpha over another part of the body it
     added the backdrop's colour a second time: a raised arm's outline at the shoulder
     showed as a pale arc over the shirt. Over the photo's own plate the outline still
-    gives back about the photo (alpha x person + (1 - alpha) x backdrop)."""
+    gives back about the photo (alpha x person + (1 - alpha) x backdrop). The backdrop's
+    side of what _own_colour_at_rim does where a limb met another part; only the doubtful
+    pixels change, so a firm edge keeps its own detail."""
     firm = alpha >= RIM_FIRM
     if not firm.any() or firm.all():
         return rgb
