@@ -82,7 +82,7 @@ def frame_layers(subject: str, driving: str, frame: int, overrides: dict) -> dic
 
     blend = model_part(weight.astype(np.float32)) if weight is not None else np.zeros((h, w), np.float32)
     images = (frames[frame][v0:v0 + h, u0:u0 + w], person, model_part(rgb), grey(on_rect(d.coverage, d.x0, d.y0)),
-              grey(on_rect(d.trust, d.x0, d.y0)), grey(blend), grey(model_part(alpha.astype(np.float32))), grey(matte))
+              grey(on_rect(d.join_trust, d.x0, d.y0)), grey(blend), grey(model_part(alpha.astype(np.float32))), grey(matte))
     return dict(zip(PANELS, images))
 
 

@@ -462,7 +462,7 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
         return (u0, v0), person, model_matte
     dh, dw = d.coverage.shape
     sub = np.s_[d.y0 - v0:d.y0 - v0 + dh, d.x0 - u0:d.x0 - u0 + dw]
-    trust = d.trust
+    trust = d.join_trust
     if weight is not None and region is not None:
         head = np.ones((v1 - v0, u1 - u0), np.float32)
         x0, y0, x1, y1 = region

@@ -193,7 +193,8 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # drawn with its upper arm's pixels, borrowed; 15: the shoulder's cap goes with the arm, and the
 # backdrop between thin thighs fades; 16: and between the shins, and pixels within
 # BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely; 17: a limb's outline takes
-# its own colour, not the backdrop's).
+# its own colour, not the backdrop's). (The join's edge trust, 0.3.21, changes no warp: the
+# model's input is the same.)
 MESH_VERSION = 17
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
@@ -417,6 +418,12 @@ class Deformed:
     rgb: np.ndarray       # (h, w, 3) uint8, the photo's pixels (straight colour)
     coverage: np.ndarray  # (h, w) float32 in [0, 1]
     trust: np.ndarray     # (h, w) float32 in [0, 1]
+    edge_trust: np.ndarray | None = None  # the same, kept up at the edges: for the join (BodyMesh._trust)
+
+    @property
+    def join_trust(self) -> np.ndarray:
+        """The trust the join mixes colour by (edge_trust, or trust without one)."""
+        return self.trust if self.edge_trust is None else self.edge_trust
 
     @cached_property
     def trusted(self) -> np.ndarray:
@@ -1159,8 +1166,8 @@ class BodyMesh:
             share = cv2.divide(c, np.maximum(both, 1e-6))
             rgb[sub] = mix(colour, rgb[sub], share)
             cov[sub] = both
-        trust = self._trust((u0, v0, u1, v1), rasters, view)
-        return Deformed(x0 + u0, y0 + v0, rgb, cov, trust)
+        trust, edge_trust = self._trust((u0, v0, u1, v1), rasters, view)
+        return Deformed(x0 + u0, y0 + v0, rgb, cov, trust, edge_trust)
 
     def _borrowed_transforms(self, target: Pose, scale: float) -> np.ndarray:
         """(len(self.borrowed), 2, 3): per borrowed forearm, the map of the photo's upper arm
@@ -1228,10 +1235,11 @@ class BodyMesh:
             return lay.texture_away
         return cv2.addWeighted(lay.texture, 1.0 - shift, lay.texture_away, shift, 0.0)
 
-    def _trust(self, rect, rasters, view: float) -> np.ndarray:
+    def _trust(self, rect, rasters, view: float) -> tuple[np.ndarray, np.ndarray]:
         """Trust over rect (region pixels), composited like the colour but on the layers'
         small maps: it is smooth (stretch per triangle, what the photo hid, the view), so a
-        quarter of the resolution, scaled up once, does."""
+        quarter of the resolution, scaled up once, does. Returns (the trust, the join's
+        trust: Deformed.edge_trust)."""
         g0, h0 = min(r[3][0] for r in rasters), min(r[3][1] for r in rasters)
         g1, h1 = max(r[3][2] for r in rasters), max(r[3][3] for r in rasters)
         trust = np.zeros((h1 - h0, g1 - g0), np.float32)
@@ -1249,8 +1257,21 @@ class BodyMesh:
         u0, v0, u1, v1 = rect
         # Small pixel (i, j) lies at region ((g0 + i + 0.5) / fx - 0.5, ...): the map onto the rect's pixels.
         m = np.float32([[fx, 0, (u0 + 0.5) * fx - 0.5 - g0], [0, fy, (v0 + 0.5) * fy - 0.5 - h0]])
-        return cv2.warpAffine(trust, m, (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+
+        def full(small):
+            return cv2.warpAffine(small, m, (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+
+        # For the join only, a small pixel the layers barely reach takes the trust of its
+        # solidly covered neighbours: the full-size coverage reaches a pixel or two past the
+        # last solidly covered small pixel, and there the trust, scaled up toward the 0
+        # outside, gave covered edge pixels the model's grey (faint notches along the quick
+        # start's arms and neck: 161 edge pixels a frame -> 0). The model's warp input keeps
+        # the plain trust: changed there too, the int8 decoder's calibration moved, and with
+        # it the bus photo's reading by a degree (model card, 0.3.20).
+        solid = cov >= 0.5
+        grown = cv2.dilate(np.where(solid, trust, 0), np.ones((3, 3), np.uint8))
+        return full(trust), full(np.where(solid, trust, np.maximum(trust, grown)))
 
     def _view_trust(self, target: Pose) -> float:
         """1 when the target faces the camera the way the photo does, falling to 0 as it
