@@ -230,14 +230,15 @@ def test_subject_is_fine_tuned_once_and_renders_with_its_own_copy(animator, enco
     # The tuned copy is what renders: its frames differ from the untuned model's (by less
     # than the model's share of the picture: with render.detail "photo" most of the person
     # is the photo's own moved pixels, the same for both; 0.05 measured since 0.3.19 keeps the
-    # model's matte off the mesh closer to the limbs, 0.1+ before).
+    # model's matte off the mesh closer to the limbs, 0.1+ before; 0.007 since 0.3.21's join
+    # takes a moved limb's covered edge from the photo too. The same model would give 0).
     frames = {}
     for name, subject in (("tuned", encoded), ("plain", plain)):
         got = []
         animator.animate(subject, media["short"], tmp_path / f"{name}.mp4", end=0.1,
                          on_frame=lambda i, t, rgba: got.append(rgba.astype(np.int16)))
         frames[name] = got
-    assert np.abs(frames["tuned"][0] - frames["plain"][0]).mean() > 0.02
+    assert np.abs(frames["tuned"][0] - frames["plain"][0]).mean() > 0.002
 
 
 def test_keypoints_export_and_pose_json_driving(tiny_weights, encoded, media, tmp_path):
