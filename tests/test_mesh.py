@@ -1014,6 +1014,24 @@ def test_the_join_trusts_the_covered_edge_of_a_moved_limb(cartoon):
     assert np.abs(d.join_trust - d.trust)[inner].max() < 1e-6  # (only the edges change)
 
 
+def test_the_join_trusts_nothing_the_mesh_did_not_draw(cartoon):
+    """Where no layer drew, the moved colour is black: trusted there (the small trust maps
+    scaled up, kept up at the edges), it went into the person's colour wherever the matte
+    came from the model, a dark fringe along a limb (the bus photo's raised forearms)."""
+    image, pose = cartoon
+    mesh = BodyMesh(image, pose, pose.mask)
+    h, w = image.shape[:2]
+    for target in (arms_out(pose, lift=0.3), arms_out(pose, lift=-0.3)):
+        d = mesh.deform(target, (0, 0, w, h))
+        empty = d.coverage <= 0
+        assert empty.sum() > 1000  # (the rectangle around the arms)
+        assert d.join_trust[empty].max() == 0.0
+        # Next to it, the covered edge keeps the trust of the solid limb.
+        solid = d.coverage > 0.5
+        edge = solid & ~(cv2.erode(solid.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+        assert (d.join_trust[edge] < 0.5).mean() < 0.02
+
+
 def test_uncertain_mask_pixels_of_the_backgrounds_colour_fade():
     """A segmentation's soft values spill into the gap between two legs; there the photo
     shows the background, so the mask fades. Person-coloured pixels keep their values, and
