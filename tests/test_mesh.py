@@ -1303,6 +1303,36 @@ def test_a_limb_the_target_lacks_keeps_the_photos_pixels(photo, mesh):
         assert (off_photo < 0.3 * off_grey) if kept else (off_grey < 0.3 * off_photo), (kept, off_photo, off_grey)
 
 
+def test_the_blend_head_has_no_say_beyond_the_wrists_and_ankles(photo, mesh):
+    """The stickman the model renders from ends at the wrists and ankles, and its blend head
+    handed the far half of every hand to the model: a grey fingertip on each raised hand of
+    the quick start. Beyond the wrists (HAND_EXTENSION of the forearm) and ankles the mesh's
+    trust decides alone; along the forearm the head keeps its say."""
+    from vunet_video.render.compose import box_region
+    from vunet_video.render.framing import person_box
+    from vunet_video.render.full_resolution import _join, hands_and_feet
+
+    image, pose = photo
+    target = mesh.pose  # (the photo's own pose: every pixel where the photo has it)
+    ends = hands_and_feet(target)
+    assert ends is not None and len(ends[1]) == 4
+    h, w = image.shape[:2]
+    box = person_box(target)
+    moved = mesh.deform(target, (0, 0, w, h))
+    size = 128  # (the model's crop)
+    grey, alpha = np.full((size, size, 3), 128, np.uint8), np.ones((size, size), np.float32)
+    head = np.zeros((size, size), np.float32)
+    (x0, y0), person, _ = _join(grey, alpha, box, box_region(box, (w, h)), moved, target, head, mesh.unseen_limbs)
+    for side in ("left", "right"):
+        e, wrist = target.xy[J[f"{side}_elbow"]], target.xy[J[f"{side}_wrist"]]
+        for ks, photos in (((0.1, 0.2, 0.3), True), ((0.2, 0.35, 0.5), False)):
+            points = [tuple(int(v) for v in (wrist + k * (wrist - e) if photos else e + k * (wrist - e))) for k in ks]
+            drawn = np.float32([person[y - y0, x - x0] for x, y in points])
+            photo_px = np.float32([image[y, x] for x, y in points])
+            off_photo, off_grey = np.abs(drawn - photo_px).mean(), np.abs(drawn - 128).mean()
+            assert (off_photo < 0.3 * off_grey) if photos else (off_grey < 0.3 * off_photo), (side, photos, off_photo, off_grey)
+
+
 def test_a_forearm_folded_across_the_body_is_the_models_to_draw(shared, mesh):
     """The bus photo's crossed forearms lie end-on across his coat, of its own cloth: the
     mesh has a few pixels of each, and raised they came out as torn strips. A forearm

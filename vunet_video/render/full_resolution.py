@@ -265,6 +265,22 @@ def missing_limbs(photo: Pose, target: Pose, unseen: list[tuple[int, int]] = ()
     return Pose(xy, score), [(a, b) for _, a, b in limbs]
 
 
+def hands_and_feet(target: Pose) -> tuple[Pose, list[tuple[int, int]]] | None:
+    """The target's hands and feet as limbs: (a pose whose forearms and shins are moved on
+    to the hand or foot beyond their end joint, HAND_EXTENSION or FOOT_EXTENSION of their
+    length, the joint pairs of those drawn), or None when it has none."""
+    ok = target.visible()
+    xy = target.xy.copy()
+    limbs = []
+    for name, (a, b) in LIMBS.items():
+        if name.endswith(("forearm", "shin")) and ok[J[a]] and ok[J[b]]:
+            a, b = J[a], J[b]
+            extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION
+            xy[a], xy[b] = target.xy[b], target.xy[b] + extend * (target.xy[b] - target.xy[a])
+            limbs.append((a, b))
+    return (Pose(xy, target.score), limbs) if limbs else None
+
+
 def _bone_distances(pose: Pose, size: int) -> np.ndarray:
     """(bones, size, size) float32: each pixel's distance to each bone (mesh.distance_maps),
     1e9 for a missing bone."""
@@ -482,6 +498,13 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
             # (The limbs' solid strokes, and their wider soft gate for the hand's breadth.)
             crop, rect = box.pose_to_crop(pose, size), (0, 0, size, size)
             weight = np.maximum(weight, np.maximum(_limb_strokes(crop, rect, limbs), _body_gate(crop, rect, limbs)))
+        # Nor beyond the target's wrists and ankles: the stickman ends there, and the head
+        # handed the hand's far half to the model, a grey fingertip on every raised hand of
+        # the quick start. There too the mesh's trust decides alone.
+        size = weight.shape[0]
+        ends = hands_and_feet(box.pose_to_crop(target, size))
+        if ends is not None:
+            weight = np.maximum(weight, _limb_strokes(*ends[:1], (0, 0, size, size), ends[1]))
         weight = cv2.dilate(weight, np.ones((reach, reach), np.uint8))
         head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight, box, region, cv2.INTER_LINEAR)
         trust = cv2.multiply(trust, head[sub])
