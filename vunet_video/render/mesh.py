@@ -193,9 +193,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # drawn with its upper arm's pixels, borrowed; 15: the shoulder's cap goes with the arm, and the
 # backdrop between thin thighs fades; 16: and between the shins, and pixels within
 # BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely; 17: a limb's outline takes
-# its own colour, not the backdrop's). (The join's edge trust, 0.3.21, changes no warp: the
-# model's input is the same.)
-MESH_VERSION = 17
+# its own colour, not the backdrop's; 18: a bare elbow's skin against the body goes with the
+# forearm). (The join's edge trust, 0.3.21, changes no warp: the model's input is the same.)
+MESH_VERSION = 18
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -827,8 +827,15 @@ class BodyMesh:
             radius = ARM_RADIUS[BONE_NAMES[bone]] * self.torso
             band = arm_ok & (best_arm == j)
             on_bone = band & (d[bone] < 0.35 * radius)
-            reach = inside & ~arm_ok & off_torso & (d[bone] < EDGE_REACH * radius) & (d[bone] < thighs) \
-                & (nearest_arm == j)
+            # A forearm's reach includes the elbow's pixels nearer the upper arm's bone: the
+            # skin at a bare elbow against the body lay nearer the torso than the forearm's
+            # band, and the upper arm's sleeve, of the shirt's colour, could not claim it; it
+            # stayed on the torso as a pin of skin at elbow height whenever the arm moved (the
+            # quick start). (ARMS lists each side's upper arm right before its forearm.)
+            mine = nearest_arm == j
+            if BONE_NAMES[bone].endswith("forearm"):
+                mine |= nearest_arm == j - 1
+            reach = inside & ~arm_ok & off_torso & (d[bone] < EDGE_REACH * radius) & (d[bone] < thighs) & mine
             body = inside & ~arm_ok & ~off_torso & (d[bone] < 3.0 * radius)  # the torso beside the arm
             if on_bone.sum() < 20 or reach.sum() < 5 or body.sum() < 20:
                 continue
