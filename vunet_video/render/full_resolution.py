@@ -13,7 +13,8 @@ the output's resolution:
 3. At the output's resolution (`_join`): colour = t * moved pixels + (1 - t) * the model's
    colour (upscaled), with t the mesh's trust (times the model's blend weight where
    `uses_blend_head`: the shipped weights were trained on this warp, and once tuned on the
-   subject their head shares the say; untuned it keeps too little of the photo). So the
+   subject their head shares the say, except beyond the wrists and ankles, where the
+   stickman ends; untuned it keeps too little of the photo). So the
    face, hair and print come from the photo where they are trusted, and the model paints
    the rest: the back when the person turns, the torso behind an arm that moved, body the
    photo never showed. The matte follows the moved person mask where the mesh covers the
@@ -504,7 +505,8 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
         size = weight.shape[0]
         ends = hands_and_feet(box.pose_to_crop(target, size))
         if ends is not None:
-            weight = np.maximum(weight, _limb_strokes(*ends[:1], (0, 0, size, size), ends[1]))
+            ends_pose, end_limbs = ends
+            weight = np.maximum(weight, _limb_strokes(ends_pose, (0, 0, size, size), end_limbs))
         weight = cv2.dilate(weight, np.ones((reach, reach), np.uint8))
         head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight, box, region, cv2.INTER_LINEAR)
         trust = cv2.multiply(trust, head[sub])
