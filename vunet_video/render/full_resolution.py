@@ -13,8 +13,8 @@ the output's resolution:
 3. At the output's resolution (`_join`): colour = t * moved pixels + (1 - t) * the model's
    colour (upscaled), with t the mesh's trust (times the model's blend weight where
    `uses_blend_head`: the shipped weights were trained on this warp, and once tuned on the
-   subject their head shares the say, except beyond the wrists and ankles, where the
-   stickman ends; untuned it keeps too little of the photo). So the
+   subject their head shares the say on the core, not on the arms and legs, which keep
+   their pixels from any view; untuned it keeps too little of the photo). So the
    face, hair and print come from the photo where they are trusted, and the model paints
    the rest: the back when the person turns, the torso behind an arm that moved, body the
    photo never showed. The matte follows the moved person mask where the mesh covers the
@@ -416,6 +416,7 @@ def _body_gate(target: Pose, region, limbs: list[tuple[int, int]] | None = None)
 
 # Each limb's radius (torso lengths) by its joints, for _limb_strokes.
 LIMB_RADIUS = {(J[a], J[b]): ARM_RADIUS.get(name, THIGH_RADIUS) for name, (a, b) in LIMBS.items()}
+LIMB_PAIRS = list(LIMB_RADIUS)
 
 
 def _limb_strokes(target: Pose, region, limbs: list[tuple[int, int]]) -> np.ndarray:
@@ -499,14 +500,19 @@ def _join(rgb: np.ndarray, alpha: np.ndarray, box: Box, region, d: Deformed, tar
             # (The limbs' solid strokes, and their wider soft gate for the hand's breadth.)
             crop, rect = box.pose_to_crop(pose, size), (0, 0, size, size)
             weight = np.maximum(weight, np.maximum(_limb_strokes(crop, rect, limbs), _body_gate(crop, rect, limbs)))
-        # Nor beyond the target's wrists and ankles: the stickman ends there, and the head
-        # handed the hand's far half to the model, a grey fingertip on every raised hand of
-        # the quick start. There too the mesh's trust decides alone.
+        # Nor on the target's arms and legs, hands and feet included: the head is there for
+        # the core (the photo's front on a person turned away), and on the limbs, which keep
+        # their pixels from any view, it only took moved pixels the mesh trusts: the far
+        # half of every hand (a grey fingertip on each raised hand of the quick start, the
+        # stickman ending at the wrist) and the outer half of a raised forearm (pale, the
+        # shirt showing through: the deepfashion photo). There the mesh's trust decides alone.
         size = weight.shape[0]
-        ends = hands_and_feet(box.pose_to_crop(target, size))
+        crop, rect = box.pose_to_crop(target, size), (0, 0, size, size)
+        weight = np.maximum(weight, _limb_strokes(crop, rect, LIMB_PAIRS))
+        ends = hands_and_feet(crop)
         if ends is not None:
             ends_pose, end_limbs = ends
-            weight = np.maximum(weight, _limb_strokes(ends_pose, (0, 0, size, size), end_limbs))
+            weight = np.maximum(weight, _limb_strokes(ends_pose, rect, end_limbs))
         weight = cv2.dilate(weight, np.ones((reach, reach), np.uint8))
         head[y0 - v0:y1 - v0, x0 - u0:x1 - u0] = crop_to_region(weight, box, region, cv2.INTER_LINEAR)
         trust = cv2.multiply(trust, head[sub])
