@@ -416,7 +416,7 @@ def _body_gate(target: Pose, region, limbs: list[tuple[int, int]] | None = None)
 
 # Each limb's radius (torso lengths) by its joints, for _limb_strokes.
 LIMB_RADIUS = {(J[a], J[b]): ARM_RADIUS.get(name, THIGH_RADIUS) for name, (a, b) in LIMBS.items()}
-LIMB_PAIRS = list(LIMB_RADIUS)
+LIMB_PAIRS = list(LIMB_RADIUS)  # every limb's (start, end) joint indices
 
 
 def _limb_strokes(target: Pose, region, limbs: list[tuple[int, int]]) -> np.ndarray:
