@@ -261,9 +261,15 @@ def missing_limbs(photo: Pose, target: Pose, unseen: list[tuple[int, int]] = ()
                 xy[j] = m[:, :2] @ photo.xy[j] + m[:, 2]
                 score[j] = 1.0
         if name.endswith(("forearm", "shin")):  # the hand or foot beyond the end joint
-            extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION
-            xy[b] = xy[b] + extend * (xy[b] - xy[a])
+            xy[b] = _hand_or_foot_end(name, xy[a], xy[b])
     return Pose(xy, score), [(a, b) for _, a, b in limbs]
+
+
+def _hand_or_foot_end(name: str, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Where the hand past a forearm's wrist, or the foot past a shin's ankle, ends:
+    HAND_EXTENSION or FOOT_EXTENSION of the bone's length (start -> end) beyond its end."""
+    extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION
+    return end + extend * (end - start)
 
 
 def hands_and_feet(target: Pose) -> tuple[Pose, list[tuple[int, int]]] | None:
@@ -276,8 +282,7 @@ def hands_and_feet(target: Pose) -> tuple[Pose, list[tuple[int, int]]] | None:
     for name, (a, b) in LIMBS.items():
         if name.endswith(("forearm", "shin")) and ok[J[a]] and ok[J[b]]:
             a, b = J[a], J[b]
-            extend = HAND_EXTENSION if name.endswith("forearm") else FOOT_EXTENSION
-            xy[a], xy[b] = target.xy[b], target.xy[b] + extend * (target.xy[b] - target.xy[a])
+            xy[a], xy[b] = target.xy[b], _hand_or_foot_end(name, target.xy[a], target.xy[b])
             limbs.append((a, b))
     return (Pose(xy, target.score), limbs) if limbs else None
 
