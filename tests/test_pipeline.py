@@ -470,6 +470,31 @@ def test_subject_background_has_no_ghost_of_the_original_person(encoded):
     assert before > 40 and after < 0.25 * before
 
 
+def test_a_subject_in_their_own_pose_keeps_the_real_scene_around_them(tiny_weights, shared, tmp_path):
+    """A subject driven by their own pose (a clip driving its own first frame, a dancer who
+    barely moves) stands where the photo's person stood: around them the output shows the
+    photo's own scene, not the plate's guess (render.plate.PhotoWherePersonStays)."""
+    still = Animator(tiny_weights, size=256, **{"retarget.enabled": False, "render.temporal": 0.0})
+    subject = still.encode_subject(shared / "data" / "dev" / "subjects" / "ccp_heldout_2093.jpg")
+    assert subject.unmoved is not None and subject.unmoved.usable  # a street: nothing lifted
+    w, h = subject.frame_size
+    own = tmp_path / "own.json"
+    write_pose_json(own, {"fps": 10, "width": w, "height": h, "smoothed": True},
+                    ((i, i / 10, subject.pose) for i in range(3)))
+    hole = person_hole(subject.pose.mask, subject.pose, (h, w))
+    ring = hole & (cv2.resize(subject.pose.mask, (w, h)) < 0.05)
+
+    def ring_error() -> float:
+        got = []
+        still.animate(subject, own, None, on_frame=lambda i, t, rgba: got.append(rgba[..., :3].copy()))
+        return float(np.mean([np.abs(f[ring].astype(float) - subject.image[ring]).mean() for f in got]))
+
+    kept = ring_error()
+    subject.unmoved = None  # the plate alone, as before
+    plate_only = ring_error()
+    assert kept < 0.5 * plate_only, (kept, plate_only)
+
+
 def test_compositor_places_the_crop_through_the_box_and_keeps_alpha():
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[..., 0] = 200

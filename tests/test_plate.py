@@ -1,5 +1,6 @@
 """The background plate fill (render/plate.py): it replaces the hole and only the hole,
-leaves nothing of the person behind, and copes with holes of any shape."""
+leaves nothing of the person behind, and copes with holes of any shape; the photo's own
+pixels come back where the rendered person stands as the photo's did, and only there."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vunet_video.render.plate import remove_person
+from vunet_video.render.compose import Compositor
+from vunet_video.render.plate import PhotoWherePersonStays, remove_person
 
 MAGENTA = (255, 0, 255)  # a colour the street photo does not have, so any leftover shows
 
@@ -185,3 +187,99 @@ def test_no_grain_is_added_on_a_flat_scene():
     photo = wall.copy()
     photo[hole] = MAGENTA
     assert np.array_equal(remove_person(photo, hole, grain=True), remove_person(photo, hole))
+
+
+# ----------------------------------------------------------------------------- the photo back where the person stays
+
+@pytest.fixture(scope="module")
+def standing(scene):
+    """(photo, plate, soft mask, hole, height) for a magenta person pasted into the bus
+    scene, the plate made as the pipeline makes it (the person grown by 2% of their height)."""
+    h, w = scene.shape[:2]
+    height = h // 2
+    person = _silhouette((h, w), w // 3, h // 4, height)
+    mask = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.5)  # a soft edge, as a segmenter's
+    hole = cv2.dilate((mask > 0.2).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21))) > 0
+    photo = scene.copy()
+    photo[person] = MAGENTA
+    return photo, remove_person(photo, hole), mask, hole, float(height)
+
+
+def _8bit(matte: np.ndarray) -> np.ndarray:
+    """A matte as the compositor hands it on: 0-255."""
+    return cv2.convertScaleAbs(matte, alpha=255.0)
+
+
+def _apply(keeper: PhotoWherePersonStays, canvas: np.ndarray, corner, matte: np.ndarray) -> None:
+    """Paint a frame's pixels into a fresh plate, as the compositor does."""
+    weight = keeper.weights(corner, _8bit(matte))
+    which = np.nonzero(weight)[0]
+    keeper.paint(canvas, which, weight[which])
+
+
+def _magenta(image: np.ndarray) -> np.ndarray:
+    return np.abs(image.astype(int) - MAGENTA).sum(axis=-1) < 90
+
+
+def test_the_scene_comes_back_around_a_person_who_stands_as_they_stood(standing, scene):
+    photo, plate, mask, hole, height = standing
+    keeper = PhotoWherePersonStays(photo, plate, mask, hole, height)
+    assert keeper.usable
+    canvas = plate.copy()
+    _apply(keeper, canvas, (0, 0), mask)  # rendered exactly where and as the photo's person stood
+    ring = hole & (mask < 0.01)  # the scene the fill had guessed
+    before = np.abs(plate[ring].astype(float) - scene[ring]).mean()
+    after = np.abs(canvas[ring].astype(float) - scene[ring]).mean()
+    assert before > 10 and after < 0.2 * before, (before, after)
+    assert (np.abs(canvas[ring].astype(int) - photo[ring]) <= 2).all(axis=1).mean() > 0.8  # (an 8-bit matte)
+    # Never the person: where the mask is solid the plate stays (the rendered person covers
+    # it); of their soft edge, only what the mask leaves of it (STAY_SOLID).
+    solid = mask >= 0.999
+    np.testing.assert_array_equal(canvas[solid], plate[solid])
+    np.testing.assert_array_equal(canvas[~hole], plate[~hole])
+
+
+def test_a_person_who_moved_leaves_no_ghost(standing, scene):
+    photo, plate, mask, hole, height = standing
+    keeper = PhotoWherePersonStays(photo, plate, mask, hole, height)
+    for shift in (int(0.05 * height), int(0.5 * height)):  # a step aside, and far away
+        moved = np.zeros_like(mask)
+        moved[:, shift:] = mask[:, :-shift]
+        canvas = plate.copy()
+        _apply(keeper, canvas, (0, 0), moved)
+        # Nothing of the old person comes back where they no longer are: the fill, or the
+        # scene beside them carried in, at least as near the scene behind as the fill.
+        gone = (mask > 0.5) & (moved < 0.1)
+        assert not _magenta(canvas[gone]).any()
+        error = lambda image: np.abs(image[gone].astype(float) - scene[gone]).mean()
+        assert error(canvas) <= error(plate) + 1.0
+    # Far away, nothing at all changes; a matte beside the canvas changes nothing either.
+    np.testing.assert_array_equal(canvas, plate)
+    canvas = plate.copy()
+    _apply(keeper, canvas, (plate.shape[1] + 5, 0), mask)
+    np.testing.assert_array_equal(canvas, plate)
+
+
+def test_the_matte_may_sit_anywhere_and_an_rgba_canvas_gets_the_same_colours(standing):
+    photo, plate, mask, hole, height = standing
+    keeper = PhotoWherePersonStays(photo, plate, mask, hole, height)
+    ys, xs = np.nonzero(mask > 0.01)
+    y0, y1, x0, x1 = ys.min() - 7, ys.max() + 9, xs.min() - 3, xs.max() + 5  # the person's box, off the cells
+    whole = plate.copy()
+    _apply(keeper, whole, (0, 0), mask)
+    rgba = np.dstack([plate, np.zeros(plate.shape[:2], np.uint8)])
+    _apply(keeper, rgba, (int(x0), int(y0)), mask[y0:y1, x0:x1])
+    assert (rgba[..., 3] == 0).all()
+    # The same pixels come back from a matte cut to the person's box as from the whole
+    # canvas (to a level: the box's border cells are left out, and the matte there is under 0.01).
+    assert (rgba[..., :3] != plate).any()
+    assert np.abs(rgba[..., :3].astype(int) - whole).max() <= 2
+
+
+def test_nothing_comes_back_over_a_plate_that_lifted_a_cast_shadow(standing):
+    photo, plate, mask, hole, height = standing
+    lifted = plate.copy()
+    lifted[~hole & (cv2.dilate(hole.astype(np.uint8), np.ones((41, 41), np.uint8)) > 0)] += 1
+    keeper = PhotoWherePersonStays(photo, lifted, mask, hole, height)
+    assert not keeper.usable
+    assert Compositor(photo.shape[1::-1], "subject", lifted, unmoved=keeper).unmoved is None

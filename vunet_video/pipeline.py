@@ -79,6 +79,7 @@ class EncodedSubject:
     notes: list[str] = field(default_factory=list)
     synth: object = None        # what renders them: the Animator's Synthesizer or its copy tuned on them
     mesh: object = None         # their render.mesh.BodyMesh, for render.detail "photo"
+    unmoved: object = None      # render.plate.PhotoWherePersonStays: the photo back where they stand as they stood
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -251,11 +252,12 @@ class Animator:
     @staticmethod
     def _add_plate(subject: EncodedSubject) -> None:
         """The photo with the person painted out, as the 'subject' background."""
-        from .render.plate import person_hole, remove_person
+        from .render.plate import PhotoWherePersonStays, person_hole, remove_person
 
         if subject.plate is None:
             hole = person_hole(subject.pose.mask, subject.pose, subject.image.shape[:2])
             subject.plate = remove_person(subject.image, hole)
+            subject.unmoved = PhotoWherePersonStays.from_pose(subject.image, subject.plate, subject.pose, hole)
 
     # -- a run
 
@@ -436,7 +438,7 @@ class Animator:
         # on_frame callback (RGBA by contract) and background "alpha"; an export with alpha
         # over an opaque background drops it (OutputSink.write).
         compositor = Compositor(subject.frame_size, render.background, subject.plate, render.color,
-                                matte=on_frame is not None or render.background == "alpha")
+                                matte=on_frame is not None or render.background == "alpha", unmoved=subject.unmoved)
         temporal = TemporalFilter(render.temporal)
         full = None
         if render.detail == "photo":  # the photo's own pixels at the output's resolution

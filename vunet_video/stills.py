@@ -159,17 +159,20 @@ def in_scene(subject, subject_image: np.ndarray, subject_pose: Pose, target: Pos
     from .render.compose import Compositor
     from .render.full_resolution import FullResolutionRenderer
     from .render.mesh import BodyMesh
-    from .render.plate import person_hole, remove_person
+    from .render.plate import PhotoWherePersonStays, person_hole, remove_person
     from .settings import AUTO_SIZE_MAX
 
     scene, scene_pose, f = _within(scene, scene_pose, AUTO_SIZE_MAX)
     target = target.transformed(f)
     subject_image, subject_pose, _ = _within(subject_image, subject_pose, AUTO_SIZE_MAX)
     h, w = scene.shape[:2]
-    plate = remove_person(scene, person_hole(scene_pose.mask, scene_pose, (h, w)))
+    hole = person_hole(scene_pose.mask, scene_pose, (h, w))
+    plate = remove_person(scene, hole)
+    unmoved = PhotoWherePersonStays.from_pose(scene, plate, scene_pose, hole)  # (its scene back around them)
     renderer = FullResolutionRenderer(subject.synth, subject.appearance,
                                       BodyMesh(subject_image, subject_pose, subject_pose.mask), (w, h))
-    rgba = Compositor((w, h), "subject", plate).paste(*renderer.render([target], [person_box(target)])[0])
+    rgba = Compositor((w, h), "subject", plate, unmoved=unmoved).paste(
+        *renderer.render([target], [person_box(target)])[0])
     return rgba[..., :3]
 
 

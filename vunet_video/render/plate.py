@@ -28,6 +28,11 @@ read the animated person worse in front of it (GRAIN_AMOUNT's comment).
 On a plain backdrop the person's cast shadow beside them is lifted too (without_cast_shadow):
 of the deepfashion photo's plate, within a fifth of her height of her outline, the share of
 pixels over 3 L* darker than their row's wall went 0.33 -> 0.04.
+
+The fill is only needed where the scene shows. Where the rendered person stands as the
+photo's person stood, the photo's own pixels come back around them, frame by frame
+(PhotoWherePersonStays): the scene's real texture and the person's own soft edge rather
+than a ring of fill.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import cv2
 import numpy as np
 
 from ..pose.keypoints import Pose
+from .compose import mix
 
 FILLS = ("rows", "ns", "telea")  # rows: fill_rows; ns, telea: cv2.inpaint's methods
 # A plain backdrop (a studio wall or paper): 90% of its pixels in a ring around the person
@@ -304,3 +310,177 @@ def _shrunk(image: np.ndarray, hole: np.ndarray, work_side: int) -> tuple[float,
     small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
     small_hole = cv2.resize(hole.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
     return f, small, cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
+
+
+# PhotoWherePersonStays. A pixel of the plate's hole comes back from the photo where the
+# rendered matte differs from the photo's mask by under STAY_TOLERANCE on average over a
+# window STAY_WINDOW of the person's height across (in part: all of it where they agree),
+# and, on the person's soft edge, by under half of it at the pixel itself (the window's
+# mean passed where the person had just left, and a fifth of their vacated edge came back).
+# On the held-out reconstructions (benchmarks/full_resolution.py, bar 3), with the window
+# 0.02: tai chi, whose man barely moves, person-box SSIM 0.737 -> 0.749 at 0.08, 0.763 at
+# 0.3, 0.770 at 0.6 (before the pixel check and STAY_INSIDE: 0.761 with them); the catwalk,
+# who walks towards the camera, level (0.717).
+STAY_TOLERANCE, STAY_WINDOW = 0.6, 0.02
+# ... and only where the rendered person covers at least this share of that window (in
+# full; in part below it): with nobody near, there is no edge of theirs to match.
+STAY_NEAR = 0.02
+# Where the photo's mask is under STAY_EDGE is the scene; from there to STAY_SOLID the
+# person's outer soft edge, which comes back less the more it is the person's (a rendered
+# edge crossing where they had stood drew their old colours as a thin outline); above it
+# the person, whose pixels never come back: within STAY_INSIDE of their height of the scene
+# their place takes the nearest scene pixel's colour instead (where the rendered edge lies
+# inside the photo's, the fill between them was a sliver, a thin light line beside the
+# scene's own texture).
+STAY_EDGE, STAY_SOLID, STAY_INSIDE = 0.05, 0.5, 0.01
+
+
+class PhotoWherePersonStays:
+    """The plate with the photo's own pixels back wherever the rendered person stands as
+    the photo's did. render.compose.Compositor asks for `weights` every frame and `paint`s
+    the pixels whose weight changed into its own copy of the plate.
+
+    The plate's hole is the person mask grown by 2% of their height (person_hole), and its
+    fill is a guess. Where the rendered person stands where the photo's person stood (a
+    subject who barely moves, a clip driving its own first frame, a drawn pose that keeps
+    the legs), a ring of that guess showed around them instead of the scene's real pixels
+    and their own soft edge: on the tai chi reconstruction the render of the photo's own
+    pose scored 0.93 SSIM against a nearly still frame where the photo itself scored 0.97.
+    Pixels come back only where the rendered matte matches the photo's mask there and
+    around (STAY_TOLERANCE, STAY_NEAR), so a person who has moved away leaves the fill
+    behind, never a ghost; the person's own pixels never (STAY_SOLID). None at all over a
+    plain backdrop whose cast shadow the plate lifted (without_cast_shadow): the photo's
+    shadow would come back inside the hole only.
+
+    image: the photo at the canvas' size; plate: remove_person's result; mask: the
+    person's soft mask (H, W); hole: the boolean hole the plate filled; height: the
+    person's height in px."""
+
+    def __init__(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray, hole: np.ndarray, height: float):
+        h, w = hole.shape
+        mask = np.asarray(mask, np.float32)
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        scene = mask < STAY_EDGE
+        # Two kinds of pixel can come back. The scene and the person's outer soft edge (mask
+        # under STAY_SOLID) as the photo shows them; and the person's inside within
+        # STAY_INSIDE of the scene, as the scene pixel nearest them: where the rendered edge
+        # lies inside the photo's, the fill between them was a sliver, a thin light line
+        # beside the scene's own texture, and the person's own colours there would be a ghost.
+        outer = hole & (mask < STAY_SOLID)
+        away, nearest = cv2.distanceTransformWithLabels(scene.astype(np.uint8) ^ 1, cv2.DIST_L2, 5,
+                                                        labelType=cv2.DIST_LABEL_PIXEL)
+        inner = hole & (mask >= STAY_SOLID) & (away <= max(2.0, STAY_INSIDE * height))
+        self.usable = bool(outer.any() or inner.any()) and bool(np.array_equal(image[~hole], plate[~hole]))
+        if not self.usable:
+            return
+        oy, ox = np.nonzero(outer)
+        iy, ix = np.nonzero(inner)
+        sy, sx = np.nonzero(scene)  # (raster order: the distance transform's labels count them so)
+        label = nearest[iy, ix] - 1
+        ys, xs = np.concatenate([oy, iy]), np.concatenate([ox, ix])
+        # The weights are worked out at a reduced scale (about 150 px of person height, at
+        # most 4x smaller; they are smooth) over the hole's box, and applied to the pixels
+        # that can come back alone (blending the whole box at full size cost a few times more).
+        s = self.step = int(np.clip(height // 150, 1, 4))
+        hy, hx = np.nonzero(hole)
+        y0, y1 = hy.min() // s * s, hy.max() + 1
+        x0, x1 = hx.min() // s * s, hx.max() + 1
+        self.box = (x0, y0, x1, y1)
+        self.small = (-(-(x1 - x0) // s), -(-(y1 - y0) // s))  # (w, h), rounded up
+        self.mask = self._shrink(mask[y0:y1, x0:x1])
+        self.window = 2 * max(1, int(round(STAY_WINDOW * height / s))) + 1
+        self.pixels = ys * w + xs                                        # canvas pixels that can come back
+        self.cells = (ys - y0) // s * self.small[0] + (xs - x0) // s     # and their cell at the reduced scale
+        # The outer soft edge is checked pixel by pixel too, and comes back only in part.
+        self.edge = np.nonzero(~scene[oy, ox])[0]
+        self.ys, self.xs, self.mask_at = oy.astype(np.int32), ox.astype(np.int32), mask[oy, ox]
+        most = np.full(len(ys), 255, np.uint8)
+        most[:len(oy)] = np.clip((1.0 - mask[oy, ox]) * (255.0 / (1.0 - STAY_SOLID)), 0, 255)
+        self.most = most
+        # Per pixel, what comes back and the plate's colour in one 8-byte word (RGB_ RGB_):
+        # one gather a frame fetches both (0.2 ms for 50,000 pixels, against 0.6 for two of 3 bytes).
+        both = np.zeros((len(ys), 8), np.uint8)
+        both[:len(oy), :3] = image[oy, ox]
+        both[len(oy):, :3] = image[sy[label], sx[label]]
+        both[:, 4:7] = plate[ys, xs]
+        self.colours = both.view(np.uint64).ravel()
+
+    @classmethod
+    def from_pose(cls, image: np.ndarray, plate: np.ndarray, pose: Pose, hole: np.ndarray
+                  ) -> PhotoWherePersonStays | None:
+        """For a photo whose person `pose` carries their mask; None without one (the hole is
+        then the joints' hull, grown, and nothing tells the person from the scene)."""
+        bb = pose.bbox()
+        if pose.mask is None or bb is None:
+            return None
+        return cls(image, plate, pose.mask, hole, bb[3] - bb[1])
+
+    def _shrink(self, a: np.ndarray) -> np.ndarray:
+        """A (box-sized) map at the reduced scale, each cell the mean of its pixels."""
+        if self.step == 1:
+            return np.ascontiguousarray(a)
+        x0, y0, x1, y1 = self.box
+        padded = np.zeros((self.small[1] * self.step, self.small[0] * self.step), np.float32)
+        padded[:y1 - y0, :x1 - x0] = a
+        return cv2.resize(padded, self.small, interpolation=cv2.INTER_AREA)
+
+    def weights(self, corner: tuple[int, int], matte: np.ndarray) -> np.ndarray:
+        """How much of each pixel that can come back does (uint8 per pixel of `self.pixels`,
+        0: the plate's fill, 255: the photo) for a frame whose person matte (h, w uint8, 0-255,
+        as the compositor blends by it) has its top-left pixel at canvas `corner`."""
+        none = np.zeros(len(self.pixels), np.uint8)
+        x0, y0, x1, y1 = self.box
+        st = self.step
+        cx, cy = corner
+        mh, mw = matte.shape[:2]
+        # The matte's part over the box, from and to whole cells (a cell part-covered at
+        # the matte's border is left empty: the person box has a margin there), shrunk
+        # straight into the cells it covers.
+        ox0, oy0 = -(-(max(x0, cx) - x0) // st), -(-(max(y0, cy) - y0) // st)  # (cells)
+        ox1, oy1 = (min(x1, cx + mw) - x0) // st, (min(y1, cy + mh) - y0) // st
+        if ox0 >= ox1 or oy0 >= oy1:
+            return none
+        drawn = np.zeros((self.small[1], self.small[0]), np.float32)
+        part = matte[y0 + oy0 * st - cy:y0 + oy1 * st - cy, x0 + ox0 * st - cx:x0 + ox1 * st - cx]
+        if st > 1:
+            part = cv2.resize(part, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_AREA)
+        drawn[oy0:oy1, ox0:ox1] = part * np.float32(1 / 255)
+        differs = cv2.absdiff(drawn, self.mask)
+        window = (self.window, self.window)
+        weight = 1.0 - cv2.blur(differs, window) * (1.0 / STAY_TOLERANCE)
+        weight = np.minimum(weight, cv2.blur(drawn, window) * (1.0 / STAY_NEAR))
+        # Eased over three cells: a cell's weight is its pixels' all, and a step from photo to
+        # fill between neighbouring cells drew a hard seam down a leg. Cells the rendered
+        # person covers whole take no part (their weight means nothing, and eased out of the
+        # person's inside it brought a vacated soft edge back).
+        seen = (drawn < 0.999).astype(np.float32)
+        weight = cv2.blur(np.clip(weight, 0.0, 1.0) * seen, (3, 3)) / np.maximum(cv2.blur(seen, (3, 3)), 1e-6)
+        weight = np.minimum(np.clip(weight * 255.0, 0.0, 255.0).astype(np.uint8).ravel()[self.cells], self.most)
+        # And pixel by pixel on the person's soft edge, where the cells gave any: a cell across
+        # the edge of a person who has moved away holds their vacated soft edge too.
+        edge = self.edge[weight[self.edge] > 0]
+        ry, rx = self.ys[edge] - cy, self.xs[edge] - cx
+        inside = (ry >= 0) & (ry < mh) & (rx >= 0) & (rx < mw)
+        here = np.zeros(len(edge), np.float32)
+        here[inside] = matte[ry[inside], rx[inside]] * np.float32(1 / 255)
+        agree = 1.0 - np.abs(here - self.mask_at[edge]) * (2.0 / STAY_TOLERANCE)
+        weight[edge] = np.minimum(weight[edge], np.clip(agree * 255.0, 0.0, 255.0).astype(np.uint8))
+        return weight
+
+    def paint(self, canvas: np.ndarray, which: np.ndarray, weight: np.ndarray) -> None:
+        """Give the pixels `which` (indices into `self.pixels`) of `canvas` (the plate, (H, W,
+        3 or 4) uint8, changed in place; a 4th channel is set to 0) their `weight` of the photo."""
+        if len(which) == 0:
+            return
+        both = self.colours[which].view(np.uint8).reshape(-1, 8)
+        w = np.repeat(weight[:, None], 4, axis=1)
+        colour = cv2.add(cv2.multiply(both[:, :4], w, scale=1 / 255),
+                         cv2.multiply(both[:, 4:], cv2.bitwise_not(w), scale=1 / 255))  # (RGB0)
+        at = self.pixels[which]
+        if canvas.shape[2] == 4:  # whole pixels at once (4-byte words)
+            canvas.reshape(-1).view(np.uint32)[at] = np.ascontiguousarray(colour).view(np.uint32).ravel()
+        else:
+            flat = canvas.reshape(-1)
+            for c in range(3):
+                flat[3 * at + c] = colour[:, c]
