@@ -162,14 +162,7 @@ class Compositor:
             self._bg = np.zeros((h, w, 3), np.uint8)
         self._bg = np.ascontiguousarray(self._bg)
         self._bg_rgba = np.dstack([self._bg, np.zeros((h, w), np.uint8)])  # each frame starts as a copy
-        # The photo back where the person stands as they stood: painted into this
-        # compositor's own copy of the plate, only where it changed since the last frame
-        # (a person standing still changes few pixels; all of them each frame cost 1-1.5 ms).
         self.unmoved = unmoved if background == "subject" and unmoved is not None and unmoved.usable else None
-        if self.unmoved is not None:
-            if not matte:
-                self._bg = self._bg.copy()  # (never the subject's own plate)
-            self._shown = np.zeros(len(self.unmoved.pixels), np.uint8)  # the weights painted in
 
     def __call__(self, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
         """The frame with a rendered S x S crop (rgb uint8, alpha float) framed by `box`."""
@@ -184,21 +177,16 @@ class Compositor:
     def paste(self, corner: tuple[int, int], person: np.ndarray, matte: np.ndarray) -> np.ndarray:
         """The frame with the person (h, w, 3 uint8, straight colour) and matte (h, w float in
         [0, 1]) placed with their top-left pixel at canvas `corner` (x, y), inside the canvas."""
+        out = (self._bg_rgba if self.matte else self._bg).copy()
         x0, y0 = corner
         ph, pw = matte.shape[:2]
-        if self.unmoved is not None:
-            if ph and pw:
-                matte = cv2.convertScaleAbs(matte, alpha=255.0)  # (mix takes it in 8 bits too)
-                weight = self.unmoved.weights(corner, matte)
-            else:
-                weight = np.zeros_like(self._shown)
-            changed = np.nonzero(weight != self._shown)[0]
-            if len(changed):
-                self.unmoved.paint(self._bg_rgba if self.matte else self._bg, changed, weight[changed])
-                self._shown[changed] = weight[changed]
-        out = (self._bg_rgba if self.matte else self._bg).copy()
         if ph == 0 or pw == 0:
             return out
+        if self.unmoved is not None:  # the photo's own pixels back around a person who stays put
+            matte = cv2.convertScaleAbs(matte, alpha=255.0)  # (mix takes it in 8 bits too)
+            weight = self.unmoved.weights(corner, matte)
+            back = np.nonzero(weight)[0]
+            self.unmoved.paint(out, back, weight[back])
         region = np.s_[y0:y0 + ph, x0:x0 + pw]
         if not self.matte:
             out[region] = mix(person, out[region], matte)

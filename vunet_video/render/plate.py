@@ -41,7 +41,6 @@ import cv2
 import numpy as np
 
 from ..pose.keypoints import Pose
-from .compose import mix
 
 FILLS = ("rows", "ns", "telea")  # rows: fill_rows; ns, telea: cv2.inpaint's methods
 # A plain backdrop (a studio wall or paper): 90% of its pixels in a ring around the person
@@ -319,8 +318,8 @@ def _shrunk(image: np.ndarray, hole: np.ndarray, work_side: int) -> tuple[float,
 # mean passed where the person had just left, and a fifth of their vacated edge came back).
 # On the held-out reconstructions (benchmarks/full_resolution.py, bar 3), with the window
 # 0.02: tai chi, whose man barely moves, person-box SSIM 0.737 -> 0.749 at 0.08, 0.763 at
-# 0.3, 0.770 at 0.6 (before the pixel check and STAY_INSIDE: 0.761 with them); the catwalk,
-# who walks towards the camera, level (0.717).
+# 0.3, 0.770 at 0.6 before the pixel check and STAY_INSIDE came in (0.761 with them); the
+# catwalk, who walks towards the camera, level (0.717).
 STAY_TOLERANCE, STAY_WINDOW = 0.6, 0.02
 # ... and only where the rendered person covers at least this share of that window (in
 # full; in part below it): with nobody near, there is no edge of theirs to match.
@@ -338,7 +337,7 @@ STAY_EDGE, STAY_SOLID, STAY_INSIDE = 0.05, 0.5, 0.01
 class PhotoWherePersonStays:
     """The plate with the photo's own pixels back wherever the rendered person stands as
     the photo's did. render.compose.Compositor asks for `weights` every frame and `paint`s
-    the pixels whose weight changed into its own copy of the plate.
+    them into its copy of the plate.
 
     The plate's hole is the person mask grown by 2% of their height (person_hole), and its
     fill is a guess. Where the rendered person stands where the photo's person stood (a
@@ -348,7 +347,7 @@ class PhotoWherePersonStays:
     pose scored 0.93 SSIM against a nearly still frame where the photo itself scored 0.97.
     Pixels come back only where the rendered matte matches the photo's mask there and
     around (STAY_TOLERANCE, STAY_NEAR), so a person who has moved away leaves the fill
-    behind, never a ghost; the person's own pixels never (STAY_SOLID). None at all over a
+    behind, never a ghost; the person's inside never (STAY_SOLID). None at all over a
     plain backdrop whose cast shadow the plate lifted (without_cast_shadow): the photo's
     shadow would come back inside the hole only.
 
@@ -452,8 +451,7 @@ class PhotoWherePersonStays:
         weight = np.minimum(weight, cv2.blur(drawn, window) * (1.0 / STAY_NEAR))
         # Eased over three cells: a cell's weight is its pixels' all, and a step from photo to
         # fill between neighbouring cells drew a hard seam down a leg. Cells the rendered
-        # person covers whole take no part (their weight means nothing, and eased out of the
-        # person's inside it brought a vacated soft edge back).
+        # person covers whole take no part (what is behind them is hidden).
         seen = (drawn < 0.999).astype(np.float32)
         weight = cv2.blur(np.clip(weight, 0.0, 1.0) * seen, (3, 3)) / np.maximum(cv2.blur(seen, (3, 3)), 1e-6)
         weight = np.minimum(np.clip(weight * 255.0, 0.0, 255.0).astype(np.uint8).ravel()[self.cells], self.most)
