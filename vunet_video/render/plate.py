@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from ..pose.keypoints import Pose
+from .compose import mix
 
 FILLS = ("rows", "ns", "telea")  # rows: fill_rows; ns, telea: cv2.inpaint's methods
 # A plain backdrop (a studio wall or paper): 90% of its pixels in a ring around the person
@@ -428,7 +429,6 @@ class PhotoWherePersonStays:
         """How much of each pixel that can come back does (uint8 per pixel of `self.pixels`,
         0: the plate's fill, 255: the photo) for a frame whose person matte (h, w uint8, 0-255,
         as the compositor blends by it) has its top-left pixel at canvas `corner`."""
-        none = np.zeros(len(self.pixels), np.uint8)
         x0, y0, x1, y1 = self.box
         st = self.step
         cx, cy = corner
@@ -439,7 +439,7 @@ class PhotoWherePersonStays:
         ox0, oy0 = -(-(max(x0, cx) - x0) // st), -(-(max(y0, cy) - y0) // st)  # (cells)
         ox1, oy1 = (min(x1, cx + mw) - x0) // st, (min(y1, cy + mh) - y0) // st
         if ox0 >= ox1 or oy0 >= oy1:
-            return none
+            return np.zeros(len(self.pixels), np.uint8)
         drawn = np.zeros((self.small[1], self.small[0]), np.float32)
         part = matte[y0 + oy0 * st - cy:y0 + oy1 * st - cy, x0 + ox0 * st - cx:x0 + ox1 * st - cx]
         if st > 1:
@@ -472,9 +472,7 @@ class PhotoWherePersonStays:
         if len(which) == 0:
             return
         both = self.colours[which].view(np.uint8).reshape(-1, 8)
-        w = np.repeat(weight[:, None], 4, axis=1)
-        colour = cv2.add(cv2.multiply(both[:, :4], w, scale=1 / 255),
-                         cv2.multiply(both[:, 4:], cv2.bitwise_not(w), scale=1 / 255))  # (RGB0)
+        colour = mix(both[:, :4], both[:, 4:], np.repeat(weight[:, None], 4, axis=1))  # (RGB0 per pixel)
         at = self.pixels[which]
         if canvas.shape[2] == 4:  # whole pixels at once (4-byte words)
             canvas.reshape(-1).view(np.uint32)[at] = np.ascontiguousarray(colour).view(np.uint32).ravel()
