@@ -394,7 +394,8 @@ class PhotoWherePersonStays:
         self.cells = (ys - y0) // s * self.small[0] + (xs - x0) // s     # and their cell at the reduced scale
         # The outer soft edge is checked pixel by pixel too, and comes back only in part.
         self.edge = np.nonzero(~scene[oy, ox])[0]
-        self.ys, self.xs, self.mask_at = oy.astype(np.int32), ox.astype(np.int32), mask[oy, ox]
+        # (Indices into the first len(oy) of self.pixels, the outer ones, as are these.)
+        self.outer_y, self.outer_x, self.outer_mask = oy.astype(np.int32), ox.astype(np.int32), mask[oy, ox]
         most = np.full(len(ys), 255, np.uint8)
         most[:len(oy)] = np.clip((1.0 - mask[oy, ox]) * (255.0 / (1.0 - STAY_SOLID)), 0, 255)
         self.most = most
@@ -458,11 +459,11 @@ class PhotoWherePersonStays:
         # And pixel by pixel on the person's soft edge, where the cells gave any: a cell across
         # the edge of a person who has moved away holds their vacated soft edge too.
         edge = self.edge[weight[self.edge] > 0]
-        ry, rx = self.ys[edge] - cy, self.xs[edge] - cx
+        ry, rx = self.outer_y[edge] - cy, self.outer_x[edge] - cx
         inside = (ry >= 0) & (ry < mh) & (rx >= 0) & (rx < mw)
         here = np.zeros(len(edge), np.float32)
         here[inside] = matte[ry[inside], rx[inside]] * np.float32(1 / 255)
-        agree = 1.0 - np.abs(here - self.mask_at[edge]) * (2.0 / STAY_TOLERANCE)
+        agree = 1.0 - np.abs(here - self.outer_mask[edge]) * (2.0 / STAY_TOLERANCE)
         weight[edge] = np.minimum(weight[edge], np.clip(agree * 255.0, 0.0, 255.0).astype(np.uint8))
         return weight
 
