@@ -16,6 +16,10 @@ This measures, for each step count, on the default path (render.detail "photo"):
    validation clips, limb error and detail (model_v2.py's cross_person).
 4. Cost: the subject encoding with its tune, timed with the tune cache off, on the dev
    subject photo (the quick start's), best of --repeats.
+5. Faint matte: what the tune was first kept for (0.3.9), the model's soft silhouette
+   leaving faint grey smudges beside the body. Over the output's matte on the quick start
+   and the four dev photos (each with one dev clip, first --seconds), the pixels between
+   0.04 and 0.6 per solid one (>= 0.6), as full_resolution.py's bar 2b counts them.
 
 The shipped weights, the default preset otherwise. Writes
 benchmarks/results/finetune_budget.{json,md}.
@@ -48,7 +52,12 @@ from vunet_video.render.synthesizer import Synthesizer  # noqa: E402
 from vunet_video.train.evaluate import LARGE_CHANGE  # noqa: E402
 
 PHOTO = SHARED / "data/dev/subjects/deepfashion_women_blouse_00004955.jpg"
-PARTS = ("cost", "reconstruction", "back", "cross")
+PARTS = ("cost", "reconstruction", "back", "cross", "faint")
+# (photo, driving clip) pairs for the faint matte: the quick start and each dev photo.
+FAINT_PAIRS = [(REPO / "samples/subject.png", REPO / "samples/dance.mp4")] + [
+    (SHARED / "data/dev/subjects" / photo, SHARED / "data/dev/driving" / clip) for photo, clip in
+    (("deepfashion_women_blouse_00004955.jpg", "musepose_dance.mp4"), ("ccp_heldout_2093.jpg", "kaiakol_dance_rooftop.mp4"),
+     ("ultralytics_bus.jpg", "unianimate_source_video.mp4"), ("skimage_astronaut.png", "sports2d_lateral_raise.mp4"))]
 
 
 def tune_seconds(synth, steps: int, repeats: int) -> float:
@@ -61,6 +70,27 @@ def tune_seconds(synth, steps: int, repeats: int) -> float:
         animator.encode_subject(PHOTO)
         best = min(best, time.perf_counter() - start)
     return float(best)
+
+
+def faint_matte(synth, steps: int, seconds: float) -> dict:
+    """Per FAINT_PAIRS photo and pooled: the output matte's faint pixels (0.04-0.6) per solid
+    one (>= 0.6), with `steps` of tune."""
+    animator = Animator(synthesizer=synth, **{"model.finetune_steps": steps})
+    out, faint, solid = {}, 0, 0
+    for photo, clip in FAINT_PAIRS:
+        counts = [0, 0]
+
+        def count(i, t, rgba):
+            alpha = rgba[..., 3]
+            counts[0] += int(((alpha > 0.04 * 255) & (alpha < 0.6 * 255)).sum())
+            counts[1] += int((alpha >= 0.6 * 255).sum())
+
+        animator.animate(animator.encode_subject(photo), clip, None, on_frame=count, end=seconds)
+        out[photo.stem] = counts[0] / max(1, counts[1])
+        faint, solid = faint + counts[0], solid + counts[1]
+    out["pooled"] = faint / max(1, solid)
+    print(f"  faint matte per solid pixel, {steps} steps: {out['pooled']:.4f}", flush=True)
+    return out
 
 
 def back_views(synth, steps: int, every: int, estimator, tmp: Path) -> dict:
@@ -155,6 +185,15 @@ def markdown(report: dict) -> str:
         if c is None:
             continue
         lines.append(f"| {row['steps']} | {c['limb_error_deg']:.2f} | {c['detail_ratio']:.3f} |")
+    faint = [row for row in rows if "faint_matte" in row]
+    if faint:
+        names = [k for k in faint[0]["faint_matte"] if k != "pooled"]
+        lines += ["", "Faint matte (0.04-0.6) per solid pixel (>= 0.6) of the output, first "
+                  f"{report.get('faint_seconds', report['seconds'])} s (lower: fewer smudges and soft edges):", "",
+                  "| steps | " + " | ".join(names) + " | pooled |", "| ---: |" + " ---: |" * (len(names) + 1)]
+        for row in faint:
+            f = row["faint_matte"]
+            lines.append(f"| {row['steps']} | " + " | ".join(f"{f[n]:.4f}" for n in names) + f" | {f['pooled']:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,13 +210,14 @@ def main(argv=None) -> None:
 
     synth = Synthesizer(load_model(None))
     estimator = make_estimator("mediapipe")
-    path = args.out.with_suffix(".json")
+    path = args.out.parent / (args.out.name + ".json")  # (not with_suffix: a name may hold a version)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
               "seconds": args.seconds, "every": args.every, "repeats": args.repeats, "rows": [], "unchanged": {}}
     old = {}
     if path.exists() and parts != set(PARTS):
         kept = json.loads(path.read_text())
-        report.update({k: kept[k] for k in ("date", "machine", "seconds", "every", "repeats", "unchanged")})
+        report.update({k: kept[k] for k in ("date", "machine", "seconds", "every", "repeats", "unchanged", "faint_seconds")
+                       if k in kept})
         old = {row["steps"]: row for row in kept["rows"]}
     with tempfile.TemporaryDirectory() as tmp:
         for steps in [int(s) for s in args.steps.split(",")]:
@@ -204,10 +244,13 @@ def main(argv=None) -> None:
             if "cross" in parts:
                 row["cross_person"] = cross_person({"tuned": synth}, args.seconds, args.every, steps, estimator,
                                                    Path(tmp))["tuned"]
+            if "faint" in parts:
+                row["faint_matte"] = faint_matte(synth, steps, args.seconds)
+                report["faint_seconds"] = args.seconds
             old[steps] = row
             report["rows"] = [old[k] for k in sorted(old)]
             path.write_text(json.dumps(report, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(report))
+    (args.out.parent / (args.out.name + ".md")).write_text(markdown(report))
     print(markdown(report))
 
 
