@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             backdrop = gradient(720, 1280)
         # The person alone (alpha background); no file written by vunet-video itself.
         animator = Animator(args.weights, preset="editor", background="alpha")
-        subject = animator.encode_subject(args.photo, quiet=False)  # a bar while the fine-tune runs
+        subject = animator.encode_subject(args.photo, quiet=False)  # (a bar while a fine-tune runs, if the preset has one)
         overlay = Overlay(backdrop, args.out)
         result = animator.animate(subject, args.driving, None, on_frame=overlay,
                                   start=args.start, end=args.end, quiet=False)
