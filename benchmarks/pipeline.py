@@ -310,10 +310,12 @@ def _report(runs: list[dict], once: dict, weights_note: str, args) -> str:
               f"{sizes['quality']}.", ""]
     lines += ["## Time to the first output frame, from the photo", "",
               f"`animate` given the photo itself ({args.subject.name}, {runs[0]['video']}): model load, subject "
-              "pose and mask, fine-tune, plate and mesh, then the first frame.", "",
-              "| fine-tune | model load | first frame after | of which subject encoding | end to end frames/s |",
+              f"pose and mask, fine-tune ({first['settings']['model.finetune_steps']} steps), plate and mesh, the "
+              "int8 decoder's calibration, then the first frame.", "",
+              "| user cache (tuned weights, int8 decoder) | model load | first frame after | of which subject encoding "
+              "| end to end frames/s |",
               "| --- | ---: | ---: | ---: | ---: |"]
-    for label, r in (("computed (empty cache)", once["cold"]), ("read from the cache (same photo again)", once["warm"])):
+    for label, r in (("empty: computed", once["cold"]), ("filled: the same photo again", once["warm"])):
         p = r["profile"]
         lines.append(f"| {label} | {r['load_s']:.1f} s | {p['first_frame']:.1f} s | {p['stages'].get('subject', 0):.1f} s "
                      f"| {_rate(r):.1f} |")
