@@ -295,8 +295,10 @@ def batch(
 ImageOutOpt = Annotated[Path, typer.Option("-o", "--output", help="Image to write (.png, .jpg, ...).")]
 FrameOpt = Annotated[int, typer.Option(min=0, help="Frame of a pose JSON file to use.")]
 StillQuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar during the fine-tune.")]
+# (0 since 0.3.24, as animate's default preset: on the photo path the tune bought next to nothing;
+# benchmarks/results/finetune_budget_at_0.3.23.md)
 StillFinetuneOpt = Annotated[int, typer.Option("--finetune-steps", min=0, help="Steps of fine-tuning on the "
-                                               "subject photo first (0 = off).")]
+                                               "subject photo first (0 = off; --detail model gains most from it).")]
 StillDeviceOpt = Annotated[str, typer.Option(help="Where the model runs: auto (CUDA when available), cpu, cuda.")]
 StillDetailOpt = Annotated[str, typer.Option(help="photo: the person's own pixels at the photo's resolution, in "
                                              "its scene; model: the model's S x S crop on grey.")]
@@ -313,7 +315,7 @@ def render_cmd(
     out: ImageOutOpt,
     frame: FrameOpt = 0,
     no_retarget: Annotated[bool, typer.Option("--no-retarget", help="Use the pose's own proportions.")] = False,
-    finetune_steps: StillFinetuneOpt = 25,
+    finetune_steps: StillFinetuneOpt = 0,
     detail: StillDetailOpt = "photo",
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
@@ -337,7 +339,7 @@ def transfer_cmd(
     appearance: Annotated[Path, typer.Argument(help="Photo whose person's appearance is used.")],
     shape: Annotated[Path, typer.Argument(help="Photo whose person's pose and framing are used.")],
     out: ImageOutOpt,
-    finetune_steps: StillFinetuneOpt = 25,
+    finetune_steps: StillFinetuneOpt = 0,
     detail: StillDetailOpt = "photo",
     weights: StillWeightsOpt = None,
     device: StillDeviceOpt = "auto",
