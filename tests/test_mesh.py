@@ -1617,3 +1617,55 @@ def test_precision_auto_takes_int8_for_animate_on_every_cpu():
     assert not Animator(**{"model.device": "cpu", "model.runtime": "torch"}).synth.int8
     asked = Animator(**{"model.device": "cpu", "model.precision": "int8", "model.finetune_cache": False}).synth
     assert asked.int8 and asked.int8_cache is None
+
+
+def _feet_apart(mesh: BodyMesh) -> Pose:
+    """The photo's pose with the knees 0.15 and the ankles 0.35 torso lengths further out."""
+    target = Pose(mesh.pose.xy.copy(), mesh.pose.score.copy())
+    middle = (mesh.pose.xy[J["left_hip"], 0] + mesh.pose.xy[J["right_hip"], 0]) / 2
+    for joint, out in (("knee", 0.15), ("ankle", 0.35)):
+        for side in ("left", "right"):
+            j = J[f"{side}_{joint}"]
+            target.xy[j, 0] += np.sign(target.xy[j, 0] - middle) * out * mesh.torso
+    return target
+
+
+def test_a_long_skirt_moves_in_one_piece(shared, monkeypatch):
+    """A tulle skirt to the ankles (a street photo) joins the legs. As layers of their own the
+    legs each took a wedge of it: with the feet apart it split into two trouser legs with
+    the street between them, and a gown into shards. The skirt stays in the core now and
+    follows the legs more the lower it hangs: between the shins it is whole."""
+    import vunet_video.render.mesh as mesh_module
+    from vunet_video.video import read_image
+
+    image = read_image(shared / "data/train/ccp_photos/0002.jpg")
+    f = HEIGHT / image.shape[0]
+    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    pose = real_pose(image)
+
+    def covered_between_shins():
+        mesh = BodyMesh(image, pose, pose.mask)
+        target = _feet_apart(mesh)
+        _, cov, _ = full_frame(mesh, target)
+        xy = target.xy
+        left = (xy[J["left_knee"]] + xy[J["left_ankle"]]) / 2
+        right = (xy[J["right_knee"]] + xy[J["right_ankle"]]) / 2
+        points = [left + (right - left) * s for s in np.linspace(0.2, 0.8, 13)]
+        return mesh, float(np.mean([cov[int(round(y)), int(round(x))] > 0.5 for x, y in points]))
+
+    mesh, whole = covered_between_shins()
+    assert mesh.skirt is not None and not [lay.name for lay in mesh.layers if lay.name.endswith("_leg")]
+    assert any("dress or skirt" in note for note in mesh.notes)
+    monkeypatch.setattr(mesh_module, "SKIRT_WIDTH", 1e9)  # legs of their own, as before
+    split, apart = covered_between_shins()
+    assert split.skirt is None
+    assert whole > 0.9 and apart < 0.3, (whole, apart)  # measured: 1.00 against 0.00
+
+
+@pytest.mark.parametrize("name", ["deepfashion_women_blouse_00004955.jpg", "ccp_heldout_2093.jpg",
+                                  "skimage_astronaut.png"])
+def test_shorts_jeans_and_a_half_body_are_no_skirt(shared, name):
+    """Shorts, jeans with the knees close together, and a half-body photo whose suit is wide
+    at its waist where the picture ends keep their legs (or none) as they were."""
+    image, pose = _shared_photo(shared, name)
+    assert BodyMesh(image, pose, pose.mask).skirt is None

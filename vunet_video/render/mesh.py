@@ -166,6 +166,18 @@ LAYERS = (
 # shoulder or hip, within ROOT_RADIUS), so the layers overlap where they meet and the
 # joint shows no seam.
 LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
+# A dress or gown: the person's mask, halfway down from the hips to the lowest person pixel,
+# runs unbroken across the body's middle for more than SKIRT_WIDTH torso lengths (two legs
+# side by side, trousers or bare, span about 0.5; 52 e-commerce photos of dresses, where their
+# legs were found, 0.9-2.1 at mid-shin). Then the legs are no layers of their own: a thigh
+# took a wedge of the skirt along with it (a gown split into shards as the dancer stepped).
+# The skirt stays in the core and follows the legs more the lower it hangs: not at the
+# hips, wholly at the hem, shared between the legs by a soft minimum of the distances to
+# their bones over SKIRT_SOFTNESS torso lengths.
+SKIRT_WIDTH, SKIRT_SOFTNESS = 0.8, 0.15
+# ... and only below hips the person reaches this far under (torso lengths): a half-body
+# photo ends at its waist, and its suit or coat is wide there too.
+SKIRT_LENGTH = 1.0
 # The core's underlay below the hips reaches twice this (torso lengths) from the line between
 # the hip joints: about the crotch of shorts or a skirt's top.
 PELVIS_UNDERLAY = 0.15
@@ -194,8 +206,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # backdrop between thin thighs fades; 16: and between the shins, and pixels within
 # BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely; 17: a limb's outline takes
 # its own colour, not the backdrop's; 18: a bare elbow's skin against the body goes with the
-# forearm). (The join's edge trust, 0.3.21, changes no warp: the model's input is the same.)
-MESH_VERSION = 18
+# forearm; 19: a dress or skirt joining the legs stays in the core). (The join's edge trust,
+# 0.3.21, changes no warp: the model's input is the same.)
+MESH_VERSION = 19
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -454,6 +467,11 @@ class BodyMesh:
         soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso,
                                             self._between_legs(dist, (h, w)))
         labels, under = self._label_parts(soft > 0.02, dist)
+        self.skirt = self._skirt_hem(soft > 0.5)
+        if self.skirt is not None:  # (the legs' pixels are the core's: see SKIRT_WIDTH)
+            labels[np.isin(labels, LEGS)] = TORSO
+            under[np.isin(under, LEGS)] = TORSO
+            self.notes.append("a dress or skirt covers the legs: it moves with the body as one piece")
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
         self._note_poor_mask(soft > 0.5, under >= 0)
@@ -462,6 +480,58 @@ class BodyMesh:
         self.borrowed = self._borrowed_forearms()
 
     # -- building (once per subject)
+
+    def _skirt_hem(self, firm: np.ndarray) -> float | None:
+        """The y of the lowest person pixel when a dress or skirt joins the legs (SKIRT_WIDTH),
+        else None. Needs both hips (or their estimate, _with_hips)."""
+        ok = self.pose.visible(self.min_score)
+        lh, rh = J["left_hip"], J["right_hip"]
+        rows = np.nonzero(firm.any(axis=1))[0]
+        if not (ok[lh] and ok[rh]) or len(rows) == 0:
+            return None
+        hips = (self.pose.xy[lh] + self.pose.xy[rh]) / 2
+        hem = float(rows[-1])
+        # A whole body, or one cut at the shins: a half-body photo's mask runs off the
+        # picture's bottom edge within a torso of the hips (the astronaut's suit).
+        if hem - hips[1] < SKIRT_LENGTH * self.torso or (rows[-1] >= firm.shape[0] - 2 and
+                                                         hem - hips[1] < 1.5 * self.torso):
+            return None
+        y = int(round((hips[1] + hem) / 2))
+        if y <= hips[1] or y >= firm.shape[0]:
+            return None
+        # The body's middle at that height: between the knees where both are found, else
+        # below the hips' centre.
+        lk, rk = J["left_knee"], J["right_knee"]
+        x = (self.pose.xy[lk, 0] + self.pose.xy[rk, 0]) / 2 if ok[lk] and ok[rk] else hips[0]
+        x = int(np.clip(round(x), 0, firm.shape[1] - 1))
+        row = firm[y]
+        if not row[x]:
+            return None  # a gap between the legs
+        gaps = np.nonzero(~row)[0]
+        left = gaps[gaps < x].max() + 1 if (gaps < x).any() else 0
+        right = gaps[gaps > x].min() if (gaps > x).any() else len(row)
+        return hem if right - left > SKIRT_WIDTH * self.torso else None
+
+    def _skirt_weights(self, vertices: np.ndarray, dist: list) -> np.ndarray:
+        """(V, 2 + len(LEGS)) skinning weights of the core's vertices on (TORSO, HEAD, *LEGS)
+        for a skirt (SKIRT_WIDTH): the torso and head as _skin_weights gives them, handed
+        over to the legs in proportion to how far down from the hips to the hem a vertex
+        lies, and shared among the legs' bones the pose has by a soft minimum of the
+        distances (SKIRT_SOFTNESS)."""
+        base = self._skin_weights(vertices, (TORSO, HEAD), dist, None)
+        h, w = self.image.shape[:2]
+        xi = np.clip(np.round(vertices[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.round(vertices[:, 1]).astype(int), 0, h - 1)
+        found = [b for b in LEGS if dist[b] is not None]
+        legs = np.zeros((len(vertices), len(LEGS)))
+        if not found:
+            return np.concatenate([base, legs], 1)
+        d = np.stack([dist[b][yi, xi] for b in found], 1).astype(np.float64)
+        soft = np.exp(-(d - d.min(1, keepdims=True)) / (SKIRT_SOFTNESS * self.torso))
+        legs[:, [LEGS.index(b) for b in found]] = soft / soft.sum(1, keepdims=True)
+        hips = (self.pose.xy[J["left_hip"], 1] + self.pose.xy[J["right_hip"], 1]) / 2
+        down = np.clip((vertices[:, 1] - hips) / max(1.0, self.skirt - hips), 0.0, 1.0)[:, None]
+        return np.concatenate([base * (1.0 - down), legs * down], 1)
 
     def _unseen_limbs(self, labels: np.ndarray) -> list[tuple[int, int]]:
         """The (start, end) joint indices of the limbs (LIMBS) the photo does not show:
@@ -477,6 +547,8 @@ class BodyMesh:
         folded = self._wrists_on_torso()
         unseen = []
         for name, (a, b) in LIMBS.items():
+            if self.skirt is not None and BONE[name] in LEGS:
+                continue  # (in the skirt: it moves them, and the model draws no legs of its own)
             seg = segments[BONE[name]]
             radius = ARM_RADIUS.get(name, THIGH_RADIUS) * self.torso
             band = 0.0 if seg is None else 2.0 * radius * float(np.hypot(*(seg[1] - seg[0])))
@@ -946,6 +1018,8 @@ class BodyMesh:
         grow_hidden = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(2, int(0.03 * self.torso)) + 1,) * 2)
         below: list[int] = []  # the bones of the layers drawn before this one
         for name, bones, anchor in LAYERS:
+            if name == "core" and self.skirt is not None:
+                bones = (TORSO, HEAD, *LEGS)  # (the skirt follows the legs: _skirt_weights)
             own = np.isin(part, bones)
             # What lies behind an arm or a hand is this layer's too, marked unseen (untrusted).
             hidden = np.isin(under, bones)
@@ -1004,7 +1078,8 @@ class BodyMesh:
                 if hidden.any():
                     foreign &= ~hidden
             texture, origin, cut, away = self._texture(alpha, hidden, seam, foreign)
-            weights = self._skin_weights(vertices, bones, dist, anchor)
+            weights = self._skirt_weights(vertices, dist) if len(bones) > 2 and name == "core" \
+                else self._skin_weights(vertices, bones, dist, anchor)
             triangles = _draw_order(triangles, vertices, texture[..., 3], origin, _front_weight(name, weights))
             layers.append(Layer(name, bones, vertices, weights, triangles,
                                 texture, texture[..., 3].astype(np.float32), origin, cut, away))
