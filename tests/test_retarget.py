@@ -201,3 +201,36 @@ def test_frame_fit_keeps_the_dancers_own_framing():
     fitted = FrameFit((1080, 1920), (800, 600))(pose)  # into a landscape photo: height-bound
     np.testing.assert_allclose(fitted.xy[0], (400.0, 300.0))
     np.testing.assert_allclose(fitted.xy[1], (100 * 600 / 1920 + (800 - 1080 * 600 / 1920) / 2, 100 * 600 / 1920))
+
+
+def test_a_clip_that_starts_as_the_photo_stands_maps_onto_the_photos_own_pose(poses, shared, monkeypatch):
+    """Two readings of a person standing alike differ by the pose reader's noise (here the same
+    photo read again at 80% of its size: up to 5.5 px apart). Mapped bone by bone as before,
+    that reading came out with the left/right lengths and its own small angles, up to 4 px
+    from the photo's pose, and rendering the difference moved the photo's pixels (the tai
+    chi clip driving its own first frame). When the clip starts as the photo stands, bone
+    for bone (REST_MATCH), its start maps onto the photo's own pose; a dancer who starts
+    otherwise (another person) is mapped as before."""
+    import cv2
+
+    import vunet_video.render.retarget as retarget
+
+    est = make_estimator("mediapipe")
+    image = read_image(shared / "data" / "dev" / "subjects" / "deepfashion_women_blouse_00004955.jpg")
+    subject = estimate_image_pose(image, est)
+    again = estimate_image_pose(cv2.resize(image, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA),
+                                est).transformed(1 / 0.8)
+    est.close()
+    seen = subject.visible() & again.visible()
+    assert seen.sum() >= 15 and np.abs(again.xy[seen] - subject.xy[seen]).max() > 2.0
+
+    def off_the_photo():
+        return float(np.abs(Retargeter(subject, again)(again).xy[seen] - subject.xy[seen]).max())
+
+    exact = off_the_photo()
+    monkeypatch.setattr(retarget, "REST_SHARE", 2.0)  # (never: every bone mapped as before)
+    before = off_the_photo()
+    assert exact < 0.01 and before > 2.0, (exact, before)  # measured: 0.000 against 4.3
+    monkeypatch.undo()
+    other = Retargeter(poses["subject"], poses["driving"])
+    np.testing.assert_allclose(other.bone_map, other.bone_ratio[:, None, None] * np.eye(2))

@@ -24,6 +24,13 @@ frames) do, combined:
   the dancer coming closer to the camera scales them as it scaled the dancer's.
 * Left and right bones share a length, the longer of the two, in the subject and in the
   reference alike: a photo shows a bone foreshortened, never lengthened.
+* Rest. When the clip starts as the photo stands, bone for bone (the reference's bones,
+  mapped as above, end within REST_MATCH torso lengths of the photo's, turned by at most
+  REST_TURN degrees, for REST_SHARE of the bones), each such bone maps onto the photo's
+  own: turned by the small angle between the two and scaled by their own length ratio.
+  Two readings of a person standing alike differ by the reader's noise, and the subject
+  would otherwise move by it (the tai chi clip driving its own first frame). A dancer who
+  starts otherwise is mapped as above.
 * A bone the subject photo lacks (a half-body photo has no legs) uses the global ratio k,
   i.e. the dancer's length relative to the torso. Per-bone ratios are clipped to
   [k/2, 2k] so one badly detected joint cannot stretch a limb across the frame.
@@ -88,6 +95,13 @@ _SEED_ORDER = (HIPS, NECK, _L_SHO, _R_SHO, _L_HIP, _R_HIP, 0, 7, 8, 13, 14, 1, 2
 
 # Per-bone ratios stay within this factor of the global scale k.
 MAX_BONE_RATIO_SPREAD = 2.0
+# A bone of the reference that already lies as the subject's own (its end within this many
+# subject torso lengths of the photo's, once mapped; wholly so, fading out at twice that) maps
+# onto the photo's bone exactly: turned by the small angle between the two and scaled by
+# their own length ratio, not the left/right one. Two readings of a person standing alike
+# differ by a pose reader's noise, and rendering that difference moved the photo's pixels
+# more than a slow-moving person moves (the tai chi clip driving its own first frame).
+REST_MATCH, REST_TURN, REST_SHARE = 0.05, 10.0, 0.8
 # Bones shorter than this (px) in the reference are too foreshortened to measure a ratio.
 _MIN_BONE_PX = 1.0
 # The root stays at least this many of the subject's shoulder widths inside the canvas'
@@ -194,6 +208,37 @@ class Retargeter:
             ratio = subj_len / ref_len
         usable = np.isfinite(ratio) & (ref_len >= _MIN_BONE_PX)
         self.bone_ratio = np.where(usable, np.clip(ratio, k / MAX_BONE_RATIO_SPREAD, k * MAX_BONE_RATIO_SPREAD), k)
+        self.bone_map = self._bone_maps(subj, ref)
+
+    def _bone_maps(self, subj: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """(edges, 2, 2): per edge the map of a driving bone vector onto the subject's: its
+        length ratio (bone_ratio) times the identity, blended toward the photo's own bone
+        where the reference lies as the photo does (REST_MATCH)."""
+        a, b = np.array(EDGES).T
+        maps = self.bone_ratio[:, None, None] * np.eye(2)
+        torso = float(np.linalg.norm(subj[NECK] - subj[HIPS]))
+        sv, rv = subj[b] - subj[a], ref[b] - ref[a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            miss = np.linalg.norm(sv - self.bone_ratio[:, None] * rv, axis=1)
+            share = np.clip(2.0 - miss / (REST_MATCH * torso), 0.0, 1.0)
+            exact = np.linalg.norm(sv, axis=1) / np.linalg.norm(rv, axis=1)
+        ok = np.isfinite(share) & np.isfinite(exact) & (np.linalg.norm(rv, axis=1) >= _MIN_BONE_PX) & (share > 0)
+        if not np.isfinite(torso) or torso <= 0 or not ok.any():
+            return maps
+        turn = np.arctan2(rv[:, 0] * sv[:, 1] - rv[:, 1] * sv[:, 0], (rv * sv).sum(1))  # rv -> sv
+        # (A short bone, foreshortened toward the camera, can lie within the reach above and
+        # still point elsewhere: only a small turn and a ratio near the usual one count.)
+        ok &= (np.abs(turn) <= np.radians(REST_TURN)) & (np.abs(np.log(exact / self.bone_ratio)) <= np.log(1.25))
+        # Only when the clip starts as the photo stands, bone for bone (REST_SHARE of the
+        # bones both have): a dancer whose forearm happened to start near the photo's got it
+        # turned for the whole clip, and the pose reader read two dev photos' arms worse.
+        both = np.isfinite(sv).all(1) & np.isfinite(rv).all(1)
+        if not both.any() or (ok & (share >= 0.5)).sum() < REST_SHARE * both.sum():
+            return maps
+        c, s = np.cos(turn), np.sin(turn)
+        rotate = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2) * exact[:, None, None]
+        w = np.where(ok, share, 0.0)[:, None, None]
+        return np.where(ok[:, None, None], (1 - w) * maps + w * np.nan_to_num(rotate), maps)
 
     @staticmethod
     def _global_scale(subj, ref, subj_len, ref_len) -> tuple[int | None, float]:
@@ -224,7 +269,7 @@ class Retargeter:
                 p = queue.popleft()
                 for c, e in _NEIGHBOURS[p]:
                     if seen[c] and not placed[c]:
-                        out[c] = out[p] + self.bone_ratio[e] * (d[c] - d[p])
+                        out[c] = out[p] + self.bone_map[e] @ (d[c] - d[p])
                         placed[c] = True
                         queue.append(c)
         if self.room is not None and placed.any():
