@@ -175,8 +175,8 @@ LAYER_OVERLAP, ROOT_RADIUS = 0.02, 0.3
 # hips, wholly at the hem, shared between the legs by a soft minimum of the distances to
 # their bones over SKIRT_SOFTNESS torso lengths.
 SKIRT_WIDTH, SKIRT_SOFTNESS = 0.8, 0.15
-# ... and only below hips the person reaches this far under (torso lengths): a half-body
-# photo ends at its waist, and its suit or coat is wide there too.
+# ... and only where the person reaches at least this far below the hips (torso lengths): a
+# half-body photo ends at its waist, and its suit or coat is wide there too.
 SKIRT_LENGTH = 1.0
 # The core's underlay below the hips reaches twice this (torso lengths) from the line between
 # the hip joints: about the crotch of shorts or a skirt's top.
@@ -492,13 +492,11 @@ class BodyMesh:
         hips = (self.pose.xy[lh] + self.pose.xy[rh]) / 2
         hem = float(rows[-1])
         # A whole body, or one cut at the shins: a half-body photo's mask runs off the
-        # picture's bottom edge within a torso of the hips (the astronaut's suit).
+        # picture's bottom edge within 1.5 torso lengths of the hips (the astronaut's suit).
         if hem - hips[1] < SKIRT_LENGTH * self.torso or (rows[-1] >= firm.shape[0] - 2 and
                                                          hem - hips[1] < 1.5 * self.torso):
             return None
         y = int(round((hips[1] + hem) / 2))
-        if y <= hips[1] or y >= firm.shape[0]:
-            return None
         # The body's middle at that height: between the knees where both are found, else
         # below the hips' centre.
         lk, rk = J["left_knee"], J["right_knee"]
@@ -1078,7 +1076,7 @@ class BodyMesh:
                 if hidden.any():
                     foreign &= ~hidden
             texture, origin, cut, away = self._texture(alpha, hidden, seam, foreign)
-            weights = self._skirt_weights(vertices, dist) if len(bones) > 2 and name == "core" \
+            weights = self._skirt_weights(vertices, dist) if name == "core" and self.skirt is not None \
                 else self._skin_weights(vertices, bones, dist, anchor)
             triangles = _draw_order(triangles, vertices, texture[..., 3], origin, _front_weight(name, weights))
             layers.append(Layer(name, bones, vertices, weights, triangles,

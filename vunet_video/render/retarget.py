@@ -231,7 +231,7 @@ class Retargeter:
         ok &= (np.abs(turn) <= np.radians(REST_TURN)) & (np.abs(np.log(exact / self.bone_ratio)) <= np.log(1.25))
         # Only when the clip starts as the photo stands, bone for bone (REST_SHARE of the
         # bones both have): a dancer whose forearm happened to start near the photo's got it
-        # turned for the whole clip, and the pose reader read two dev photos' arms worse.
+        # turned for the whole clip (the bus photo's limbs read 15.9 -> 17.1 degrees off).
         both = np.isfinite(sv).all(1) & np.isfinite(rv).all(1)
         if not both.any() or (ok & (share >= 0.5)).sum() < REST_SHARE * both.sum():
             return maps
