@@ -1378,6 +1378,10 @@ class BodyMesh:
         fx, fy = sw / w, sh / h
         src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
         back, ok, conf = _triangle_maps(dst, src, scale_to_target)
+        if lay.name == "core" and len(lay.bones) > 2:
+            # A skirt stretches between legs that part, as cloth does: trusted as far as it
+            # follows them (its hem wholly), or the model's grey filled the stretch between them.
+            conf = np.maximum(conf, lay.weights[:, 2:].sum(1)[lay.triangles].mean(1))
         order = np.nonzero(ok)[0]
         if len(order) == 0:
             return None
