@@ -419,6 +419,9 @@ class Layer:
     # A limb's texture for when it has moved away from the parts beside it in the photo: its
     # rim there in its own colour (BodyMesh._texture); None for the core.
     texture_away: np.ndarray | None = None
+    # A skirt's (the core's, BodyMesh.skirt): per triangle, the trust its stretch keeps at
+    # least, as far as it follows the legs (its hem wholly); None otherwise.
+    cloth: np.ndarray | None = None
 
 
 @dataclass
@@ -1079,8 +1082,11 @@ class BodyMesh:
             weights = self._skirt_weights(vertices, dist) if name == "core" and self.skirt is not None \
                 else self._skin_weights(vertices, bones, dist, anchor)
             triangles = _draw_order(triangles, vertices, texture[..., 3], origin, _front_weight(name, weights))
+            cloth = None
+            if name == "core" and self.skirt is not None:  # (once per subject: see Layer.cloth)
+                cloth = weights[:, 2:].sum(1)[triangles].mean(1)
             layers.append(Layer(name, bones, vertices, weights, triangles,
-                                texture, texture[..., 3].astype(np.float32), origin, cut, away))
+                                texture, texture[..., 3].astype(np.float32), origin, cut, away, cloth))
         return layers
 
     def _pelvis_underlay(self, labels: np.ndarray) -> np.ndarray | None:
@@ -1378,10 +1384,10 @@ class BodyMesh:
         fx, fy = sw / w, sh / h
         src, dst = lay.vertices[lay.triangles] - lay.origin, moved[lay.triangles]  # (T, 3, 2)
         back, ok, conf = _triangle_maps(dst, src, scale_to_target)
-        if lay.name == "core" and len(lay.bones) > 2:
+        if lay.cloth is not None:
             # A skirt stretches between legs that part, as cloth does: trusted as far as it
-            # follows them (its hem wholly), or the model's grey filled the stretch between them.
-            conf = np.maximum(conf, lay.weights[:, 2:].sum(1)[lay.triangles].mean(1))
+            # follows them, or the model's grey filled the stretch between them.
+            conf = np.maximum(conf, lay.cloth)
         order = np.nonzero(ok)[0]
         if len(order) == 0:
             return None
