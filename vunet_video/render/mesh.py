@@ -155,6 +155,9 @@ UNSEEN_LIMB_SHARE = 0.3
 # the body behind them (BodyMesh._body_behind_hands): a finger is ~2 cm across, 0.04 of a
 # ~50 cm torso, so fingers spread over the shorts are all within reach of the cloth between them.
 HAND_STARTS, HAND_REACH = 0.9, 0.05
+# A hand in a pocket or behind the hip (BodyMesh._hidden_hands) has its wrist no higher than
+# this many torso lengths above the hip joints' line (a waist's pocket lies about there).
+HIDDEN_HAND_DROP = 0.25
 # How far (torso lengths, at least FOREIGN_RIM_MIN px) a layer's pixels beside another part's
 # count as mixed with that part's colour and take the layer's own (_own_colour_at_rim): the
 # photo's anti-aliasing and JPEG's colour at half resolution reach 2-3 px at ~250 px a torso.
@@ -230,9 +233,9 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely; 17: a limb's outline takes
 # its own colour, not the backdrop's; 18: a bare elbow's skin against the body goes with the
 # forearm; 19: a dress or skirt joining the legs stays in the core; 20: so does one to the
-# knees, down to its hem). (The join's edge trust, 0.3.21, changes no warp: the model's input
-# is the same.)
-MESH_VERSION = 20
+# knees, down to its hem; 21: the cloth past a hidden hand's wrist stays with the body). (The
+# join's edge trust, 0.3.21, changes no warp: the model's input is the same.)
+MESH_VERSION = 21
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -792,6 +795,7 @@ class BodyMesh:
         self._arm_edges_by_colour(arm_ok, best_arm, d, inside, lab)
         hands = self._hands_by_colour(arm_ok, best_arm, d, inside, lab)
         arm_ok |= hands
+        self._hidden_hands(arm_ok, best_arm, inside, lab)
         near_head = self._near_head(inside.shape)
         if near_head is not None:
             # Never the face's middle: a hand raised to the temple took the face beside it along
@@ -822,6 +826,51 @@ class BodyMesh:
         centre = tuple(int(v) for v in np.round(self.pose.xy[face].mean(0)))
         cv2.circle(out, centre, max(1, int(round(HEAD_CLEAR * self.torso))), 1, -1)
         return out > 0
+
+    def _hidden_hands(self, arm_ok: np.ndarray, best_arm: np.ndarray, inside: np.ndarray, lab: np.ndarray) -> None:
+        """Give back to the body a forearm's pixels past its wrist that are no hand: unlike the
+        face's skin and like the body's cloth within a forearm's length of the wrist. A hand
+        in a pocket or behind the hip has its wrist joint placed on the cloth, and past it the
+        band took a patch of the dress along: the raised arm ended in a blot of the dress's
+        print instead of a hand (the model draws what of the hand the photo hides). Only for
+        wrists at the hips or below (HIDDEN_HAND_DROP): a hand tucked under the other arm of
+        folded arms is left as it was (unseen_limbs draws folded forearms). In place on arm_ok."""
+        ok = self.pose.visible(self.min_score)
+        skin = self._skin_colour(lab, inside)
+        if skin is None or not (ok[J["left_hip"]] and ok[J["right_hip"]]):
+            return
+        waist = (self.pose.xy[J["left_hip"], 1] + self.pose.xy[J["right_hip"], 1]) / 2 - HIDDEN_HAND_DROP * self.torso
+        h, w = inside.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        weight = np.float32([0.25, 1, 1])
+        for j, bone in enumerate(ARMS):
+            side = BONE_NAMES[bone].split("_")[0]
+            e, wr = J[f"{side}_elbow"], J[f"{side}_wrist"]
+            if not BONE_NAMES[bone].endswith("forearm") or not (ok[e] and ok[wr]) or self.pose.xy[wr, 1] < waist:
+                continue
+            elbow, wrist = self.pose.xy[e].astype(np.float32), self.pose.xy[wr].astype(np.float32)
+            v = wrist - elbow
+            fore = float(np.sqrt(v @ v))
+            if fore < 4:
+                continue
+            along = ((xs - elbow[0]) * v[0] + (ys - elbow[1]) * v[1]) / (fore * fore)
+            past = arm_ok & (best_arm == j) & (along > HAND_STARTS)
+            near = np.zeros((h, w), np.uint8)
+            cv2.circle(near, tuple(int(v) for v in np.round(wrist)), int(fore), 1, -1)
+            body = inside & ~arm_ok & (near > 0)
+            if past.sum() < 20 or body.sum() < 20:
+                continue
+            colours = lab[past]
+            cloth = _colour_clusters(lab[body])
+            like_cloth = np.linalg.norm(colours[:, None] - cloth[None], axis=2).min(1) < CLOTH_GAP
+            like_skin = np.linalg.norm((colours - skin) * weight, axis=1) < HAND_COLOUR
+            give_back = np.zeros_like(arm_ok)
+            give_back[past] = like_cloth & ~like_skin
+            # Not single pixels: a hand's soft rim, a mix of skin and what is beside it, can
+            # look like some cloth too, and left behind it outlined the hand on the body (the
+            # quick start's hands, 95 pixels; none after the 3x3 opening).
+            give_back = cv2.morphologyEx(give_back.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+            arm_ok &= ~give_back
 
     def _body_behind_hands(self, arm_ok: np.ndarray, best_arm: np.ndarray, inside: np.ndarray,
                            hands: np.ndarray, d: np.ndarray) -> np.ndarray:
