@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.3.24"
+__version__ = "0.3.25"
 
 # public name -> module that defines it
 _EXPORTS = {
