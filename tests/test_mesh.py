@@ -1768,6 +1768,46 @@ def test_a_hand_in_a_pocket_leaves_the_pocket_behind(shared, monkeypatch):
     assert clean < 0.2 and clean < 0.7 * blotted, (clean, blotted)  # measured: 0.15 against 0.34
 
 
+CROSSED_FEET = "data/train/pidm_ecommerce/f126b57a-7cc8-4b1d-a375-a13c606875151563943726386-1_(1).jpg"
+
+
+def test_legs_that_overlap_in_the_photo_both_come_away_whole(shared, monkeypatch):
+    """One foot before the other: the shins overlap in the photo, and the nearest bone cut
+    the leg seen there into strips, half to each leg's layer. One leg kicked out, each came
+    away as a strip with a gap beside it. Pixels near both legs' bones go to both now."""
+    import vunet_video.render.mesh as mesh_module
+    from vunet_video.video import read_image
+
+    image = read_image(shared / CROSSED_FEET)
+    f = HEIGHT / image.shape[0]
+    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    pose = real_pose(image)
+
+    def shin_widths():
+        """Each moved shin's covered width across its bone (torso lengths, mean over its middle)."""
+        mesh = BodyMesh(image, pose, pose.mask)
+        out = np.sign(pose.xy[J["left_hip"], 0] - pose.xy[J["right_hip"], 0])
+        target = moved(pose, {"left_knee": pose.xy[J["left_knee"]] + np.array([0.4 * out, -0.1]) * mesh.torso,
+                              "left_ankle": pose.xy[J["left_ankle"]] + np.array([0.9 * out, -0.3]) * mesh.torso})
+        _, cov, _ = full_frame(mesh, target)
+        widths = []
+        for side in ("left", "right"):
+            knee, ankle = target.xy[J[f"{side}_knee"]], target.xy[J[f"{side}_ankle"]]
+            along = (ankle - knee) / np.hypot(*(ankle - knee))
+            across = np.array([-along[1], along[0]])
+            steps = np.arange(-0.15, 0.15, 0.005)
+            for u in np.linspace(0.2, 0.8, 7):
+                points = [knee + (ankle - knee) * u + across * s * mesh.torso for s in steps]
+                widths.append(0.005 * sum(cov[int(round(y)), int(round(x))] > 0.5 for x, y in points))
+        return mesh, float(np.mean(widths))
+
+    mesh, whole = shin_widths()
+    assert mesh._both_legs is not None
+    monkeypatch.setattr(mesh_module, "LEG_OVERLAP", 0.0)  # each pixel to the nearer leg only, as before
+    _, strips = shin_widths()
+    assert whole > 1.2 * strips, (whole, strips)  # measured: 0.20 against 0.14 torso lengths
+
+
 CAPE_DRESS = "data/train/pidm_ecommerce/1a911b4b-9706-4f3b-b627-dfe34043c3bd1631163241828-" \
     "SASSAFRAS-Blue-Frill-Cape-Bodycon-Dress-5791631163241510-1.jpg"
 

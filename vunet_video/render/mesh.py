@@ -27,7 +27,9 @@ deform), adapted to photos:
   leaves the face's middle (HEAD_CLEAR) behind.
 * Layers. Parts form five layers, each with its own vertices: core (torso and head),
   two legs, two arms. Limbs the photo shows touching the body or each other can thus
-  come apart. Layers are drawn back to front: core, legs, arms, so an arm in front of
+  come apart. Where the legs overlap in the photo (one foot before the other), the pixels
+  near both legs' bones go to both legs' layers: the one leg seen, cut between them, came
+  apart in strips. Layers are drawn back to front: core, legs, arms, so an arm in front of
   the body stays in front.
 * Mesh. A regular grid of triangles over each layer's part of the mask, one cell wider
   than the part. Each layer's texture is the photo with its part's soft mask, grown a
@@ -155,6 +157,10 @@ UNSEEN_LIMB_SHARE = 0.3
 # the body behind them (BodyMesh._body_behind_hands): a finger is ~2 cm across, 0.04 of a
 # ~50 cm torso, so fingers spread over the shorts are all within reach of the cloth between them.
 HAND_STARTS, HAND_REACH = 0.9, 0.05
+# Where the legs overlap in the photo, pixels within this many torso lengths of a bone of
+# each leg go to both legs' layers (BodyMesh._legs_overlap): the bones of legs standing side
+# by side lie about 0.2 apart, so none do there.
+LEG_OVERLAP = 0.08
 # A hand in a pocket or behind the hip (BodyMesh._hidden_hands) has its wrist no higher than
 # this many torso lengths above the hip joints' line (a waist's pocket lies about there).
 HIDDEN_HAND_DROP = 0.25
@@ -233,9 +239,10 @@ TORSO_PER_SHOULDER_WIDTH, HIP_PER_SHOULDER_WIDTH = 1.3, 0.7
 # BACKGROUND_COLOUR_FLOOR of the backdrop's colour fade entirely; 17: a limb's outline takes
 # its own colour, not the backdrop's; 18: a bare elbow's skin against the body goes with the
 # forearm; 19: a dress or skirt joining the legs stays in the core; 20: so does one to the
-# knees, down to its hem; 21: the cloth past a hidden hand's wrist stays with the body). (The
-# join's edge trust, 0.3.21, changes no warp: the model's input is the same.)
-MESH_VERSION = 21
+# knees, down to its hem; 21: the cloth past a hidden hand's wrist stays with the body; 22:
+# legs that overlap in the photo both take the pixels they share). (The join's edge trust,
+# 0.3.21, changes no warp: the model's input is the same.)
+MESH_VERSION = 22
 CELLS_PER_HEIGHT = 40  # grid cells over the person's height: ~4 cm cells on an adult
 # How softly a vertex's skinning weights fall off with its distance to each bone, in torso lengths.
 SKIN_SOFTNESS = 0.05
@@ -507,6 +514,7 @@ class BodyMesh:
             self.notes.append("a dress or skirt covers the legs: it moves with the body as one piece")
         labels = _rim_follows_nearest_part(labels, soft > RIM_SOFTNESS)
         labels = _islands_join_their_neighbour(labels, (ISLAND_SIZE * self.torso) ** 2)
+        self._both_legs = self._legs_overlap(labels, dist)
         self._note_poor_mask(soft > 0.5, under >= 0)
         self.unseen_limbs = self._unseen_limbs(labels)
         self.layers = self._build_layers(labels, under, dist, soft)
@@ -814,6 +822,18 @@ class BodyMesh:
         if not inside.any():
             self.notes.append("no person pixels to move")
         return labels, under
+
+    def _legs_overlap(self, labels: np.ndarray, dist: list) -> np.ndarray | None:
+        """(H, W) bool: leg pixels within LEG_OVERLAP torso lengths of a bone of either leg,
+        which both legs' layers take; None when there are none. Where the legs overlap in
+        the photo (one foot before the other, a knee over the other), the nearest bone cut
+        the one leg seen into strips, half to each layer, and the legs came apart in strips."""
+        sides = [[dist[BONE[f"{side}_{b}"]] for b in ("thigh", "shin")] for side in ("left", "right")]
+        if any(m is None for maps in sides for m in maps):
+            return None
+        r = LEG_OVERLAP * self.torso
+        both = np.isin(labels, LEGS) & (np.minimum(*sides[0]) < r) & (np.minimum(*sides[1]) < r)
+        return both if both.any() else None
 
     def _near_head(self, shape) -> np.ndarray | None:
         """(H, W) bool: the face, within HEAD_CLEAR torso lengths of the centre of the nose
@@ -1167,6 +1187,8 @@ class BodyMesh:
             if name == "core" and self.skirt is not None:
                 bones = (TORSO, HEAD, *LEGS)  # (the skirt follows the legs: _skirt_weights)
             own = np.isin(part, parts)
+            if name.endswith("_leg") and self._both_legs is not None:
+                own |= self._both_legs[ys, xs]  # (the pixels where the legs overlap: both take them)
             # What lies behind an arm or a hand is this layer's too, marked unseen (untrusted).
             hidden = np.isin(under, parts)
             own |= hidden[ys, xs]
