@@ -141,6 +141,7 @@ SHOULDER_CAP, SLEEVE_COLOUR = 1.5, 25.0
 # How near a hand's colour is to the face's skin: distance in 8-bit CIE Lab with the
 # lightness weighted by a quarter (skin against dark cloth or a pale wall: 20-50 apart).
 HAND_COLOUR = 18.0
+HAND_COLOUR_WEIGHT = np.float32([0.25, 1.0, 1.0])  # (L*, a*, b*)
 # How far beyond an arm's bone, in arm radii, a sleeve beside the torso is the arm's whatever
 # its colour (BodyMesh._sleeves_beside_torso): the astronaut's suit sleeve reaches about 2 upper-arm
 # radii from its bone; limb error over the dev clips was level from 1.8 to 3.5.
@@ -503,10 +504,11 @@ class BodyMesh:
         dist = self._distance_maps((h, w))
         soft = _rim_keeps_only_person_colour(self.image, soft, BACKGROUND_REACH * self.torso,
                                             self._between_legs(dist, (h, w)))
-        labels, under = self._label_parts(soft > 0.02, dist)
+        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)  # (the colour tests' space)
+        labels, under = self._label_parts(soft > 0.02, dist, lab)
         self.skirt = self._skirt_hem(soft > 0.5)
         if self.skirt is None:  # (a dress to the knees: the legs below its hem stay layers of their own)
-            self.skirt = self._dress_hem(soft > 0.5)
+            self.skirt = self._dress_hem(soft > 0.5, lab)
         if self.skirt is not None:  # (the legs' pixels down to the hem are the core's: see SKIRT_WIDTH)
             above = (np.arange(h) <= self.skirt)[:, None]
             labels[np.isin(labels, LEGS) & above] = TORSO
@@ -517,7 +519,7 @@ class BodyMesh:
         self._both_legs = self._legs_overlap(labels, dist)
         self._note_poor_mask(soft > 0.5, under >= 0)
         self.unseen_limbs = self._unseen_limbs(labels)
-        self.layers = self._build_layers(labels, under, dist, soft)
+        self.layers = self._build_layers(labels, under, dist, soft, lab)
         self.borrowed = self._borrowed_forearms()
 
     # -- building (once per subject)
@@ -551,9 +553,9 @@ class BodyMesh:
         right = gaps[gaps > x].min() if (gaps > x).any() else len(row)
         return hem if right - left > SKIRT_WIDTH * self.torso else None
 
-    def _dress_hem(self, firm: np.ndarray) -> float | None:
+    def _dress_hem(self, firm: np.ndarray, lab: np.ndarray) -> float | None:
         """The y of a dress's hem above the shins (DRESS_DROP), else None. Needs the hips and
-        knees; the ankles may lie beyond the photo's edge."""
+        knees; the ankles may lie beyond the photo's edge. lab: the photo in CIE Lab (float32)."""
         ok, xy, t = self.pose.visible(self.min_score), self.pose.xy, self.torso
         if not all(ok[J[n]] for n in ("left_hip", "right_hip", "left_knee", "right_knee")) \
                 or not np.isfinite(xy[[J["left_ankle"], J["right_ankle"]]]).all():
@@ -562,7 +564,6 @@ class BodyMesh:
         if knee[1] - hip[1] < 0.4 * t or ankle[1] - knee[1] < 0.4 * t:
             return None  # (not standing: sitting, kneeling, lying)
         h, w = firm.shape
-        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
         shins = []  # each shin's colour: the person's pixels along its middle
         for side in ("left", "right"):
             k, a = xy[J[f"{side}_knee"]], xy[J[f"{side}_ankle"]]
@@ -780,7 +781,7 @@ class BodyMesh:
     def _distance_maps(self, shape) -> list[np.ndarray | None]:
         return distance_maps(self.pose, shape, self.min_score)
 
-    def _label_parts(self, inside: np.ndarray, dist: list) -> tuple[np.ndarray, np.ndarray]:
+    def _label_parts(self, inside: np.ndarray, dist: list, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels (H, W) int8 bone index per pixel, -1 outside the person;
         under (H, W) int8: where an arm lies over the body (over the torso, or a hand resting
         on it), the bone of the body part behind it, which the photo never showed; -1 elsewhere)."""
@@ -797,7 +798,6 @@ class BodyMesh:
         arm_ok = in_band & (d_arm < d[TORSO] + 0.02 * t)
         arm_ok |= in_band & self._across_torso(best_arm, d.shape[1:])
         arm_ok &= inside
-        lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
         self._sleeves_beside_torso(arm_ok, best_arm, d, inside, lab)
         self._trim_arms_by_colour(arm_ok, best_arm, d, inside, lab)
         self._arm_edges_by_colour(arm_ok, best_arm, d, inside, lab)
@@ -824,7 +824,7 @@ class BodyMesh:
         return labels, under
 
     def _legs_overlap(self, labels: np.ndarray, dist: list) -> np.ndarray | None:
-        """(H, W) bool: leg pixels within LEG_OVERLAP torso lengths of a bone of either leg,
+        """(H, W) bool: leg pixels within LEG_OVERLAP torso lengths of a bone of each leg,
         which both legs' layers take; None when there are none. Where the legs overlap in
         the photo (one foot before the other, a knee over the other), the nearest bone cut
         the one leg seen into strips, half to each layer, and the legs came apart in strips."""
@@ -862,7 +862,6 @@ class BodyMesh:
         waist = (self.pose.xy[J["left_hip"], 1] + self.pose.xy[J["right_hip"], 1]) / 2 - HIDDEN_HAND_DROP * self.torso
         h, w = inside.shape
         ys, xs = np.mgrid[0:h, 0:w]
-        weight = np.float32([0.25, 1, 1])
         for j, bone in enumerate(ARMS):
             side = BONE_NAMES[bone].split("_")[0]
             e, wr = J[f"{side}_elbow"], J[f"{side}_wrist"]
@@ -883,7 +882,7 @@ class BodyMesh:
             colours = lab[past]
             cloth = _colour_clusters(lab[body])
             like_cloth = np.linalg.norm(colours[:, None] - cloth[None], axis=2).min(1) < CLOTH_GAP
-            like_skin = np.linalg.norm((colours - skin) * weight, axis=1) < HAND_COLOUR
+            like_skin = np.linalg.norm((colours - skin) * HAND_COLOUR_WEIGHT, axis=1) < HAND_COLOUR
             give_back = np.zeros_like(arm_ok)
             give_back[past] = like_cloth & ~like_skin
             # Not single pixels: a hand's soft rim, a mix of skin and what is beside it, can
@@ -1109,7 +1108,6 @@ class BodyMesh:
         skin = self._skin_colour(lab, inside)
         if skin is None:
             return hands
-        weight = np.float32([0.25, 1, 1])
         for j, bone in enumerate(ARMS):
             name = BONE_NAMES[bone]
             side = name.split("_")[0]
@@ -1131,7 +1129,7 @@ class BodyMesh:
                 continue
             # Hands are skin: their hue is the face's, whatever the sleeve (lightness
             # counts a quarter: a hand and a face differ in shading more than in hue).
-            like_skin = np.linalg.norm((lab[candidates] - skin) * weight, axis=1) < HAND_COLOUR
+            like_skin = np.linalg.norm((lab[candidates] - skin) * HAND_COLOUR_WEIGHT, axis=1) < HAND_COLOUR
             if like_skin.mean() > 0.5:
                 continue
             found = np.zeros_like(arm_ok)
@@ -1161,7 +1159,8 @@ class BodyMesh:
         pixels = lab[(disc > 0) & inside]
         return np.median(pixels, axis=0) if len(pixels) >= 20 else None
 
-    def _build_layers(self, labels: np.ndarray, under: np.ndarray, dist: list, soft: np.ndarray) -> list[Layer]:
+    def _build_layers(self, labels: np.ndarray, under: np.ndarray, dist: list, soft: np.ndarray,
+                      lab: np.ndarray) -> list[Layer]:
         ys, xs = np.nonzero(labels >= 0)
         if len(xs) == 0:
             return []
@@ -1197,7 +1196,7 @@ class BodyMesh:
                 # The core also reaches under the legs' roots (behind them: it is drawn
                 # first), so a thigh swung out uncovers the shorts' own cloth, not the
                 # background through a wedge at the hip.
-                pelvis = self._pelvis_underlay(labels)
+                pelvis = self._pelvis_underlay(labels, lab)
                 if pelvis is not None:
                     own |= (pelvis[ys, xs] > 0) & np.isin(part, LEGS)
             if not own.any():
@@ -1256,7 +1255,7 @@ class BodyMesh:
                                 texture, texture[..., 3].astype(np.float32), origin, cut, away, cloth))
         return layers
 
-    def _pelvis_underlay(self, labels: np.ndarray) -> np.ndarray | None:
+    def _pelvis_underlay(self, labels: np.ndarray, lab: np.ndarray) -> np.ndarray | None:
         """(H, W) float32 weight of the core's underlay below the hips: 1 within twice
         PELVIS_UNDERLAY torso lengths of the hip joints' segment, and only on pixels of the
         cloth at the hips (the torso's own pixels within
@@ -1277,7 +1276,6 @@ class BodyMesh:
         weight = np.clip((2.0 * r - d) / max(2.0, 0.1 * r), 0.0, 1.0).astype(np.float32)
         at_hips = (labels == TORSO) & (d < r)
         if at_hips.sum() >= 20:
-            lab = cv2.cvtColor(self.image, cv2.COLOR_RGB2LAB).astype(np.float32)
             cloth = np.median(lab[at_hips], axis=0)
             near = weight > 0
             like = np.zeros_like(near)
