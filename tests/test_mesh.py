@@ -1122,6 +1122,16 @@ def test_folded_arms_get_a_note_and_the_render_goes_on(shared, tiny_weights):
     assert moved.coverage.size and moved.coverage.max() > 0.5
 
 
+def _scaled_photo(shared, path: str) -> tuple[np.ndarray, Pose]:
+    """A photo from ../shared (path relative to it) scaled to HEIGHT, and its real pose."""
+    from vunet_video.video import read_image
+
+    image = read_image(shared / path)
+    f = HEIGHT / image.shape[0]
+    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    return image, real_pose(image)
+
+
 def _shared_photo(shared, name: str) -> tuple[np.ndarray, Pose]:
     from vunet_video.video import read_image
 
@@ -1636,12 +1646,8 @@ def test_a_long_skirt_moves_in_one_piece(shared, monkeypatch):
     the street between them, and a gown into shards. The skirt stays in the core now and
     follows the legs more the lower it hangs: between the shins it is whole."""
     import vunet_video.render.mesh as mesh_module
-    from vunet_video.video import read_image
 
-    image = read_image(shared / "data/train/ccp_photos/0002.jpg")
-    f = HEIGHT / image.shape[0]
-    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    pose = real_pose(image)
+    image, pose = _scaled_photo(shared, "data/train/ccp_photos/0002.jpg")
 
     def covered_between_shins():
         mesh = BodyMesh(image, pose, pose.mask)
@@ -1687,12 +1693,8 @@ def test_a_dress_to_the_knees_moves_in_one_piece(shared, monkeypatch):
     between: most of the e-commerce photos). Its hem is found on the body's middle; down to
     it the legs' pixels stay in the core, and below it the legs are layers of their own."""
     import vunet_video.render.mesh as mesh_module
-    from vunet_video.video import read_image
 
-    image = read_image(shared / KNEE_DRESS)
-    f = HEIGHT / image.shape[0]
-    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    pose = real_pose(image)
+    image, pose = _scaled_photo(shared, KNEE_DRESS)
 
     def covered_between(mesh, a: float, b: float):
         """Of points across from the left leg to the right one, a and b of the way from hip
@@ -1731,12 +1733,8 @@ def test_a_hand_in_a_pocket_leaves_the_pocket_behind(shared, monkeypatch):
     """Hands in a dress's pockets: the wrist joints lie on the cloth, and the forearm's band
     past them took a patch of the dark dress along. Raised, each arm ended in a dark blot
     of the dress's print instead of a hand. The cloth past the wrist stays with the body now."""
-    from vunet_video.video import read_image
 
-    image = read_image(shared / KNEE_DRESS)
-    f = HEIGHT / image.shape[0]
-    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    pose = real_pose(image)
+    image, pose = _scaled_photo(shared, KNEE_DRESS)
     lightness = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0]
 
     def dark_hands():
@@ -1776,12 +1774,8 @@ def test_legs_that_overlap_in_the_photo_both_come_away_whole(shared, monkeypatch
     the leg seen there into strips, half to each leg's layer. One leg kicked out, each came
     away as a strip with a gap beside it. Pixels near both legs' bones go to both now."""
     import vunet_video.render.mesh as mesh_module
-    from vunet_video.video import read_image
 
-    image = read_image(shared / CROSSED_FEET)
-    f = HEIGHT / image.shape[0]
-    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    pose = real_pose(image)
+    image, pose = _scaled_photo(shared, CROSSED_FEET)
 
     def shin_widths():
         """Each moved shin's covered width across its bone (torso lengths, mean over its middle)."""
@@ -1817,12 +1811,8 @@ def test_a_hand_at_the_head_leaves_the_face_behind(shared, monkeypatch):
     colour, and the forearm's band reaches past the wrist): the arm swung out carried off
     a cheek and an eye, and left a hole in the face. No arm takes the face's middle now."""
     import vunet_video.render.mesh as mesh_module
-    from vunet_video.video import read_image
 
-    image = read_image(shared / CAPE_DRESS)
-    f = HEIGHT / image.shape[0]
-    image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    pose = real_pose(image)
+    image, pose = _scaled_photo(shared, CAPE_DRESS)
 
     def face_covered():
         mesh = BodyMesh(image, pose, pose.mask)
