@@ -548,9 +548,7 @@ class BodyMesh:
         row = firm[y]
         if not row[x]:
             return None  # a gap between the legs
-        gaps = np.nonzero(~row)[0]
-        left = gaps[gaps < x].max() + 1 if (gaps < x).any() else 0
-        right = gaps[gaps > x].min() if (gaps > x).any() else len(row)
+        left, right = _run_around(row, x)
         return hem if right - left > SKIRT_WIDTH * self.torso else None
 
     def _dress_hem(self, firm: np.ndarray, lab: np.ndarray) -> float | None:
@@ -593,9 +591,7 @@ class BodyMesh:
             above, below = int(hem - 0.05 * t), int(hem + 0.1 * t)
             if below >= h:
                 return None
-            gaps = np.nonzero(~firm[above])[0]
-            left = gaps[gaps < x].max() + 1 if (gaps < x).any() else 0
-            right = gaps[gaps > x].min() if (gaps > x).any() else w
+            left, right = _run_around(firm[above], x)
             pad = int(0.1 * t)
             narrowed = firm[below, max(0, left - pad):right + pad].sum() / max(1, right - left)
             return float(hem) if narrowed <= DRESS_NARROWING else None
@@ -861,19 +857,10 @@ class BodyMesh:
             return
         waist = (self.pose.xy[J["left_hip"], 1] + self.pose.xy[J["right_hip"], 1]) / 2 - HIDDEN_HAND_DROP * self.torso
         h, w = inside.shape
-        ys, xs = np.mgrid[0:h, 0:w]
-        for j, bone in enumerate(ARMS):
-            side = BONE_NAMES[bone].split("_")[0]
-            e, wr = J[f"{side}_elbow"], J[f"{side}_wrist"]
-            if not BONE_NAMES[bone].endswith("forearm") or not (ok[e] and ok[wr]) or self.pose.xy[wr, 1] < waist:
+        for j, wrist, fore, beyond in self._past_wrists((h, w)):
+            if wrist[1] < waist:
                 continue
-            elbow, wrist = self.pose.xy[e].astype(np.float32), self.pose.xy[wr].astype(np.float32)
-            v = wrist - elbow
-            fore = float(np.sqrt(v @ v))
-            if fore < 4:
-                continue
-            along = ((xs - elbow[0]) * v[0] + (ys - elbow[1]) * v[1]) / (fore * fore)
-            past = arm_ok & (best_arm == j) & (along > HAND_STARTS)
+            past = arm_ok & (best_arm == j) & beyond
             near = np.zeros((h, w), np.uint8)
             cv2.circle(near, tuple(int(v) for v in np.round(wrist)), int(fore), 1, -1)
             body = inside & ~arm_ok & (near > 0)
@@ -891,18 +878,12 @@ class BodyMesh:
             give_back = cv2.morphologyEx(give_back.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
             arm_ok &= ~give_back
 
-    def _body_behind_hands(self, arm_ok: np.ndarray, best_arm: np.ndarray, inside: np.ndarray,
-                           hands: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """(H, W) bool: hand pixels (a forearm's past its wrist, or found by colour) within
-        HAND_REACH of the body (the person's non-arm pixels, thin rims dropped): a hand
-        resting on the hip or thigh, off the torso's polygon. The fingers lie over the
-        shorts; unmarked, the body behind them had no pixels, and when the arm rose a hole
-        in the fingers' shape opened in the shorts (the deepfashion photo). The back of a
-        hand hanging past the body's outline stays unmarked: only background is behind it."""
+    def _past_wrists(self, shape):
+        """Per forearm the pose has (4 px long or more): (its index in ARMS, the wrist (x, y),
+        the forearm's length, (H, W) bool: the pixels beyond HAND_STARTS of it from the elbow,
+        the hand's side)."""
         ok = self.pose.visible(self.min_score)
-        h, w = inside.shape
-        ys, xs = np.mgrid[0:h, 0:w]
-        hand = hands.copy()
+        ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
         for j, bone in enumerate(ARMS):
             side = BONE_NAMES[bone].split("_")[0]
             e, wr = J[f"{side}_elbow"], J[f"{side}_wrist"]
@@ -913,7 +894,19 @@ class BodyMesh:
             if float(v @ v) < 16:
                 continue
             along = ((xs - elbow[0]) * v[0] + (ys - elbow[1]) * v[1]) / float(v @ v)
-            hand |= arm_ok & (best_arm == j) & (along > HAND_STARTS)
+            yield j, wrist, float(np.sqrt(v @ v)), along > HAND_STARTS
+
+    def _body_behind_hands(self, arm_ok: np.ndarray, best_arm: np.ndarray, inside: np.ndarray,
+                           hands: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """(H, W) bool: hand pixels (a forearm's past its wrist, or found by colour) within
+        HAND_REACH of the body (the person's non-arm pixels, thin rims dropped): a hand
+        resting on the hip or thigh, off the torso's polygon. The fingers lie over the
+        shorts; unmarked, the body behind them had no pixels, and when the arm rose a hole
+        in the fingers' shape opened in the shorts (the deepfashion photo). The back of a
+        hand hanging past the body's outline stays unmarked: only background is behind it."""
+        hand = hands.copy()
+        for j, _, _, beyond in self._past_wrists(inside.shape):
+            hand |= arm_ok & (best_arm == j) & beyond
         if not hand.any():
             return hand
         body = cv2.morphologyEx((inside & ~arm_ok).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
@@ -1889,6 +1882,14 @@ def _cross(tri: np.ndarray) -> np.ndarray:
     """Twice the signed area of triangles (T, 3, 2)."""
     u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
     return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+
+def _run_around(row: np.ndarray, x: int) -> tuple[int, int]:
+    """(left, right): the run of True in a bool row that holds column x, right exclusive."""
+    gaps = np.nonzero(~row)[0]
+    left = gaps[gaps < x].max() + 1 if (gaps < x).any() else 0
+    right = gaps[gaps > x].min() if (gaps > x).any() else len(row)
+    return int(left), int(right)
 
 
 def _colour_clusters(colours: np.ndarray, k: int = 3, samples: int = 2000) -> np.ndarray:
